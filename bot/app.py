@@ -1,0 +1,75 @@
+"""The composition root: builds every part of the bot from one ``Settings`` object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from bot.gateway import ConversationGateway
+from bot.settings import SecretKeys, Settings, resolve_keys
+from conversations.engine import ConversationEngine
+from conversations.ports import Services
+from services.workers import WorkerProfileService
+from storage.conversation_state import (
+    ConversationStore,
+    MemoryConversationStore,
+    RedisConversationStore,
+)
+from storage.crypto import Keyring, Pseudonymizer
+from storage.database import Database
+
+
+class SchemaOutdatedError(Exception):
+    """The database schema is older than this code; `wvb db upgrade` must run first."""
+
+
+@dataclass
+class App:
+    settings: Settings
+    keys: SecretKeys
+    keyring: Keyring
+    pseudonymizer: Pseudonymizer
+    database: Database
+    state_store: ConversationStore
+    gateway: ConversationGateway
+
+    async def close(self) -> None:
+        await self.state_store.close()
+        await self.database.dispose()
+
+
+def build_state_store(settings: Settings, keyring: Keyring) -> ConversationStore:
+    ttl = settings.draft_ttl_hours * 3600
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+        return RedisConversationStore(redis, keyring, ttl, settings.redis_prefix)
+    return MemoryConversationStore(keyring, ttl)
+
+
+async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -> App:
+    """Build the bot. The embedded default migrates its own SQLite file; a shared database is
+    migrated only by `wvb db upgrade`, so two processes never race to migrate it."""
+    keys = resolve_keys(settings)
+    keyring = Keyring(keys.encryption_keys)
+    pseudonymizer = Pseudonymizer(keys.secret_key)
+    database = Database(settings.database_url)
+    try:
+        if settings.is_embedded_default if upgrade_schema is None else upgrade_schema:
+            await database.upgrade()
+        elif not await database.is_up_to_date():
+            raise SchemaOutdatedError(
+                "WVB_DATABASE_URL: the database schema is not up to date; run `wvb db upgrade`"
+            )
+    except BaseException:
+        await database.dispose()
+        raise
+    services = Services(profiles=WorkerProfileService(database, keyring))
+    engine = ConversationEngine(
+        services,
+        default_language=settings.default_language,
+        draft_days=max(1, settings.draft_ttl_hours // 24),
+    )
+    store = build_state_store(settings, keyring)
+    gateway = ConversationGateway(engine, store, pseudonymizer)
+    return App(settings, keys, keyring, pseudonymizer, database, store, gateway)

@@ -1,0 +1,76 @@
+"""`wvb run`: every configured channel plus the scheduler, in one process, until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from typing import Any
+
+from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+
+from bot.app import build_app
+from bot.settings import Settings, SettingsError
+from bot.telegram.runtime import TelegramChannel, WebhookServer, build_bot
+from scheduler.jobs import build_scheduler
+
+log = logging.getLogger(__name__)
+
+
+class ChannelStartError(Exception):
+    """A channel could not start; the message is one line for the operator."""
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set, then shut everything down in order."""
+    if settings.telegram_token is None:
+        raise SettingsError(
+            "WVB_TELEGRAM_TOKEN: not set, so no channel can run; set it, or try `wvb chat`"
+        )
+    app = await build_app(settings)
+    bot = build_bot(settings.telegram_token.get_secret_value(), settings.telegram_api_base)
+    channel = TelegramChannel(bot, app.gateway)
+    scheduler = build_scheduler(app.database)
+    webhook: WebhookServer | None = None
+    polling: asyncio.Task[None] | None = None
+    try:
+        try:
+            await channel.prepare()
+        except TelegramUnauthorizedError:
+            raise ChannelStartError("WVB_TELEGRAM_TOKEN: Telegram rejected the token") from None
+        except TelegramNetworkError as error:
+            raise ChannelStartError(
+                f"WVB_TELEGRAM_API_BASE: cannot reach the Bot API ({type(error).__name__})"
+            ) from None
+        scheduler.start()
+        if settings.webhook_url:
+            host, port = settings.webhook_host_port
+            secret = WebhookServer.secret_or_random(
+                settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+            )
+            webhook = WebhookServer(channel, settings.webhook_url, secret, host, port)
+            await webhook.start()
+        else:
+            polling = asyncio.create_task(channel.run_polling(), name="telegram-polling")
+        log.info("bot running; stop with SIGINT or SIGTERM")
+        stopping = asyncio.create_task(stop.wait())
+        waiting: set[asyncio.Task[Any]] = {stopping}
+        if polling is not None:
+            waiting.add(polling)
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        log.info("shutting down")
+    finally:
+        if polling is not None:
+            await channel.stop_polling()
+            if not polling.done():
+                polling.cancel()
+            with suppress(asyncio.CancelledError):
+                await polling
+        if webhook is not None:
+            await webhook.stop()
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        await bot.session.close()
+        await app.close()
+    log.info("stopped cleanly")

@@ -1,0 +1,221 @@
+"""Settings from the environment (prefix ``WVB_``) and ``.env``, named exactly as in CONTRACT.md.
+
+Nothing else in the code base reads environment variables: the composition root builds every part
+from one ``Settings`` object. A bad value raises ``SettingsError`` with one line that names the
+variable, which the CLI prints and turns into exit code 2.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///wvb.sqlite3"
+DEFAULT_KEY_FILE = ".wvb-keys"
+_QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+_KEY_BYTES = 32
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WVB_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    redis_prefix: str = "wvb"
+    telegram_token: SecretStr | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "127.0.0.1:8080"
+    staff_chat_id: int | None = None
+    quiet_hours: str = "21:00-07:00"
+    secret_key: SecretStr | None = None
+    encryption_keys: Annotated[SecretStr | None, NoDecode] = None
+    key_file: Path = Path(DEFAULT_KEY_FILE)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    default_language: str = "en"
+    # Idle conversation drafts expire after this long; durable profile data lives in the database.
+    draft_ttl_hours: int = Field(default=72, ge=1, le=24 * 90)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_async(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if not re.fullmatch(r"\d{1,20}:[A-Za-z0-9_-]{20,}", value.get_secret_value()):
+            raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
+        return value
+
+    @field_validator("telegram_api_base", "webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be HOST:PORT, for example 0.0.0.0:8080")
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _QUIET_HOURS.match(value):
+            raise ValueError("must look like 21:00-07:00, or be empty to disable")
+        return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _default_language(cls, value: str) -> str:
+        from locales import LANGUAGES
+
+        if value not in LANGUAGES:
+            raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+        return value
+
+    @property
+    def is_embedded_default(self) -> bool:
+        return self.database_url == DEFAULT_DATABASE_URL
+
+    @property
+    def webhook_host_port(self) -> tuple[str, int]:
+        host, _, port = self.webhook_listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class SecretKeys:
+    """Decoded key material: the pseudonym key and the data-encryption keys (newest first)."""
+
+    secret_key: bytes
+    encryption_keys: tuple[bytes, ...]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning pydantic's report into one line that names the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"WVB_{field.upper()}: {message}") from None
+
+
+def _decode_key(variable: str, text: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except (binascii.Error, ValueError):
+        raise SettingsError(f"{variable}: not valid base64; run `wvb keys generate`") from None
+    if len(raw) != _KEY_BYTES:
+        raise SettingsError(
+            f"{variable}: each key must be {_KEY_BYTES} random bytes in base64; "
+            "run `wvb keys generate`"
+        )
+    return raw
+
+
+def generate_key_lines() -> str:
+    """Fresh secrets as .env lines."""
+
+    def new_key() -> str:
+        return base64.urlsafe_b64encode(secrets.token_bytes(_KEY_BYTES)).decode().rstrip("=")
+
+    return f"WVB_SECRET_KEY={new_key()}\nWVB_ENCRYPTION_KEYS={new_key()}\n"
+
+
+def _read_key_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() in ("WVB_SECRET_KEY", "WVB_ENCRYPTION_KEYS"):
+            values[name.strip()] = value.strip()
+    return values
+
+
+def resolve_keys(settings: Settings) -> SecretKeys:
+    """Return the key material, generating a local key file only for the embedded default.
+
+    A production deployment (any explicit database) must be given its keys: silently generating
+    them there would make data unreadable the day the file is lost.
+    """
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    encryption = settings.encryption_keys.get_secret_value() if settings.encryption_keys else ""
+    if not secret and not encryption and settings.is_embedded_default:
+        path = settings.key_file
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as key_file:
+                key_file.write(
+                    "# Keys of the embedded default bot. Losing them makes its data unreadable.\n"
+                )
+                key_file.write(generate_key_lines())
+        stored = _read_key_file(path)
+        secret = stored.get("WVB_SECRET_KEY", "")
+        encryption = stored.get("WVB_ENCRYPTION_KEYS", "")
+        if not secret or not encryption:
+            raise SettingsError(f"WVB_SECRET_KEY: the key file {path} is incomplete")
+    if not secret:
+        raise SettingsError("WVB_SECRET_KEY: not set; run `wvb keys generate` and add it to .env")
+    if not encryption:
+        raise SettingsError(
+            "WVB_ENCRYPTION_KEYS: not set; run `wvb keys generate` and add it to .env"
+        )
+    keys = tuple(
+        _decode_key("WVB_ENCRYPTION_KEYS", part) for part in encryption.split(",") if part.strip()
+    )
+    if not keys:
+        raise SettingsError("WVB_ENCRYPTION_KEYS: no key given")
+    return SecretKeys(_decode_key("WVB_SECRET_KEY", secret), keys)

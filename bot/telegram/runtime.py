@@ -1,0 +1,212 @@
+"""The Telegram runtime: aiogram's dispatcher wired to the conversation gateway.
+
+Only private chats are served. Messages from groups and channels are ignored without a reply:
+answering in a group would show everyone there that a member is talking to a grievance service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.methods import GetUpdates, Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, CallbackQuery, Message
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.gateway import ConversationGateway
+from bot.telegram.rendering import keyboard, split_text
+from bot.telegram.updates import inbound_from_callback, inbound_from_message, language_hint
+from conversations.commands import WORKER_COMMANDS
+from conversations.messages import Inbound, InboundKind, Outbound
+from locales import LANGUAGES, SOURCE_LANGUAGE, translator
+from storage.conversation_state import ConversationBusyError
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+MAX_RETRY_AFTER_ATTEMPTS = 5
+
+
+class RetryAfterMiddleware(BaseRequestMiddleware):
+    """Wait out a 429 for the ``retry_after`` Telegram names, then try again."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        attempt = 0
+        while True:
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as error:
+                attempt += 1
+                if attempt >= MAX_RETRY_AFTER_ATTEMPTS or isinstance(method, GetUpdates):
+                    raise
+                log.warning(
+                    "Telegram rate limit on %s: waiting %d s (attempt %d)",
+                    type(method).__name__,
+                    error.retry_after,
+                    attempt,
+                )
+                await asyncio.sleep(error.retry_after)
+
+
+def build_bot(token: str, api_base: str) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
+    session.middleware(RetryAfterMiddleware())
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=None))
+
+
+class TelegramChannel:
+    def __init__(self, bot: Bot, gateway: ConversationGateway) -> None:
+        self.bot = bot
+        self.gateway = gateway
+        self.dispatcher = Dispatcher()
+        self.dispatcher.include_router(self._router())
+        self.username: str | None = None
+
+    def _router(self) -> Router:
+        router = Router(name="worker")
+        private = F.chat.type == ChatType.PRIVATE
+        router.message.register(self.on_message, private)
+        router.edited_message.register(self.on_message, private)
+        router.callback_query.register(self.on_callback, F.message.chat.type == ChatType.PRIVATE)
+        router.message.register(self.on_ignored)
+        router.edited_message.register(self.on_ignored)
+        router.callback_query.register(self.on_ignored)
+        router.channel_post.register(self.on_ignored)
+        return router
+
+    async def on_message(self, message: Message) -> None:
+        if message.from_user is None:
+            return
+        if message.edit_date is not None:  # an edited message: ask for a new one instead
+            inbound = Inbound(InboundKind.UNSUPPORTED, language_hint=language_hint(message))
+        else:
+            inbound = inbound_from_message(message, self.username)
+        await self._handle(message.from_user.id, message.chat.id, inbound)
+
+    async def on_callback(self, query: CallbackQuery) -> None:
+        try:
+            await query.answer()  # stop the button's spinner whatever happens next
+        except TelegramAPIError as error:
+            log.warning("could not answer a button press: %s", type(error).__name__)
+        if query.message is None:
+            return
+        await self._handle(query.from_user.id, query.message.chat.id, inbound_from_callback(query))
+
+    async def on_ignored(self, event: object) -> None:
+        log.info("ignored %s outside a private chat", type(event).__name__)
+
+    async def _handle(self, user_id: int, chat_id: int, inbound: Inbound) -> None:
+        worker = self.gateway.worker(CHANNEL, user_id, chat_id)
+
+        async def deliver(replies: Sequence[Outbound]) -> None:
+            await self.send(chat_id, replies)
+
+        try:
+            await self.gateway.handle(worker, inbound, deliver)
+        except ConversationBusyError:
+            log.warning("conversation busy for too long; update dropped")
+        except TelegramForbiddenError:
+            log.info("worker has blocked the bot; reply not delivered")
+
+    async def send(self, chat_id: int, replies: Sequence[Outbound]) -> None:
+        for reply in replies:
+            parts = split_text(reply.text)
+            for index, part in enumerate(parts):
+                last = index == len(parts) - 1
+                await self.bot.send_message(
+                    chat_id=chat_id,
+                    text=part,
+                    reply_markup=keyboard(reply) if last else None,
+                    protect_content=reply.protect_content,
+                )
+
+    async def register_commands(self) -> None:
+        """The command menu, once per language, so each worker sees it in their own."""
+        scope = BotCommandScopeAllPrivateChats()
+        for language in LANGUAGES:
+            t = translator(language)
+            commands = [
+                BotCommand(command=name, description=t.gettext(description)[:256])
+                for name, description in WORKER_COMMANDS.items()
+            ]
+            code = None if language == SOURCE_LANGUAGE else language
+            await self.bot.set_my_commands(commands, scope=scope, language_code=code)
+
+    async def prepare(self) -> None:
+        me = await self.bot.get_me()
+        self.username = me.username
+        await self.register_commands()
+        log.info("Telegram channel ready")
+
+    async def run_polling(self) -> None:
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        await self.dispatcher.start_polling(
+            self.bot,
+            allowed_updates=ALLOWED_UPDATES,
+            handle_signals=False,
+            close_bot_session=False,
+        )
+
+    async def stop_polling(self) -> None:
+        with suppress(RuntimeError):  # "Polling is not started": nothing to stop
+            await self.dispatcher.stop_polling()
+
+
+@dataclass
+class WebhookServer:
+    """Receives updates over HTTPS via a reverse proxy; rejects requests without the secret."""
+
+    channel: TelegramChannel
+    url: str
+    secret: str
+    host: str
+    port: int
+    runner: web.AppRunner | None = None
+
+    @staticmethod
+    def secret_or_random(configured: str | None) -> str:
+        # We register the webhook ourselves at every start, so a random secret is as good as a
+        # configured one when the operator gives none; an absent secret is never an option.
+        return configured or secrets.token_urlsafe(32)
+
+    async def start(self) -> None:
+        path = urlsplit(self.url).path or "/"
+        app = web.Application()
+        handler = SimpleRequestHandler(
+            dispatcher=self.channel.dispatcher, bot=self.channel.bot, secret_token=self.secret
+        )
+        handler.register(app, path=path)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, self.host, self.port).start()
+        await self.channel.bot.set_webhook(
+            self.url, secret_token=self.secret, allowed_updates=ALLOWED_UPDATES
+        )
+        log.info("webhook listening on %s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()

@@ -1,0 +1,1 @@
+"""The `wvb` command line: operators' and staff's entry point."""

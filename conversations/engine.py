@@ -1,0 +1,147 @@
+"""The conversation engine: routes one inbound event to the right step and returns the replies.
+
+Global commands and the navigation words (back, cancel, menu) are understood at every step, so a
+worker can never get stuck; anything a step does not understand gets a short re-prompt, never
+silence.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from conversations import menu, onboarding
+from conversations.commands import WORKER_COMMANDS
+from conversations.messages import Inbound, InboundKind, Outbound
+from conversations.ports import Services, WorkerRef
+from conversations.state import ConversationState
+from conversations.turn import NAV_BACK, NAV_CANCEL, NAV_MENU, STEPS, TurnContext, go
+from locales import N_, SOURCE_LANGUAGE, guess_language
+
+log = logging.getLogger(__name__)
+
+_NAV_WORDS = {NAV_BACK: N_("Back"), NAV_CANCEL: N_("Cancel"), NAV_MENU: N_("Menu")}
+_UNDER_CONSTRUCTION = frozenset({"learn", "report", "status", "stop", "subscribe", "forget"})
+
+# Steps register themselves on import; name them so the registry is complete here.
+_FLOW_MODULES = (onboarding, menu)
+
+
+@dataclass(frozen=True)
+class Turn:
+    state: ConversationState
+    replies: list[Outbound]
+
+
+class ConversationEngine:
+    def __init__(
+        self, services: Services, default_language: str = SOURCE_LANGUAGE, draft_days: int = 3
+    ) -> None:
+        self.services = services
+        self.default_language = default_language
+        self.draft_days = draft_days
+
+    async def handle(
+        self, worker: WorkerRef, inbound: Inbound, state: ConversationState | None
+    ) -> Turn:
+        fresh = state is None
+        if state is None:
+            state = await self._restore(worker)
+        if state.step not in STEPS:  # written by an older version with other steps
+            state.step = "menu" if state.onboarded else "language"
+            state.history.clear()
+        guess = guess_language(inbound.language_hint, self.default_language)
+        ctx = TurnContext(
+            worker, state, self.services, default_language=guess, draft_days=self.draft_days
+        )
+
+        if inbound.kind is InboundKind.COMMAND:
+            await self._command(ctx, inbound.command)
+        elif fresh and not state.onboarded and inbound.kind is not InboundKind.CHOICE:
+            await self._command(ctx, "start")  # a first "hello" is a start
+        elif (nav := self._navigation(ctx, inbound)) is not None:
+            await self._navigate(ctx, nav)
+        else:
+            await self._step_input(ctx, inbound)
+        log.debug("turn done: step=%s replies=%d", state.step, len(ctx.replies))
+        return Turn(state, ctx.replies)
+
+    async def _restore(self, worker: WorkerRef) -> ConversationState:
+        profile = await self.services.profiles.find(worker.pseudonym)
+        if profile is None:
+            return ConversationState()
+        return ConversationState(step="menu", language=profile.language, onboarded=True)
+
+    async def _command(self, ctx: TurnContext, command: str) -> None:
+        state = ctx.state
+        if command == "start":
+            state.data.clear()
+            state.onboarded = False
+            ctx.say(
+                ctx._(
+                    "Welcome. Here you can learn your rights at work and report problems "
+                    "safely, without giving your name."
+                )
+            )
+            await go(ctx, "language", remember=False)
+        elif command == "menu":
+            await self._to_menu(ctx)
+        elif command == "language":
+            await go(ctx, "language")
+        elif command == "help":
+            await menu.show_help(ctx)
+        elif command in _UNDER_CONSTRUCTION:
+            await menu.coming_soon(ctx)
+        else:
+            commands = " ".join(f"/{name}" for name in WORKER_COMMANDS)
+            ctx.say(
+                ctx._("I don't know that command. You can use: {commands}").format(
+                    commands=commands
+                )
+            )
+            await STEPS[state.step].enter(ctx)
+
+    async def _to_menu(self, ctx: TurnContext) -> None:
+        if ctx.state.language is None:
+            await go(ctx, "language", remember=False)
+        elif not ctx.state.onboarded:
+            await go(ctx, "privacy", remember=False)
+        else:
+            await go(ctx, "menu", remember=False)
+
+    def _navigation(self, ctx: TurnContext, inbound: Inbound) -> str | None:
+        if inbound.kind is InboundKind.CHOICE and inbound.payload in _NAV_WORDS:
+            return inbound.payload
+        if inbound.kind is InboundKind.TEXT:
+            typed = inbound.text.strip().casefold()
+            for payload, word in _NAV_WORDS.items():
+                if typed in (word.casefold(), ctx._(word).casefold()):
+                    return payload
+        return None
+
+    async def _navigate(self, ctx: TurnContext, nav: str) -> None:
+        state = ctx.state
+        if nav == NAV_BACK and (previous := state.pop()) is not None:
+            state.step = previous
+            await STEPS[previous].enter(ctx)
+        elif nav == NAV_CANCEL:
+            state.data.clear()
+            ctx.say(ctx._("Cancelled."))
+            await self._to_menu(ctx)
+        else:  # menu, or back with nowhere to go back to
+            await self._to_menu(ctx)
+
+    async def _step_input(self, ctx: TurnContext, inbound: Inbound) -> None:
+        step = STEPS[ctx.state.step]
+        if inbound.kind is InboundKind.CHOICE:
+            handled = await step.on_choice(ctx, inbound.payload)
+        elif inbound.kind is InboundKind.TEXT:
+            handled = await step.on_text(ctx, inbound.text)
+        elif inbound.kind is InboundKind.MEDIA:
+            handled = await step.on_media(ctx, inbound)
+        else:
+            handled = False
+        if not handled:
+            prompt = step.prompt(ctx)
+            hint = step.reprompt_hint(ctx, inbound)
+            ctx.replies.append(Outbound(f"{hint}\n\n{prompt.text}", prompt.choices, prompt.columns))

@@ -1,0 +1,68 @@
+"""What crosses the boundary between a channel adapter and the conversation core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+#: Telegram limits callback data to 64 bytes; every channel we plan for allows at least that much.
+MAX_PAYLOAD_BYTES = 64
+
+
+class InboundKind(StrEnum):
+    COMMAND = "command"  # /start, /menu ... (``command`` holds the name without the slash)
+    TEXT = "text"  # free text typed by the worker
+    CHOICE = "choice"  # a button pressed (``payload`` holds the choice's payload)
+    MEDIA = "media"  # photo, voice note, document, sticker ... (``media`` names which)
+    UNSUPPORTED = "unsupported"  # an edited message, a poll, a location, anything else
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One event from the worker, already stripped of anything that identifies them."""
+
+    kind: InboundKind
+    text: str = field(default="", repr=False)  # message text or media caption; never logged
+    command: str = ""
+    payload: str = ""
+    media: str = ""
+    language_hint: str | None = None  # the messenger's idea of the worker's language
+
+    @classmethod
+    def command_of(cls, name: str, language_hint: str | None = None) -> Inbound:
+        return cls(InboundKind.COMMAND, command=name.lower(), language_hint=language_hint)
+
+    @classmethod
+    def text_of(cls, text: str, language_hint: str | None = None) -> Inbound:
+        return cls(InboundKind.TEXT, text=text, language_hint=language_hint)
+
+    @classmethod
+    def choice_of(cls, payload: str, language_hint: str | None = None) -> Inbound:
+        return cls(InboundKind.CHOICE, payload=payload, language_hint=language_hint)
+
+    @classmethod
+    def media_of(cls, media: str, caption: str = "", language_hint: str | None = None) -> Inbound:
+        return cls(InboundKind.MEDIA, text=caption, media=media, language_hint=language_hint)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button: what the worker sees, and the short payload that comes back when pressed."""
+
+    label: str
+    payload: str
+
+    def __post_init__(self) -> None:
+        size = len(self.payload.encode("utf-8"))
+        if not 0 < size <= MAX_PAYLOAD_BYTES:
+            raise ValueError(f"choice payload must be 1-{MAX_PAYLOAD_BYTES} bytes, got {size}")
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message to the worker. Channels split text that is too long for them."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    columns: int = 1  # how many buttons a row, where the channel lays buttons out in a grid
+    protect_content: bool = False  # ask the messenger to prevent forwarding and saving

@@ -1,0 +1,122 @@
+"""One turn of a conversation: the context a step works in, and the base class of every step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, TypeVar
+
+from conversations.messages import Choice, Inbound, InboundKind, Outbound
+from conversations.ports import Services, WorkerRef
+from conversations.state import ConversationState
+from locales import SOURCE_LANGUAGE, Translator, translator
+
+NAV_BACK = "nav:back"
+NAV_CANCEL = "nav:cancel"
+NAV_MENU = "nav:menu"
+
+
+@dataclass
+class TurnContext:
+    worker: WorkerRef
+    state: ConversationState
+    services: Services
+    default_language: str = SOURCE_LANGUAGE
+    draft_days: int = 3  # how long idle drafts live, as told to the worker
+    replies: list[Outbound] = field(default_factory=list)
+
+    @property
+    def t(self) -> Translator:
+        return translator(self.state.language or self.default_language)
+
+    def _(self, message: str) -> str:
+        return self.t.gettext(message)
+
+    def say(self, text: str, *choices: Choice, columns: int = 1, protect: bool = False) -> None:
+        self.replies.append(Outbound(text, tuple(choices), columns, protect))
+
+    def nav_choices(self, *, back: bool = True, menu: bool = True) -> list[Choice]:
+        """The navigation buttons shown under a step's own choices."""
+        choices = []
+        if back:
+            choices.append(Choice("↩ " + self._("Back"), NAV_BACK))
+        if menu:
+            choices.append(Choice("☰ " + self._("Menu"), NAV_MENU))
+        return choices
+
+
+class Step:
+    """A point in a flow that asks the worker something and understands the answer.
+
+    Subclasses give ``prompt`` (the question with its choices) and ``on_choice``; typed text is
+    matched against the choices' numbers and labels, so a worker on a channel without buttons, or
+    one who prefers typing "2", is understood too.
+    """
+
+    name: ClassVar[str]
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        raise NotImplementedError
+
+    async def enter(self, ctx: TurnContext) -> None:
+        """Called when the conversation arrives at this step; by default, ask the question."""
+        ctx.replies.append(self.prompt(ctx))
+
+    async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        """Act on a pressed choice; return False if the payload is not one of this step's."""
+        return False
+
+    async def on_text(self, ctx: TurnContext, text: str) -> bool:
+        payload = match_typed_choice(self.prompt(ctx).choices, text)
+        return payload is not None and await self.on_choice(ctx, payload)
+
+    async def on_media(self, ctx: TurnContext, inbound: Inbound) -> bool:
+        return False
+
+    def reprompt_hint(self, ctx: TurnContext, inbound: Inbound) -> str:
+        """A short line saying why the input was not understood, shown above the question again."""
+        if inbound.kind is InboundKind.MEDIA:
+            return ctx._("I can't use that here. Please choose one of the options below.")
+        if inbound.kind is InboundKind.UNSUPPORTED:
+            return ctx._("I can't read edited messages. Please send a new message instead.")
+        return ctx._("Sorry, I didn't understand. Please choose one of the options below.")
+
+
+STEPS: dict[str, Step] = {}
+
+
+StepClass = TypeVar("StepClass", bound=type[Step])
+
+
+def register(step_class: StepClass) -> StepClass:
+    """Class decorator: make a step reachable by its name."""
+    STEPS[step_class.name] = step_class()
+    return step_class
+
+
+async def go(ctx: TurnContext, step_name: str, *, remember: bool = True) -> None:
+    """Move the conversation to ``step_name`` and ask its question.
+
+    With ``remember`` the current step is kept for "back"; without it the trail is cleared (the menu
+    is a fresh start, and "back" from it has nowhere to go).
+    """
+    if remember:
+        ctx.state.push(step_name)
+    else:
+        ctx.state.history.clear()
+        ctx.state.step = step_name
+    await STEPS[step_name].enter(ctx)
+
+
+def match_typed_choice(choices: tuple[Choice, ...], text: str) -> str | None:
+    """Understand "2", "2.", or a label typed out, as pressing that choice."""
+    typed = text.strip().rstrip(".)").casefold()
+    if not typed:
+        return None
+    if typed.isdigit():
+        index = int(typed) - 1
+        return choices[index].payload if 0 <= index < len(choices) else None
+    for choice in choices:
+        label = choice.label.casefold()
+        if typed == label or typed == label.lstrip("↩☰ ").strip():
+            return choice.payload
+    return None

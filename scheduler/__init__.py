@@ -1,0 +1,1 @@
+"""Timed work: APScheduler 3 in the bot process (outbox relay, prompts, reminders, clocks)."""

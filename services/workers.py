@@ -1,0 +1,42 @@
+"""Worker profiles: language and how to reach the worker, stored under a pseudonym."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+
+from conversations.ports import WorkerProfile, WorkerRef
+from storage.crypto import Keyring
+from storage.database import Database
+from storage.repositories import WorkerRepository
+
+
+def address_purpose(pseudonym: str, channel: str) -> bytes:
+    """Associated data binding an address ciphertext to its worker and channel."""
+    return f"address\x00{channel}\x00{pseudonym}".encode()
+
+
+class WorkerProfileService:
+    def __init__(self, database: Database, keyring: Keyring) -> None:
+        self.database = database
+        self.keyring = keyring
+
+    async def find(self, pseudonym: str) -> WorkerProfile | None:
+        async with self.database.sessions() as session:
+            worker = await WorkerRepository(session).by_pseudonym(pseudonym)
+            return None if worker is None else WorkerProfile(worker.language, worker.subscribed)
+
+    async def save(self, worker: WorkerRef, language: str) -> None:
+        ciphertext = self.keyring.encrypt(
+            worker.address.encode(), address_purpose(worker.pseudonym, worker.channel)
+        )
+        for attempt in range(2):
+            try:
+                async with self.database.transaction() as session:
+                    repository = WorkerRepository(session)
+                    stored = await repository.save_profile(worker.pseudonym, language)
+                    await repository.set_address(stored, worker.channel, ciphertext)
+                return
+            except IntegrityError:
+                # Another process created the same worker a moment ago; the retry updates it.
+                if attempt:
+                    raise

@@ -1,0 +1,155 @@
+"""Conversation state stores: one interface, kept in process memory or in Redis.
+
+Both stores encrypt the state (it holds drafts the worker is typing) and key it by pseudonym, so a
+Redis dump shows neither who is talking nor what they said. Both give a per-conversation lock so
+two updates from the same worker never race on the state; the Redis lock holds across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import LockError
+
+from conversations.state import ConversationState
+from storage.crypto import DecryptionError, Keyring
+
+# A lock older than this is assumed to belong to a crashed process and expires.
+LOCK_LEASE_SECONDS = 60
+LOCK_WAIT_SECONDS = 30
+
+
+class ConversationBusyError(Exception):
+    """Another update of the same conversation held the lock for too long."""
+
+
+class ConversationStore(Protocol):
+    async def load(self, pseudonym: str) -> ConversationState | None: ...
+
+    async def save(self, pseudonym: str, state: ConversationState) -> None: ...
+
+    async def delete(self, pseudonym: str) -> None: ...
+
+    def lock(self, pseudonym: str) -> AbstractAsyncContextManager[None]: ...
+
+    async def close(self) -> None: ...
+
+
+class _StateCodec:
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    def encode(self, pseudonym: str, state: ConversationState) -> bytes:
+        return self._keyring.encrypt(state.to_json().encode(), b"state:" + pseudonym.encode())
+
+    def decode(self, pseudonym: str, blob: bytes) -> ConversationState | None:
+        try:
+            plain = self._keyring.decrypt(blob, b"state:" + pseudonym.encode())
+        except DecryptionError:
+            return None  # e.g. encrypted under a key since removed: start the conversation over
+        return ConversationState.from_json(plain)
+
+
+class MemoryConversationStore:
+    """The embedded default: state lives in this process and is lost on restart."""
+
+    def __init__(self, keyring: Keyring, ttl_seconds: int) -> None:
+        self._codec = _StateCodec(keyring)
+        self._ttl = ttl_seconds
+        self._states: dict[str, tuple[float, bytes]] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._saves = 0
+
+    async def load(self, pseudonym: str) -> ConversationState | None:
+        entry = self._states.get(pseudonym)
+        if entry is None:
+            return None
+        expires_at, blob = entry
+        if expires_at <= time.monotonic():
+            del self._states[pseudonym]
+            return None
+        return self._codec.decode(pseudonym, blob)
+
+    async def save(self, pseudonym: str, state: ConversationState) -> None:
+        now = time.monotonic()
+        self._states[pseudonym] = (now + self._ttl, self._codec.encode(pseudonym, state))
+        self._saves += 1
+        if self._saves % 1000 == 0:  # sweep now and then so idle drafts do not pile up
+            for key in [key for key, (expiry, _) in self._states.items() if expiry <= now]:
+                del self._states[key]
+
+    async def delete(self, pseudonym: str) -> None:
+        self._states.pop(pseudonym, None)
+
+    @asynccontextmanager
+    async def lock(self, pseudonym: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(pseudonym, (asyncio.Lock(), 0))
+        self._locks[pseudonym] = (lock, users + 1)
+        try:
+            try:
+                await asyncio.wait_for(lock.acquire(), LOCK_WAIT_SECONDS)
+            except TimeoutError:
+                raise ConversationBusyError from None
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
+            lock, users = self._locks[pseudonym]
+            if users <= 1:
+                del self._locks[pseudonym]
+            else:
+                self._locks[pseudonym] = (lock, users - 1)
+
+    async def close(self) -> None:
+        self._states.clear()
+
+
+class RedisConversationStore:
+    """State shared by every bot process, with idle expiry done by Redis itself."""
+
+    def __init__(self, redis: Redis, keyring: Keyring, ttl_seconds: int, prefix: str) -> None:
+        self._redis = redis
+        self._codec = _StateCodec(keyring)
+        self._ttl = ttl_seconds
+        self._prefix = prefix
+
+    def _key(self, kind: str, pseudonym: str) -> str:
+        return f"{self._prefix}:{kind}:{pseudonym}"
+
+    async def load(self, pseudonym: str) -> ConversationState | None:
+        blob = await self._redis.get(self._key("conv", pseudonym))
+        if blob is None:
+            return None
+        return self._codec.decode(pseudonym, blob if isinstance(blob, bytes) else blob.encode())
+
+    async def save(self, pseudonym: str, state: ConversationState) -> None:
+        blob = self._codec.encode(pseudonym, state)
+        await self._redis.set(self._key("conv", pseudonym), blob, ex=self._ttl)
+
+    async def delete(self, pseudonym: str) -> None:
+        await self._redis.delete(self._key("conv", pseudonym))
+
+    @asynccontextmanager
+    async def lock(self, pseudonym: str) -> AsyncIterator[None]:
+        lock = self._redis.lock(
+            self._key("lock", pseudonym),
+            timeout=LOCK_LEASE_SECONDS,
+            blocking_timeout=LOCK_WAIT_SECONDS,
+        )
+        if not await lock.acquire():
+            raise ConversationBusyError
+        try:
+            yield
+        finally:
+            # LockError: the lease ran out while we worked; someone else may hold it now.
+            with suppress(LockError):
+                await lock.release()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
