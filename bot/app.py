@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 
 from bot.gateway import ConversationGateway
 from bot.settings import SecretKeys, Settings, resolve_keys
@@ -18,6 +22,10 @@ from storage.conversation_state import (
 )
 from storage.crypto import Keyring, Pseudonymizer
 from storage.database import Database
+
+
+class ServiceUnavailableError(Exception):
+    """The database or Redis cannot be reached; the message names the setting to check."""
 
 
 class SchemaOutdatedError(Exception):
@@ -39,6 +47,17 @@ class App:
         await self.database.dispose()
 
 
+@asynccontextmanager
+async def database_errors_named() -> AsyncIterator[None]:
+    """Turn a driver's connection failure into one line naming WVB_DATABASE_URL."""
+    try:
+        yield
+    except (OSError, DBAPIError) as error:
+        raise ServiceUnavailableError(
+            f"WVB_DATABASE_URL: cannot use the database ({type(error).__name__})"
+        ) from None
+
+
 def build_state_store(settings: Settings, keyring: Keyring) -> ConversationStore:
     ttl = settings.draft_ttl_hours * 3600
     if settings.redis_url:
@@ -55,12 +74,13 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
     pseudonymizer = Pseudonymizer(keys.secret_key)
     database = Database(settings.database_url)
     try:
-        if settings.is_embedded_default if upgrade_schema is None else upgrade_schema:
-            await database.upgrade()
-        elif not await database.is_up_to_date():
-            raise SchemaOutdatedError(
-                "WVB_DATABASE_URL: the database schema is not up to date; run `wvb db upgrade`"
-            )
+        async with database_errors_named():
+            if settings.is_embedded_default if upgrade_schema is None else upgrade_schema:
+                await database.upgrade()
+            elif not await database.is_up_to_date():
+                raise SchemaOutdatedError(
+                    "WVB_DATABASE_URL: the database schema is not up to date; run `wvb db upgrade`"
+                )
     except BaseException:
         await database.dispose()
         raise
@@ -71,5 +91,14 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         draft_days=max(1, settings.draft_ttl_hours // 24),
     )
     store = build_state_store(settings, keyring)
+    if isinstance(store, RedisConversationStore):
+        try:
+            await store.ping()
+        except (RedisError, OSError) as error:
+            await store.close()
+            await database.dispose()
+            raise ServiceUnavailableError(
+                f"WVB_REDIS_URL: cannot reach Redis ({type(error).__name__})"
+            ) from None
     gateway = ConversationGateway(engine, store, pseudonymizer)
     return App(settings, keys, keyring, pseudonymizer, database, store, gateway)

@@ -100,6 +100,15 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
+    @field_validator("secret_key", "encryption_keys")
+    @classmethod
+    def _keys_decode(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for part in value.get_secret_value().split(","):
+            _decode_key(part)
+        return value
+
     @field_validator("webhook_listen")
     @classmethod
     def _listen(cls, value: str) -> str:
@@ -154,15 +163,15 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError(f"WVB_{field.upper()}: {message}") from None
 
 
-def _decode_key(variable: str, text: str) -> bytes:
+def _decode_key(text: str) -> bytes:
+    """Decode one key; ValueError (which pydantic reports against the variable) if malformed."""
     try:
         raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
     except (binascii.Error, ValueError):
-        raise SettingsError(f"{variable}: not valid base64; run `wvb keys generate`") from None
+        raise ValueError("not valid base64; run `wvb keys generate`") from None
     if len(raw) != _KEY_BYTES:
-        raise SettingsError(
-            f"{variable}: each key must be {_KEY_BYTES} random bytes in base64; "
-            "run `wvb keys generate`"
+        raise ValueError(
+            f"each key must be {_KEY_BYTES} random bytes in base64; run `wvb keys generate`"
         )
     return raw
 
@@ -213,9 +222,14 @@ def resolve_keys(settings: Settings) -> SecretKeys:
         raise SettingsError(
             "WVB_ENCRYPTION_KEYS: not set; run `wvb keys generate` and add it to .env"
         )
-    keys = tuple(
-        _decode_key("WVB_ENCRYPTION_KEYS", part) for part in encryption.split(",") if part.strip()
-    )
+    try:
+        secret_key = _decode_key(secret)
+    except ValueError as error:
+        raise SettingsError(f"WVB_SECRET_KEY: {error}") from None
+    try:
+        keys = tuple(_decode_key(part) for part in encryption.split(",") if part.strip())
+    except ValueError as error:
+        raise SettingsError(f"WVB_ENCRYPTION_KEYS: {error}") from None
     if not keys:
         raise SettingsError("WVB_ENCRYPTION_KEYS: no key given")
-    return SecretKeys(_decode_key("WVB_SECRET_KEY", secret), keys)
+    return SecretKeys(secret_key, keys)

@@ -46,20 +46,15 @@ def settings_or_exit() -> Settings:
 
 def run_async(coroutine: Coroutine[Any, Any, None]) -> None:
     """Run a coroutine, turning known operator errors into one line and an exit code."""
-    from redis.exceptions import RedisError
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
-    from bot.app import SchemaOutdatedError
+    from bot.app import SchemaOutdatedError, ServiceUnavailableError
     from bot.runner import ChannelStartError
 
     try:
         asyncio.run(coroutine)
     except (SettingsError, SchemaOutdatedError, ChannelStartError) as error:
         fail(str(error), EXIT_CONFIG)
-    except (OperationalError, DBAPIError, ConnectionRefusedError) as error:
-        fail(f"WVB_DATABASE_URL: cannot use the database ({type(error).__name__})")
-    except RedisError as error:
-        fail(f"WVB_REDIS_URL: cannot use Redis ({type(error).__name__})")
+    except ServiceUnavailableError as error:
+        fail(str(error), EXIT_FAILURE)
 
 
 @db_app.command("upgrade")
@@ -68,11 +63,13 @@ def db_upgrade() -> None:
     settings = settings_or_exit()
 
     async def upgrade() -> None:
+        from bot.app import database_errors_named
         from storage.database import Database
 
         database = Database(settings.database_url)
         try:
-            await database.upgrade()
+            async with database_errors_named():
+                await database.upgrade()
         finally:
             await database.dispose()
 

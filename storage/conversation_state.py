@@ -122,6 +122,9 @@ class RedisConversationStore:
     def _key(self, kind: str, pseudonym: str) -> str:
         return f"{self._prefix}:{kind}:{pseudonym}"
 
+    async def ping(self) -> None:
+        await self._redis.ping()
+
     async def load(self, pseudonym: str) -> ConversationState | None:
         blob = await self._redis.get(self._key("conv", pseudonym))
         if blob is None:

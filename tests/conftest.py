@@ -1,0 +1,179 @@
+"""Shared fixtures: every storage-touching test runs on SQLite + memory state and on
+PostgreSQL + Redis.
+
+The real servers are used, never fakes. Under ``CI=true`` a missing PostgreSQL or Redis fails the
+run; on a developer machine those parameters are skipped with a message saying what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from bot.settings import Settings, generate_key_lines, load_settings
+
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "WVB_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("WVB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+BACKENDS = ["sqlite-memory", "postgres-redis"]
+T = TypeVar("T")
+
+
+def fresh_keys() -> dict[str, str]:
+    lines = dict(line.split("=", 1) for line in generate_key_lines().splitlines())
+    return {"secret_key": lines["WVB_SECRET_KEY"], "encryption_keys": lines["WVB_ENCRYPTION_KEYS"]}
+
+
+async def _postgres_ready() -> str | None:
+    try:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=5)
+    except (OSError, asyncpg.PostgresError) as error:
+        return f"PostgreSQL at {POSTGRES_ADMIN_DSN} is not reachable: {error}"
+    await connection.close()
+    return None
+
+
+async def _redis_ready() -> str | None:
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=5)
+    try:
+        await client.ping()
+    except Exception as error:
+        return f"Redis at {REDIS_URL} is not reachable: {error}"
+    finally:
+        await client.aclose()
+    return None
+
+
+def run_in_fresh_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run session-wide set-up on its own loop: a test's loop may already be running."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+@pytest.fixture(scope="session")
+def services_problem() -> str | None:
+    async def check() -> str | None:
+        return await _postgres_ready() or await _redis_ready()
+
+    problem = run_in_fresh_loop(check())
+    if problem and IN_CI:
+        pytest.fail(f"CI=true but {problem}", pytrace=False)
+    return problem
+
+
+@pytest.fixture(scope="session")
+def postgres_database(services_problem: str | None) -> Iterator[str]:
+    """A throwaway PostgreSQL database for this test session; its URL for SQLAlchemy."""
+    if services_problem:
+        pytest.skip(services_problem)
+    name = f"wvb_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    run_in_fresh_loop(admin(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    run_in_fresh_loop(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@dataclass
+class Backend:
+    name: str
+    database_url: str
+    redis_url: str | None
+    redis_prefix: str
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    def settings(self, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "database_url": self.database_url,
+            "redis_url": self.redis_url,
+            "redis_prefix": self.redis_prefix,
+            "_env_file": None,
+            **fresh_keys(),
+        }
+        values.update(overrides)
+        return load_settings(**values)
+
+    def environment(self, settings: Settings) -> dict[str, str]:
+        """The same settings as WVB_ variables, for a `wvb` subprocess."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("WVB_")}
+        env["WVB_DATABASE_URL"] = settings.database_url
+        if settings.redis_url:
+            env["WVB_REDIS_URL"] = settings.redis_url
+            env["WVB_REDIS_PREFIX"] = settings.redis_prefix
+        assert settings.secret_key
+        assert settings.encryption_keys
+        env["WVB_SECRET_KEY"] = settings.secret_key.get_secret_value()
+        env["WVB_ENCRYPTION_KEYS"] = settings.encryption_keys.get_secret_value()
+        return env
+
+
+async def _reset_postgres(url: str) -> None:
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(dsn)
+    try:
+        tables = await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        )
+        names = [f'"{row["tablename"]}"' for row in tables if row["tablename"] != "alembic_version"]
+        if names:
+            await connection.execute(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
+    finally:
+        await connection.close()
+
+
+async def _drop_redis_keys(prefix: str) -> None:
+    client = Redis.from_url(REDIS_URL)
+    try:
+        async for key in client.scan_iter(match=f"{prefix}:*", count=500):
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis_prefix(services_problem: str | None) -> AsyncIterator[str]:
+    """A key prefix of this test's own on the real Redis, cleaned up afterwards."""
+    if services_problem:
+        pytest.skip(services_problem)
+    prefix = f"wvbtest-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    await _drop_redis_keys(prefix)
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    prefix = f"wvbtest-{uuid.uuid4().hex[:10]}"
+    if request.param == "sqlite-memory":
+        yield Backend(
+            request.param, f"sqlite+aiosqlite:///{tmp_path / 'wvb.sqlite3'}", None, prefix
+        )
+        return
+    url = request.getfixturevalue("postgres_database")
+    await _reset_postgres(url)
+    try:
+        yield Backend(request.param, url, REDIS_URL, prefix)
+    finally:
+        await _drop_redis_keys(prefix)
