@@ -47,8 +47,10 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
-    # aiohttp's access log names client addresses and paths; operators do not need it.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aiohttp's access log names client addresses and paths; aiosqlite's debug log echoes every
+    # statement with its parameters. Operators need neither, even at DEBUG.
+    for noisy in ("aiohttp.access", "aiosqlite", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def short_ref(pseudonym: str) -> str:

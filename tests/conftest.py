@@ -21,6 +21,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.settings import Settings, generate_key_lines, load_settings
+from tests.fake_telegram_api import FakeTelegramServer
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "WVB_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
@@ -151,6 +152,17 @@ async def _drop_redis_keys(prefix: str) -> None:
             await client.delete(key)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def fake_telegram() -> AsyncIterator[FakeTelegramServer]:
+    """A fake Telegram Bot API on 127.0.0.1 (see tests/fake_telegram_api.py)."""
+    server = FakeTelegramServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 @pytest.fixture

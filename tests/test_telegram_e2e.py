@@ -20,14 +20,12 @@ from conversations.commands import WORKER_COMMANDS
 from locales import LANGUAGES, translator
 from storage.database import Database
 from storage.models import Worker
+from tests import bot_driver
+from tests.bot_driver import data_of
 from tests.conftest import Backend
 from tests.fake_telegram_api import FakeTelegramServer, SentMessage, SimulatedUser
 
 MENU_PROMPT = "Main menu. What would you like to do?"
-
-
-def data_of(message: SentMessage) -> set[str]:
-    return {button.get("callback_data", "") for button in message.buttons()}
 
 
 @dataclass
@@ -39,10 +37,7 @@ class RunningBot:
     async def reply(
         self, user: SimulatedUser, predicate: Callable[[SentMessage], bool], since: int
     ) -> SentMessage:
-        [message] = await self.server.wait_for(
-            lambda m: m.chat_id == user.chat_id and predicate(m), start=since, timeout=30
-        )
-        return message
+        return await bot_driver.reply(self.server, user, predicate, since)
 
     async def ask(
         self,
@@ -50,19 +45,7 @@ class RunningBot:
         act: Callable[[], object],
         predicate: Callable[[SentMessage], bool],
     ) -> SentMessage:
-        since = len(self.server.sent)
-        act()
-        return await self.reply(user, predicate, since)
-
-
-@pytest.fixture
-async def fake_telegram() -> AsyncIterator[FakeTelegramServer]:
-    server = FakeTelegramServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
+        return await bot_driver.ask(self.server, user, act, predicate)
 
 
 async def start_bot(
@@ -103,17 +86,7 @@ async def running_bot(
 
 
 async def onboard(bot: RunningBot, user: SimulatedUser, language: str) -> SentMessage:
-    picker = await bot.ask(
-        user, lambda: user.send_command("start"), lambda m: "lang:en" in data_of(m)
-    )
-    assert picker.buttons()[0]["callback_data"] == f"lang:{language}", "language_code preselects"
-    privacy = await bot.ask(
-        user, lambda: user.press_button(LANGUAGES[language]), lambda m: "privacy:ok" in data_of(m)
-    )
-    assert "/forget" in privacy.text
-    return await bot.ask(
-        user, lambda: user.press("privacy:ok", privacy), lambda m: "menu:report" in data_of(m)
-    )
+    return await bot_driver.onboard(bot.server, user, language)
 
 
 async def test_fifty_workers_at_once_each_answered_in_their_own_language(
