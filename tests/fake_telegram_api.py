@@ -910,14 +910,19 @@ class FakeTelegramServer:
     def unblock(self, chat_id: int) -> None:
         self._blocked.discard(chat_id)
 
-    def push_update(self, update: dict[str, Any]) -> int:
-        """Queue an update for getUpdates; assign update_id if missing; wake a long poller."""
+    def _with_update_id(self, update: dict[str, Any]) -> tuple[JSONDict, int]:
+        """A copy of ``update`` with an update_id (the next one, unless it has its own)."""
         update = dict(update)
         update_id = _as_int(update.get("update_id"))
         if update_id is None:
             update_id = self._next_update_id
             update["update_id"] = update_id
         self._next_update_id = max(self._next_update_id, update_id + 1)
+        return update, update_id
+
+    def push_update(self, update: dict[str, Any]) -> int:
+        """Queue an update for getUpdates; assign update_id if missing; wake a long poller."""
+        update, update_id = self._with_update_id(update)
         kind = next((key for key in update if key != "update_id"), None)
         if kind is not None and kind not in self._allowed_updates:
             # Telegram does not create updates of types the bot opted out of.
@@ -1047,12 +1052,7 @@ class FakeTelegramServer:
         if self.webhook is None:
             msg = "no webhook is registered (setWebhook was not called or was deleted)"
             raise AssertionError(msg)
-        update = dict(update)
-        update_id = _as_int(update.get("update_id"))
-        if update_id is None:
-            update_id = self._next_update_id
-            update["update_id"] = update_id
-        self._next_update_id = max(self._next_update_id, update_id + 1)
+        update, update_id = self._with_update_id(update)
         headers = {"Content-Type": "application/json"}
         if secret is not None:
             headers["X-Telegram-Bot-Api-Secret-Token"] = secret

@@ -34,14 +34,9 @@ pytestmark = pytest.mark.asyncio
 JSONDict = dict[str, Any]
 
 
-@pytest_asyncio.fixture
-async def server() -> AsyncIterator[FakeTelegramServer]:
-    fake = FakeTelegramServer()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
+@pytest.fixture
+def server(fake_telegram: FakeTelegramServer) -> FakeTelegramServer:
+    return fake_telegram
 
 
 @pytest_asyncio.fixture
