@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from bot.gateway import ConversationGateway
 from bot.settings import SecretKeys, Settings, resolve_keys
 from conversations.engine import ConversationEngine
 from conversations.ports import Services
+from services.cases import CasePolicy, CaseService
+from services.outbox import Outbox
 from services.workers import WorkerProfileService
 from storage.conversation_state import (
     ConversationStore,
@@ -22,6 +25,15 @@ from storage.conversation_state import (
 )
 from storage.crypto import Keyring, Pseudonymizer
 from storage.database import Database
+from storage.rate_limits import AttemptCounter, MemoryAttemptCounter, RedisAttemptCounter
+from storage.recent_ids import (
+    ChatHistory,
+    MemoryChatHistory,
+    MemoryUpdateLog,
+    RedisChatHistory,
+    RedisUpdateLog,
+    UpdateLog,
+)
 
 
 class ServiceUnavailableError(Exception):
@@ -41,9 +53,20 @@ class App:
     database: Database
     state_store: ConversationStore
     gateway: ConversationGateway
+    cases: CaseService
+    outbox_wake: asyncio.Event
+    chat_history: ChatHistory
+    redis: Redis | None
+
+    def update_log(self, bot_id: str) -> UpdateLog:
+        if self.redis is not None:
+            return RedisUpdateLog(self.redis, self.settings.redis_prefix, bot_id)
+        return MemoryUpdateLog()
 
     async def close(self) -> None:
         await self.state_store.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.database.dispose()
 
 
@@ -58,11 +81,23 @@ async def database_errors_named() -> AsyncIterator[None]:
         ) from None
 
 
-def build_state_store(settings: Settings, keyring: Keyring) -> ConversationStore:
+def connect_redis(settings: Settings) -> Redis | None:
+    if not settings.redis_url:
+        return None
+    return Redis.from_url(settings.redis_url, health_check_interval=30)
+
+
+def build_state_store(
+    settings: Settings, keyring: Keyring, redis: Redis | None = None
+) -> ConversationStore:
     ttl = settings.draft_ttl_hours * 3600
     if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url, health_check_interval=30)
-        return RedisConversationStore(redis, keyring, ttl, settings.redis_prefix)
+        if redis is not None:
+            return RedisConversationStore(
+                redis, keyring, ttl, settings.redis_prefix, owns_client=False
+            )
+        client = Redis.from_url(settings.redis_url, health_check_interval=30)
+        return RedisConversationStore(client, keyring, ttl, settings.redis_prefix)
     return MemoryConversationStore(keyring, ttl)
 
 
@@ -84,21 +119,50 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
     except BaseException:
         await database.dispose()
         raise
-    services = Services(profiles=WorkerProfileService(database, keyring))
+    redis = connect_redis(settings)
+    if redis is not None:
+        try:
+            await redis.ping()
+        except (RedisError, OSError) as error:
+            await redis.aclose()
+            await database.dispose()
+            raise ServiceUnavailableError(
+                f"WVB_REDIS_URL: cannot reach Redis ({type(error).__name__})"
+            ) from None
+    outbox_wake = asyncio.Event()
+    attempts: AttemptCounter = (
+        RedisAttemptCounter(redis, settings.redis_prefix) if redis else MemoryAttemptCounter()
+    )
+    cases = CaseService(
+        database,
+        keyring,
+        Outbox(keyring, wake=outbox_wake.set),
+        attempts,
+        CasePolicy(
+            acknowledge_days=settings.acknowledge_days, response_days=settings.response_days
+        ),
+    )
+    services = Services(profiles=WorkerProfileService(database, keyring), cases=cases)
     engine = ConversationEngine(
         services,
         default_language=settings.default_language,
         draft_days=max(1, settings.draft_ttl_hours // 24),
     )
-    store = build_state_store(settings, keyring)
-    if isinstance(store, RedisConversationStore):
-        try:
-            await store.ping()
-        except (RedisError, OSError) as error:
-            await store.close()
-            await database.dispose()
-            raise ServiceUnavailableError(
-                f"WVB_REDIS_URL: cannot reach Redis ({type(error).__name__})"
-            ) from None
+    store = build_state_store(settings, keyring, redis)
     gateway = ConversationGateway(engine, store, pseudonymizer)
-    return App(settings, keys, keyring, pseudonymizer, database, store, gateway)
+    history: ChatHistory = (
+        RedisChatHistory(redis, settings.redis_prefix) if redis else MemoryChatHistory()
+    )
+    return App(
+        settings,
+        keys,
+        keyring,
+        pseudonymizer,
+        database,
+        store,
+        gateway,
+        cases,
+        outbox_wake,
+        history,
+        redis,
+    )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from bot.gateway import ConversationGateway
-from conversations.messages import Inbound, Outbound
+from conversations.messages import Effects, Inbound, Outbound
 
 CHANNEL = "console"
 QUIT_WORDS = frozenset({"/quit", "/exit"})
@@ -49,12 +49,14 @@ class ConsoleChannel:
         self._read_line = read_line or _prompt
         self._output = output or sys.stdout
 
-    async def deliver(self, replies: Sequence[Outbound]) -> None:
+    async def deliver(self, replies: Sequence[Outbound], effects: Effects) -> None:
+        if effects.erase_chat:
+            self._output.write("\n(" + "the conversation history would be erased here" + ")\n")
         for reply in replies:
             self._output.write("\n" + render(reply) + "\n")
         self._output.flush()
 
-    async def run(self, first: str = "/start") -> None:
+    async def run(self, first: str = "/menu") -> None:
         line: str | None = first
         while line is not None:
             if line.strip().lower() in QUIT_WORDS:

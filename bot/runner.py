@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
+from datetime import timedelta
 from typing import Any
 
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
@@ -13,12 +14,24 @@ from bot.app import build_app
 from bot.settings import Settings, SettingsError
 from bot.telegram.runtime import TelegramChannel, WebhookServer, build_bot
 from scheduler.jobs import build_scheduler
+from scheduler.outbox_relay import OutboxRelay, SendToStaff
+from services.outbox import OutboxPayload
 
 log = logging.getLogger(__name__)
 
 
 class ChannelStartError(Exception):
     """A channel could not start; the message is one line for the operator."""
+
+
+def staff_sender(channel: TelegramChannel, staff_chat_id: int | None) -> SendToStaff | None:
+    if staff_chat_id is None:
+        return None
+
+    async def send(payload: OutboxPayload) -> None:
+        await channel.send_text(staff_chat_id, payload.text, protect=payload.protect_content)
+
+    return send
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -28,9 +41,20 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             "WVB_TELEGRAM_TOKEN: not set, so no channel can run; set it, or try `wvb chat`"
         )
     app = await build_app(settings)
-    bot = build_bot(settings.telegram_token.get_secret_value(), settings.telegram_api_base)
-    channel = TelegramChannel(bot, app.gateway)
-    scheduler = build_scheduler(app.database)
+    token = settings.telegram_token.get_secret_value()
+    bot = build_bot(token, settings.telegram_api_base)
+    channel = TelegramChannel(
+        bot, app.gateway, history=app.chat_history, updates=app.update_log(token.split(":")[0])
+    )
+    scheduler = build_scheduler(app.database, draft_ttl=timedelta(hours=settings.draft_ttl_hours))
+    relay = OutboxRelay(
+        app.database,
+        app.keyring,
+        staff_sender(channel, settings.staff_chat_id),
+        wake=app.outbox_wake,
+    )
+    relay_stop = asyncio.Event()
+    relaying: asyncio.Task[None] | None = None
     webhook: WebhookServer | None = None
     polling: asyncio.Task[None] | None = None
     try:
@@ -43,6 +67,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 f"WVB_TELEGRAM_API_BASE: cannot reach the Bot API ({type(error).__name__})"
             ) from None
         scheduler.start()
+        relaying = asyncio.create_task(relay.run(relay_stop), name="outbox-relay")
         if settings.webhook_url:
             host, port = settings.webhook_host_port
             secret = WebhookServer.secret_or_random(
@@ -69,6 +94,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 await polling
         if webhook is not None:
             await webhook.stop()
+        relay_stop.set()
+        if relaying is not None:
+            await relaying
         if scheduler.running:
             scheduler.shutdown(wait=False)
         await bot.session.close()

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     key_file: Path = Path(DEFAULT_KEY_FILE)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     default_language: str = "en"
+    # Case clocks: staff acknowledge within this many days, and respond within this many.
+    acknowledge_days: int = Field(default=7, ge=1, le=365)
+    response_days: int = Field(default=90, ge=1, le=3650)
     # Idle conversation drafts expire after this long; durable profile data lives in the database.
     draft_ttl_hours: int = Field(default=72, ge=1, le=24 * 90)
 

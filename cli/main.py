@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Coroutine
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 
-from bot.settings import Settings, SettingsError, generate_key_lines, load_settings
+from bot.settings import generate_key_lines, resolve_keys
+from cli.common import run_async, settings_or_exit
+from cli.staff import cases_app, contacts_app, workplaces_app
 
 app = typer.Typer(
     name="wvb",
@@ -27,34 +28,9 @@ db_app = typer.Typer(help="Create or migrate the database schema.", no_args_is_h
 keys_app = typer.Typer(help="Secrets for pseudonyms and encryption.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
-
-EXIT_CONFIG = 2
-EXIT_FAILURE = 1
-
-
-def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as error:
-        fail(str(error), EXIT_CONFIG)
-
-
-def run_async(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run a coroutine, turning known operator errors into one line and an exit code."""
-    from bot.app import SchemaOutdatedError, ServiceUnavailableError
-    from bot.runner import ChannelStartError
-
-    try:
-        asyncio.run(coroutine)
-    except (SettingsError, SchemaOutdatedError, ChannelStartError) as error:
-        fail(str(error), EXIT_CONFIG)
-    except ServiceUnavailableError as error:
-        fail(str(error), EXIT_FAILURE)
+app.add_typer(cases_app, name="cases")
+app.add_typer(workplaces_app, name="workplaces")
+app.add_typer(contacts_app, name="contacts")
 
 
 @db_app.command("upgrade")
@@ -81,6 +57,49 @@ def db_upgrade() -> None:
 def keys_generate() -> None:
     """Print fresh secrets as .env lines (append them to .env, or export them)."""
     sys.stdout.write(generate_key_lines())
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt everything under the first key in WVB_ENCRYPTION_KEYS; then drop the old ones."""
+    settings = settings_or_exit()
+    from rich.progress import Progress
+
+    from bot.app import build_state_store, database_errors_named
+    from services.key_rotation import KeyRotation
+    from storage.conversation_state import RedisConversationStore
+    from storage.crypto import Keyring
+    from storage.database import Database
+
+    keyring = Keyring(resolve_keys(settings).encryption_keys)
+
+    async def rotate() -> None:
+        database = Database(settings.database_url)
+        store = build_state_store(settings, keyring) if settings.redis_url else None
+        try:
+            async with database_errors_named():
+                with Progress(transient=True) as progress:
+                    tasks: dict[str, Any] = {}
+
+                    def report(table: str, done: int, total: int) -> None:
+                        if table not in tasks:
+                            tasks[table] = progress.add_task(table, total=total)
+                        progress.update(tasks[table], completed=done)
+
+                    redis_store = store if isinstance(store, RedisConversationStore) else None
+                    result = await KeyRotation(database, keyring, redis_store).run(report)
+            for table, count in result.reencrypted.items():
+                typer.echo(
+                    f"{table}: {count} re-encrypted, "
+                    f"{result.already_current[table]} already current",
+                    err=True,
+                )
+        finally:
+            if store is not None:
+                await store.close()
+            await database.dispose()
+
+    run_async(rotate())
 
 
 @app.command("run")

@@ -8,29 +8,39 @@ silence.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from conversations import menu, onboarding
+from conversations import forget, menu, onboarding, report, status
 from conversations.commands import WORKER_COMMANDS
-from conversations.messages import Inbound, InboundKind, Outbound
+from conversations.messages import Effects, Inbound, InboundKind, Outbound
 from conversations.ports import Services, WorkerRef
 from conversations.state import ConversationState
-from conversations.turn import NAV_BACK, NAV_CANCEL, NAV_MENU, STEPS, TurnContext, go
-from locales import N_, SOURCE_LANGUAGE, guess_language
+from conversations.turn import (
+    NAV_BACK,
+    NAV_CANCEL,
+    NAV_MENU,
+    STEPS,
+    TurnContext,
+    go,
+    match_typed_choice,
+)
+from locales import N_, SOURCE_LANGUAGE, guess_language, translator
 
 log = logging.getLogger(__name__)
 
 _NAV_WORDS = {NAV_BACK: N_("Back"), NAV_CANCEL: N_("Cancel"), NAV_MENU: N_("Menu")}
-_UNDER_CONSTRUCTION = frozenset({"learn", "report", "status", "stop", "subscribe", "forget"})
+_UNDER_CONSTRUCTION = frozenset({"learn", "stop", "subscribe"})
 
 # Steps register themselves on import; name them so the registry is complete here.
-_FLOW_MODULES = (onboarding, menu)
+_FLOW_MODULES = (onboarding, menu, report, status, forget)
 
 
 @dataclass(frozen=True)
 class Turn:
     state: ConversationState
     replies: list[Outbound]
+    effects: Effects = field(default_factory=Effects)
+    forget_state: bool = False
 
 
 class ConversationEngine:
@@ -52,7 +62,12 @@ class ConversationEngine:
             state.history.clear()
         guess = guess_language(inbound.language_hint, self.default_language)
         ctx = TurnContext(
-            worker, state, self.services, default_language=guess, draft_days=self.draft_days
+            worker,
+            state,
+            self.services,
+            default_language=guess,
+            draft_days=self.draft_days,
+            inbound=inbound,
         )
 
         if inbound.kind is InboundKind.COMMAND:
@@ -64,7 +79,19 @@ class ConversationEngine:
         else:
             await self._step_input(ctx, inbound)
         log.debug("turn done: step=%s replies=%d", state.step, len(ctx.replies))
-        return Turn(state, ctx.replies)
+        effects = Effects(erase_inbound=ctx.erase_inbound, erase_chat=ctx.erase_chat)
+        return Turn(state, ctx.replies, effects, ctx.forget_state)
+
+    def failure_reply(self, state: ConversationState | None, language_hint: str | None) -> Outbound:
+        """What the worker sees when a turn fails on our side: never silence, never details."""
+        language = (state.language if state else None) or guess_language(
+            language_hint, self.default_language
+        )
+        return Outbound(
+            translator(language).gettext(
+                "Sorry, something went wrong on our side. Please try again in a few minutes."
+            )
+        )
 
     async def _restore(self, worker: WorkerRef) -> ConversationState:
         profile = await self.services.profiles.find(worker.pseudonym)
@@ -75,6 +102,7 @@ class ConversationEngine:
     async def _command(self, ctx: TurnContext, command: str) -> None:
         state = ctx.state
         if command == "start":
+            await report.discard(ctx)
             state.data.clear()
             state.onboarded = False
             ctx.say(
@@ -90,6 +118,15 @@ class ConversationEngine:
             await go(ctx, "language")
         elif command == "help":
             await menu.show_help(ctx)
+        elif command == "report":
+            if state.onboarded:
+                await report.start_report(ctx)
+            else:
+                await self._to_menu(ctx)  # language and privacy notice come first
+        elif command == "status":  # works before onboarding: a worker on a new phone
+            await go(ctx, "status.reference")
+        elif command == "forget":
+            await go(ctx, "forget.confirm")
         elif command in _UNDER_CONSTRUCTION:
             await menu.coming_soon(ctx)
         else:
@@ -103,7 +140,7 @@ class ConversationEngine:
 
     async def _to_menu(self, ctx: TurnContext) -> None:
         if ctx.state.language is None:
-            await go(ctx, "language", remember=False)
+            await self._command(ctx, "start")  # someone new: welcome them first
         elif not ctx.state.onboarded:
             await go(ctx, "privacy", remember=False)
         else:
@@ -125,6 +162,7 @@ class ConversationEngine:
             state.step = previous
             await STEPS[previous].enter(ctx)
         elif nav == NAV_CANCEL:
+            await report.discard(ctx)
             state.data.clear()
             ctx.say(ctx._("Cancelled."))
             await self._to_menu(ctx)
@@ -136,7 +174,13 @@ class ConversationEngine:
         if inbound.kind is InboundKind.CHOICE:
             handled = await step.on_choice(ctx, inbound.payload)
         elif inbound.kind is InboundKind.TEXT:
-            handled = await step.on_text(ctx, inbound.text)
+            typed = match_typed_choice(step.prompt(ctx).choices, inbound.text)
+            if typed in _NAV_WORDS:
+                await self._navigate(ctx, typed)
+                return
+            handled = typed is not None and await step.on_choice(ctx, typed)
+            if not handled:
+                handled = await step.on_text(ctx, inbound.text)
         elif inbound.kind is InboundKind.MEDIA:
             handled = await step.on_media(ctx, inbound)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from conversations.commands import WORKER_COMMANDS
 from conversations.messages import Choice, Outbound
+from conversations.report import start_report
 from conversations.turn import STEPS, Step, TurnContext, go, register
 
 MENU_LEARN = "menu:learn"
@@ -35,7 +36,11 @@ class MenuStep(Step):
             await go(ctx, "language")
         elif payload == MENU_HELP:
             await show_help(ctx)
-        elif payload in (MENU_LEARN, MENU_REPORT, MENU_STATUS):
+        elif payload == MENU_REPORT:
+            await start_report(ctx)
+        elif payload == MENU_STATUS:
+            await go(ctx, "status.reference")
+        elif payload == MENU_LEARN:
             await coming_soon(ctx)
         else:
             return False

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+#: Hands over a file the worker sent, when the core decides to keep it (never before).
+#: Raises ``conversations.ports.MediaUnavailable`` (or ``MediaTooLarge``) when the channel cannot.
+FetchMedia = Callable[[], Awaitable[bytes]]
 
 #: Telegram limits callback data to 64 bytes; every channel we plan for allows at least that much.
 MAX_PAYLOAD_BYTES = 64
@@ -27,6 +32,8 @@ class Inbound:
     payload: str = ""
     media: str = ""
     language_hint: str | None = None  # the messenger's idea of the worker's language
+    mime: str = ""  # the media type the messenger declared (never trusted for safety)
+    fetch: FetchMedia | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def command_of(cls, name: str, language_hint: str | None = None) -> Inbound:
@@ -41,8 +48,23 @@ class Inbound:
         return cls(InboundKind.CHOICE, payload=payload, language_hint=language_hint)
 
     @classmethod
-    def media_of(cls, media: str, caption: str = "", language_hint: str | None = None) -> Inbound:
-        return cls(InboundKind.MEDIA, text=caption, media=media, language_hint=language_hint)
+    def media_of(
+        cls,
+        media: str,
+        caption: str = "",
+        language_hint: str | None = None,
+        *,
+        mime: str = "",
+        fetch: FetchMedia | None = None,
+    ) -> Inbound:
+        return cls(
+            InboundKind.MEDIA,
+            text=caption,
+            media=media,
+            language_hint=language_hint,
+            mime=mime,
+            fetch=fetch,
+        )
 
 
 @dataclass(frozen=True)
@@ -66,3 +88,13 @@ class Outbound:
     choices: tuple[Choice, ...] = ()
     columns: int = 1  # how many buttons a row, where the channel lays buttons out in a grid
     protect_content: bool = False  # ask the messenger to prevent forwarding and saving
+    # Update the message whose button was pressed instead of sending a new one (toggles).
+    replace_previous: bool = False
+
+
+@dataclass(frozen=True)
+class Effects:
+    """What a channel should do besides sending replies."""
+
+    erase_inbound: bool = False  # delete the worker's message (it held a secret code)
+    erase_chat: bool = False  # delete what the channel still can of this chat (after /forget)

@@ -45,7 +45,7 @@ class LanguageStep(Step):
         for code, name in LANGUAGES.items():
             if typed in (code, name.casefold()):
                 return await self.on_choice(ctx, LANGUAGE_PAYLOAD + code)
-        return await super().on_text(ctx, text)
+        return False
 
 
 @register

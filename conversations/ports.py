@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
+
+from conversations.messages import FetchMedia
+
+
+class MediaUnavailable(Exception):
+    """The channel could not hand over a file the worker sent."""
+
+
+class MediaTooLarge(MediaUnavailable):
+    """The file is larger than the channel lets a bot download."""
 
 
 @dataclass(frozen=True)
@@ -33,9 +45,107 @@ class WorkerProfiles(Protocol):
     async def save(self, worker: WorkerRef, language: str) -> None:
         """Create or update the profile (language, reachable address) after onboarding."""
 
+    async def forget(self, pseudonym: str) -> None:
+        """Erase the profile and address and cut the link to the worker's cases."""
+
+
+@dataclass(frozen=True)
+class WorkplaceOption:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ReportDraft:
+    """A finished report as the conversation collected it; evidence files are already stored
+    under ``key`` by ``Cases.add_evidence``."""
+
+    key: str
+    language: str
+    categories: tuple[str, ...]
+    workplace_id: int | None
+    workplace_text: str | None = field(repr=False)
+    agency: str | None = field(repr=False)
+    details: tuple[str, ...] = field(repr=False)
+    occurred: str
+    affected: str
+    danger_now: bool
+    confidentiality: str
+    receipt_code: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CaseReceipt:
+    reference: str
+    urgent: bool
+    acknowledge_due: datetime
+    response_due: datetime
+
+
+@dataclass(frozen=True)
+class StaffMessage:
+    at: datetime
+    text: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CaseStatusView:
+    reference: str
+    status: str
+    created_at: datetime
+    acknowledge_due: datetime
+    response_due: datetime
+    acknowledged: bool
+    staff_messages: tuple[StaffMessage, ...]
+
+
+class StatusOutcome(StrEnum):
+    FOUND = "found"
+    NOT_FOUND = "not_found"  # a wrong reference and a wrong code both end here
+    THROTTLED = "throttled"
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    outcome: StatusOutcome
+    case: CaseStatusView | None = None
+
+
+class EvidenceOutcome(StrEnum):
+    STORED = "stored"
+    UNSUPPORTED = "unsupported"
+    TOO_LARGE = "too_large"
+    UNAVAILABLE = "unavailable"  # the channel could not hand over the file
+
+
+class Cases(Protocol):
+    async def workplaces(self) -> list[WorkplaceOption]:
+        """Active workplaces staff configured, by name."""
+
+    async def emergency_contacts(self, language: str, workplace_id: int | None) -> str | None:
+        """The emergency contacts for the workplace's country in this language, if configured."""
+
+    async def add_evidence(
+        self, draft_key: str, kind: str, fetch: FetchMedia, declared_mime: str | None
+    ) -> EvidenceOutcome:
+        """Fetch, strip metadata, encrypt and keep a file for a draft not yet confirmed."""
+
+    async def discard_draft(self, draft_key: str) -> None:
+        """Delete the evidence of a draft the worker cancelled."""
+
+    def new_receipt_code(self) -> str:
+        """A fresh secret receipt code (shown to the worker once, stored only hashed)."""
+
+    async def submit(self, worker: WorkerRef, draft: ReportDraft) -> CaseReceipt:
+        """Commit the case; the same draft submitted twice gives the same case."""
+
+    async def check_status(self, pseudonym: str, reference: str, code: str) -> StatusResult:
+        """Look a case up by reference and receipt code, throttling guesses."""
+
 
 @dataclass(frozen=True)
 class Services:
     """Everything the conversation core may call, bundled so flows take one argument."""
 
     profiles: WorkerProfiles
+    cases: Cases

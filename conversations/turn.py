@@ -22,7 +22,11 @@ class TurnContext:
     services: Services
     default_language: str = SOURCE_LANGUAGE
     draft_days: int = 3  # how long idle drafts live, as told to the worker
+    inbound: Inbound | None = None
     replies: list[Outbound] = field(default_factory=list)
+    erase_inbound: bool = False
+    erase_chat: bool = False
+    forget_state: bool = False  # drop the stored state instead of saving it (after /forget)
 
     @property
     def t(self) -> Translator:
@@ -47,9 +51,10 @@ class TurnContext:
 class Step:
     """A point in a flow that asks the worker something and understands the answer.
 
-    Subclasses give ``prompt`` (the question with its choices) and ``on_choice``; typed text is
-    matched against the choices' numbers and labels, so a worker on a channel without buttons, or
-    one who prefers typing "2", is understood too.
+    Subclasses give ``prompt`` (the question with its choices) and ``on_choice``. The engine
+    matches typed text against the choices' numbers and labels first, so a worker on a channel
+    without buttons, or one who prefers typing "2", is understood too; other text goes to
+    ``on_text``.
     """
 
     name: ClassVar[str]
@@ -66,8 +71,8 @@ class Step:
         return False
 
     async def on_text(self, ctx: TurnContext, text: str) -> bool:
-        payload = match_typed_choice(self.prompt(ctx).choices, text)
-        return payload is not None and await self.on_choice(ctx, payload)
+        """Free text that is not a choice's number or label; False if the step expects none."""
+        return False
 
     async def on_media(self, ctx: TurnContext, inbound: Inbound) -> bool:
         return False

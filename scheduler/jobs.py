@@ -5,9 +5,13 @@ Work that must survive a restart lives in database rows that these jobs poll, no
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import delete
 
 from storage.database import Database
+from storage.models import DraftAttachment, utc_now
 
 
 async def check_database(database: Database) -> None:
@@ -16,8 +20,26 @@ async def check_database(database: Database) -> None:
         await connection.exec_driver_sql("SELECT 1")
 
 
-def build_scheduler(database: Database) -> AsyncIOScheduler:
+async def purge_abandoned_evidence(database: Database, older_than: timedelta) -> int:
+    """Files of drafts never confirmed go when the drafts themselves expire."""
+    async with database.transaction() as session:
+        result = await session.execute(
+            delete(DraftAttachment).where(DraftAttachment.created_at < utc_now() - older_than)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def build_scheduler(database: Database, draft_ttl: timedelta) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True})
+    scheduler.add_job(
+        purge_abandoned_evidence,
+        "interval",
+        hours=1,
+        args=[database, draft_ttl],
+        id="purge_abandoned_evidence",
+        max_instances=1,
+        misfire_grace_time=600,
+    )
     scheduler.add_job(
         check_database,
         "interval",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from conversations.ports import WorkerProfile, WorkerRef
 from storage.crypto import Keyring
 from storage.database import Database
+from storage.models import Worker
 from storage.repositories import WorkerRepository
 
 
@@ -40,3 +42,9 @@ class WorkerProfileService:
                 # Another process created the same worker a moment ago; the retry updates it.
                 if attempt:
                     raise
+
+    async def forget(self, pseudonym: str) -> None:
+        """Delete the worker and their addresses; their cases stay, no longer linked to anyone
+        (the database sets ``cases.reporter_id`` to NULL), reachable only by receipt code."""
+        async with self.database.transaction() as session:
+            await session.execute(delete(Worker).where(Worker.pseudonym == pseudonym))

@@ -40,16 +40,20 @@ class ConversationStore(Protocol):
     async def close(self) -> None: ...
 
 
+def state_purpose(pseudonym: str) -> bytes:
+    return b"state:" + pseudonym.encode()
+
+
 class _StateCodec:
     def __init__(self, keyring: Keyring) -> None:
         self._keyring = keyring
 
     def encode(self, pseudonym: str, state: ConversationState) -> bytes:
-        return self._keyring.encrypt(state.to_json().encode(), b"state:" + pseudonym.encode())
+        return self._keyring.encrypt(state.to_json().encode(), state_purpose(pseudonym))
 
     def decode(self, pseudonym: str, blob: bytes) -> ConversationState | None:
         try:
-            plain = self._keyring.decrypt(blob, b"state:" + pseudonym.encode())
+            plain = self._keyring.decrypt(blob, state_purpose(pseudonym))
         except DecryptionError:
             return None  # e.g. encrypted under a key since removed: start the conversation over
         return ConversationState.from_json(plain)
@@ -113,8 +117,17 @@ class MemoryConversationStore:
 class RedisConversationStore:
     """State shared by every bot process, with idle expiry done by Redis itself."""
 
-    def __init__(self, redis: Redis, keyring: Keyring, ttl_seconds: int, prefix: str) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keyring: Keyring,
+        ttl_seconds: int,
+        prefix: str,
+        *,
+        owns_client: bool = True,
+    ) -> None:
         self._redis = redis
+        self._owns_client = owns_client
         self._codec = _StateCodec(keyring)
         self._ttl = ttl_seconds
         self._prefix = prefix
@@ -154,5 +167,28 @@ class RedisConversationStore:
             with suppress(LockError):
                 await lock.release()
 
+    async def reencrypt_all(self, keyring: Keyring) -> tuple[int, int]:
+        """Key rotation: re-encrypt every stored state under the newest key, keeping its TTL."""
+        changed = unchanged = 0
+        marker = f"{self._prefix}:conv:"
+        async for name in self._redis.scan_iter(match=marker + "*", count=500):
+            key = name.decode() if isinstance(name, bytes) else str(name)
+            pseudonym = key.removeprefix(marker)
+            blob = await self._redis.get(key)
+            if not isinstance(blob, bytes) or keyring.is_current(blob):
+                unchanged += 1
+                continue
+            try:
+                plain = keyring.decrypt(blob, state_purpose(pseudonym))
+            except DecryptionError:
+                unchanged += 1
+                continue
+            await self._redis.set(
+                key, keyring.encrypt(plain, state_purpose(pseudonym)), keepttl=True, xx=True
+            )
+            changed += 1
+        return changed, unchanged
+
     async def close(self) -> None:
-        await self._redis.aclose()
+        if self._owns_client:
+            await self._redis.aclose()

@@ -9,12 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Integer,
     LargeBinary,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
@@ -87,3 +90,166 @@ class WorkerAddress(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
 
     worker: Mapped[Worker] = relationship(back_populates="addresses")
+
+
+CASE_STATUSES = (
+    "received",
+    "acknowledged",
+    "investigating",
+    "awaiting_validation",
+    "reopened",
+    "closed",
+    "closed_unvalidated",
+    "withdrawn",
+)
+
+
+class Workplace(Base):
+    """A workplace staff configured, offered to workers in a list. Names are not personal data."""
+
+    __tablename__ = "workplaces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    country: Mapped[str | None] = mapped_column(String(2))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class EmergencyContact(Base):
+    """What an urgent reporter sees at once, per country and language (``*`` matches any)."""
+
+    __tablename__ = "emergency_contacts"
+    __table_args__ = (UniqueConstraint("country", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    country: Mapped[str] = mapped_column(String(2))
+    language: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+
+
+class Case(Base):
+    """A grievance. Free text lives encrypted in ``case_entries``; the link to the reporting worker
+    (``reporter_id``) is cut by /forget, after which the case is reachable only by receipt code."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{status}'" for status in CASE_STATUSES) + ")",
+            name="status_known",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    status: Mapped[str] = mapped_column(String(24), default="received")
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    workplace_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workplaces.id", ondelete="SET NULL")
+    )
+    workplace_other_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    agency_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    occurred: Mapped[str] = mapped_column(String(16))
+    affected: Mapped[str] = mapped_column(String(16))
+    danger_now: Mapped[bool]
+    confidentiality: Mapped[str] = mapped_column(String(16))
+    urgent: Mapped[bool] = mapped_column(default=False)
+    language: Mapped[str] = mapped_column(String(8))
+    reporter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workers.id", ondelete="SET NULL"), index=True
+    )
+    # The draft's idempotency key: confirming twice, or one update delivered twice, makes one case.
+    draft_key: Mapped[str] = mapped_column(String(36), unique=True)
+    receipt_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+    acknowledge_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    response_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    workplace: Mapped[Workplace | None] = relationship()
+    entries: Mapped[list[CaseEntry]] = relationship(
+        back_populates="case", order_by="CaseEntry.id", cascade="all, delete-orphan"
+    )
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class CaseEntry(Base):
+    """One piece of the case file (text, photo, document, voice note), encrypted."""
+
+    __tablename__ = "case_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(16))  # worker | staff
+    kind: Mapped[str] = mapped_column(String(16))  # text | photo | document | voice | audio | video
+    mime_type: Mapped[str] = mapped_column(String(100), default="text/plain")
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    case: Mapped[Case] = relationship(back_populates="entries")
+
+
+class CaseEvent(Base):
+    """The case history: every transition, with who, when and why."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str | None] = mapped_column(String(24))
+    note_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class DraftAttachment(Base):
+    """Evidence sent during a report that is not yet confirmed; moved into the case on confirm,
+    deleted with the draft otherwise."""
+
+    __tablename__ = "draft_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draft_key: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class AuditEntry(Base):
+    """Append-only record of staff actions and case views (the database refuses edits)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class OutboxMessage(Base):
+    """A message to send, written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(36), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(16))  # staff | worker
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id", ondelete="SET NULL"))
+    payload_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(200))

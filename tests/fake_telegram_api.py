@@ -20,9 +20,21 @@ Usage::
     user.press_button("English")
     await server.stop()
 
+Files: media a simulated user sends (``send_photo``/``send_document``/``send_voice``/
+``send_sticker``, optionally with real ``data=`` bytes) is stored under its ``file_id``;
+``getFile`` returns a ``File`` with a ``file_path`` and ``GET /file/bot<token>/<file_path>``
+serves the bytes, so ``await bot.download(file_id, destination=io.BytesIO())`` works.  Without
+``data`` the file holds placeholder bytes of the advertised ``file_size``.
+
+Deletion follows the Bot API rules that matter for a private-chat bot: ``deleteMessage`` and
+``deleteMessages`` delete the bot's own messages and the user's incoming ones, but not messages
+sent 48 hours ago or earlier (``age_messages`` moves a chat's messages into the past).  Admin
+rights in groups are not modelled: messages there are deletable as if the bot were an admin.
+Deletions are recorded in ``deleted`` (a list, in order) and ``deleted_ids`` (a set).
+
 Everything runs on one event loop (no threads).  Per-request work is O(1) in the number of
-messages already sent (messages are indexed by chat and by ``(chat_id, message_id)``), so the
-same server can sustain benchmark traffic.
+messages already sent (messages are indexed by chat and by ``(chat_id, message_id)``; files by
+``file_id`` and by ``file_path``), so the same server can sustain benchmark traffic.
 """
 
 from __future__ import annotations
@@ -61,6 +73,9 @@ MAX_CALLBACK_DATA_BYTES: Final = 64
 MAX_CALLBACK_ANSWER_LENGTH: Final = 200
 MAX_COMMANDS: Final = 100
 MAX_LONG_POLL_TIMEOUT: Final = 50
+MAX_DOWNLOAD_FILE_SIZE: Final = 20 * 1024 * 1024  # getFile refuses bigger files
+MAX_DELETE_MESSAGES: Final = 100
+DELETE_WINDOW_SECONDS: Final = 48 * 60 * 60  # messages this old can't be deleted any more
 
 _METHODS: Final = (
     "getMe",
@@ -69,6 +84,8 @@ _METHODS: Final = (
     "editMessageText",
     "editMessageReplyMarkup",
     "deleteMessage",
+    "deleteMessages",
+    "getFile",
     "answerCallbackQuery",
     "sendChatAction",
     "setMyCommands",
@@ -99,6 +116,7 @@ _JSON_FIELDS: Final = frozenset(
         "options",
         "reaction",
         "permissions",
+        "message_ids",
     ]
 )
 _INT_FIELDS: Final = frozenset(
@@ -216,6 +234,15 @@ _NOT_MODIFIED: Final = (
 )
 _EDIT_NOT_FOUND: Final = "Bad Request: message to edit not found"
 _DELETE_NOT_FOUND: Final = "Bad Request: message to delete not found"
+_DELETE_TOO_OLD: Final = "Bad Request: message can't be deleted for everyone"
+_NO_MESSAGE_IDS: Final = "Bad Request: message identifiers are not specified"
+_MESSAGE_IDS_NOT_ARRAY: Final = "Bad Request: expected an Array of message identifiers"
+_TOO_MANY_MESSAGE_IDS: Final = "Bad Request: too many message identifiers specified"
+_MESSAGE_ID_NOT_NUMBER: Final = "Bad Request: message identifier must be a Number"
+_MESSAGE_ID_UNPARSABLE: Final = "Bad Request: can't parse message identifier as a Number"
+_MESSAGE_ID_INVALID: Final = "Bad Request: invalid message identifier specified"
+_INVALID_FILE_ID: Final = "Bad Request: invalid file_id"
+_FILE_TOO_BIG: Final = "Bad Request: file is too big"
 _NO_MESSAGE_ID: Final = "Bad Request: message identifier is not specified"
 _QUERY_INVALID: Final = (
     "Bad Request: query is too old and response timeout expired or query ID is invalid"
@@ -356,6 +383,36 @@ class _StoredMessage:
     protect_content: bool = False
     deleted: bool = False
     records: list[SentMessage] = field(default_factory=list)
+
+
+# The first bytes of placeholder file content by MIME type (the rest is zero padding).
+_PLACEHOLDER_MAGIC: Final = {
+    "image/jpeg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
+    "image/webp": b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+    "audio/ogg": b"OggS\x00\x02",
+    "application/pdf": b"%PDF-1.4\n",
+}
+_FILE_EXTENSION_RE: Final = re.compile(r"[A-Za-z0-9]{1,16}")
+
+
+@dataclass(slots=True)
+class _StoredFile:
+    """A file a simulated user sent; ``data`` is None for placeholder content of ``size``."""
+
+    file_id: str
+    file_unique_id: str
+    size: int
+    mime_type: str
+    directory: str  # the file_path folder: "photos", "documents", "voice", "stickers"
+    extension: str  # without the dot; "" for none
+    data: bytes | None = None
+    file_path: str | None = None  # assigned by the first getFile, like Telegram does
+
+    def content(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        magic = _PLACEHOLDER_MAGIC.get(self.mime_type, b"fake file\n")
+        return magic[: self.size].ljust(self.size, b"\0")
 
 
 class _Poller:
@@ -729,6 +786,29 @@ def _int_param(params: JSONDict, key: str, default: int) -> int:
     return default if value is None else value
 
 
+def _message_ids_param(raw: Any) -> list[int]:
+    """deleteMessages' ``message_ids``: a JSON array of 1-100 positive message identifiers."""
+    if raw is None or raw == "":
+        raise _bad_request(_NO_MESSAGE_IDS)
+    if not isinstance(raw, list):
+        raise _bad_request(_MESSAGE_IDS_NOT_ARRAY)
+    if len(raw) > MAX_DELETE_MESSAGES:
+        raise _bad_request(_TOO_MANY_MESSAGE_IDS)
+    if not raw:
+        raise _bad_request(_NO_MESSAGE_IDS)
+    message_ids: list[int] = []
+    for item in raw:
+        if isinstance(item, bool) or not isinstance(item, int | float | str):
+            raise _bad_request(_MESSAGE_ID_NOT_NUMBER)
+        number = None if isinstance(item, float) else _as_int(item)
+        if number is None or number >= 2**31:
+            raise _bad_request(_MESSAGE_ID_UNPARSABLE)
+        if number <= 0:
+            raise _bad_request(_MESSAGE_ID_INVALID)
+        message_ids.append(number)
+    return message_ids
+
+
 # --------------------------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------------------------
@@ -762,7 +842,9 @@ class FakeTelegramServer:
         self.commands: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
         self.webhook: dict[str, Any] | None = None
         self.too_many_requests = 0
-        self.deleted: list[tuple[int, int]] = []
+        self.deleted: list[tuple[int, int]] = []  # (chat_id, message_id), in deletion order
+        self.deleted_ids: set[tuple[int, int]] = set()  # the same pairs, for membership tests
+        self.downloads: list[str] = []  # file_paths served by the file download route
         self.callback_answers: list[dict[str, Any]] = []
         self.chat_actions: list[tuple[int, str]] = []
         self.dropped_updates: list[JSONDict] = []
@@ -792,6 +874,9 @@ class FakeTelegramServer:
         self._callbacks: dict[str, bool] = {}  # callback query id -> answered
         self._callback_seq = itertools.count(4_000_000_000_000_000_001)
         self._file_seq = itertools.count(1)
+        self._file_path_seq = itertools.count(0)
+        self._files: dict[str, _StoredFile] = {}  # by file_id
+        self._files_by_path: dict[str, _StoredFile] = {}
         self._failures: dict[str, deque[_Failure]] = {}
         self._waiters: list[_Waiter] = []
         self._recent_errors: deque[RecordedRequest] = deque(maxlen=20)
@@ -804,6 +889,8 @@ class FakeTelegramServer:
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
             "deleteMessage": self._delete_message,
+            "deleteMessages": self._delete_messages,
+            "getFile": self._get_file,
             "answerCallbackQuery": self._answer_callback_query,
             "sendChatAction": self._send_chat_action,
             "setMyCommands": self._set_my_commands,
@@ -828,6 +915,7 @@ class FakeTelegramServer:
             return
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_http)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file_download)
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown_path)
         runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
@@ -952,6 +1040,38 @@ class FakeTelegramServer:
 
     def messages_to(self, chat_id: int) -> list[SentMessage]:
         return list(self._sent_by_chat.get(chat_id, ()))
+
+    def age_messages(self, chat_id: int, seconds: float) -> None:
+        """Move the dates of all messages in ``chat_id`` (the bot's and users') into the past.
+
+        Use it to simulate time passing, e.g. ``age_messages(chat_id, 48 * 3600)`` makes every
+        message so far too old for ``deleteMessage``.  Messages sent later are not affected;
+        updates already queued keep the dates they had.
+        """
+        if seconds < 0:
+            msg = f"seconds must not be negative, got {seconds}"
+            raise ValueError(msg)
+        shift = math.ceil(seconds)
+        for message_id in range(1, self._last_message_id.get(chat_id, 0) + 1):
+            stored = self._messages.get((chat_id, message_id))
+            if stored is None:
+                continue
+            message = {**stored.message, "date": int(stored.message["date"]) - shift}
+            if "edit_date" in message:
+                message["edit_date"] = int(message["edit_date"]) - shift
+            stored.message = message
+
+    def is_deleted(self, chat_id: int, message_id: int) -> bool:
+        """True if ``deleteMessage``/``deleteMessages`` deleted that message."""
+        return (chat_id, message_id) in self.deleted_ids
+
+    def file_content(self, file_id: str) -> bytes:
+        """The bytes stored under ``file_id`` (what downloading it returns)."""
+        stored = self._files.get(file_id)
+        if stored is None:
+            msg = f"no file with file_id {file_id!r} was sent to the server"
+            raise AssertionError(msg)
+        return stored.content()
 
     def fail_next(
         self,
@@ -1087,6 +1207,20 @@ class FakeTelegramServer:
 
     async def _handle_unknown_path(self, request: web.Request) -> web.Response:
         return _json_response(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+
+    async def _handle_file_download(self, request: web.Request) -> web.Response:
+        """``GET /file/bot<token>/<file_path>``: the file bytes (file_path comes from getFile)."""
+        if request.match_info["token"] != self.token:
+            return _json_response(
+                401, {"ok": False, "error_code": 401, "description": _UNAUTHORIZED}
+            )
+        path = request.match_info["path"]
+        stored = self._files_by_path.get(path)
+        if stored is None:
+            return await self._handle_unknown_path(request)
+        if self.record_requests:
+            self.downloads.append(path)
+        return web.Response(body=stored.content(), headers={"Content-Type": stored.mime_type})
 
     async def _handle_http(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -1238,8 +1372,13 @@ class FakeTelegramServer:
             waiter.offer(sent)
 
     def _store_user_message(self, message: JSONDict) -> None:
-        chat_id = int(message["chat"]["id"])
-        self._messages[(chat_id, int(message["message_id"]))] = _StoredMessage(
+        key = (int(message["chat"]["id"]), int(message["message_id"]))
+        existing = self._messages.get(key)
+        if existing is not None and not existing.from_bot:  # an edit: keep the deleted state
+            existing.message = message
+            existing.text = message.get("text")
+            return
+        self._messages[key] = _StoredMessage(
             message=message, from_bot=False, text=message.get("text")
         )
 
@@ -1249,6 +1388,40 @@ class FakeTelegramServer:
             f"Fake{kind}AgADBAADr{number:010d}xQAC-fake-{self.bot_id}",
             f"AgAD{kind[:2]}{number:06d}",
         )
+
+    def _store_file(
+        self,
+        file_id: str,
+        file_unique_id: str,
+        *,
+        size: int,
+        mime_type: str,
+        directory: str,
+        extension: str,
+        data: bytes | None,
+    ) -> _StoredFile:
+        stored = _StoredFile(
+            file_id=file_id,
+            file_unique_id=file_unique_id,
+            size=len(data) if data is not None else size,
+            mime_type=mime_type,
+            directory=directory,
+            extension=extension,
+            data=data,
+        )
+        self._files[file_id] = stored
+        return stored
+
+    def _can_delete(self, stored: _StoredMessage, now: int) -> bool:
+        """Whether a found, undeleted message is still within the 48-hour deletion window."""
+        return now - int(stored.message.get("date", now)) < DELETE_WINDOW_SECONDS
+
+    def _mark_deleted(self, chat_id: int, message_id: int, stored: _StoredMessage) -> None:
+        stored.deleted = True
+        for record in stored.records:
+            record.deleted = True
+        self.deleted.append((chat_id, message_id))
+        self.deleted_ids.add((chat_id, message_id))
 
     # ---- methods ----------------------------------------------------------------------------
 
@@ -1451,11 +1624,40 @@ class FakeTelegramServer:
         stored = None if message_id is None else self._messages.get((chat_id, message_id))
         if stored is None or stored.deleted or message_id is None:
             raise _bad_request(_DELETE_NOT_FOUND)
-        stored.deleted = True
-        for record in stored.records:
-            record.deleted = True
-        self.deleted.append((chat_id, message_id))
+        if not self._can_delete(stored, int(time.time())):
+            raise _bad_request(_DELETE_TOO_OLD)
+        self._mark_deleted(chat_id, message_id, stored)
         return True
+
+    async def _delete_messages(self, params: JSONDict) -> bool:
+        """Delete what can be deleted; unknown, deleted and too old messages are skipped."""
+        message_ids = _message_ids_param(params.get("message_ids"))
+        chat_id = self._target_chat(params)
+        now = int(time.time())
+        for message_id in message_ids:
+            stored = self._messages.get((chat_id, message_id))
+            if stored is None or stored.deleted or not self._can_delete(stored, now):
+                continue
+            self._mark_deleted(chat_id, message_id, stored)
+        return True
+
+    async def _get_file(self, params: JSONDict) -> JSONDict:
+        file_id = params.get("file_id")
+        stored = None if file_id is None else self._files.get(str(file_id))
+        if stored is None:
+            raise _bad_request(_INVALID_FILE_ID)
+        if stored.size > MAX_DOWNLOAD_FILE_SIZE:
+            raise _bad_request(_FILE_TOO_BIG)
+        if stored.file_path is None:
+            suffix = f".{stored.extension}" if stored.extension else ""
+            stored.file_path = f"{stored.directory}/file_{next(self._file_path_seq)}{suffix}"
+            self._files_by_path[stored.file_path] = stored
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": stored.size,
+            "file_path": stored.file_path,
+        }
 
     async def _answer_callback_query(self, params: JSONDict) -> bool:
         query_id = params.get("callback_query_id")
@@ -1603,6 +1805,8 @@ def _decode_params(params: JSONDict) -> JSONDict:
     """Decode form-encoded values: JSON-serialised objects, integers, booleans."""
     for key, value in params.items():
         if not isinstance(value, str):
+            if key in _BOOL_FIELDS and type(value) is int:  # JSON 0/1 mean false/true
+                params[key] = bool(value)
             continue
         if key in _JSON_FIELDS:
             if value == "":
@@ -1704,6 +1908,8 @@ class SimulatedUser:
         self.username = username
         self.language_code = language_code
         self._last_message: JSONDict | None = None
+        self._private_message_ids: list[int] = []
+        self._last_file_id: str | None = None
         self._set_profile(first_name, last_name, username, language_code)
 
     def _set_profile(
@@ -1765,7 +1971,20 @@ class SimulatedUser:
     def _push_private(self, **content: Any) -> int:
         message = self._new_message(self.chat_object, **content)
         self._last_message = message
+        self._private_message_ids.append(int(message["message_id"]))
         return self._server.push_update({"message": message})
+
+    def user_message_ids(self) -> list[int]:
+        """The message_ids of the messages this user sent in the private chat, oldest first.
+
+        Deleted ones included: check ``server.deleted_ids`` / ``server.is_deleted``.
+        """
+        return list(self._private_message_ids)
+
+    @property
+    def last_file_id(self) -> str | None:
+        """The file_id of the last media this user sent (a photo's largest size)."""
+        return self._last_file_id
 
     def send_text(self, text: str) -> int:
         """A private text message; text starting with "/" carries a bot_command entity."""
@@ -1791,49 +2010,102 @@ class SimulatedUser:
             "set_name": "FakeStickers",
             "file_size": 24_576,
         }
+        self._server._store_file(
+            file_id,
+            unique_id,
+            size=24_576,
+            mime_type="image/webp",
+            directory="stickers",
+            extension="webp",
+            data=None,
+        )
+        self._last_file_id = file_id
         return self._push_private(sticker=sticker)
 
-    def send_photo(self, caption: str | None = None) -> int:
+    def send_photo(self, caption: str | None = None, *, data: bytes | None = None) -> int:
+        """A photo in three sizes; every size is a retrievable file, the largest holds ``data``.
+
+        The smaller sizes hold placeholder JPEG bytes (never more than the largest one).
+        """
+        content_bytes = None if data is None else bytes(data)
         file_id, unique_id = self._server._new_file("Photo")
-        photo = [
-            {
-                "file_id": f"{file_id}-{size}",
-                "file_unique_id": f"{unique_id}{size}",
-                "width": width,
-                "height": height,
-                "file_size": file_size,
-            }
-            for size, width, height, file_size in (
-                ("s", 90, 67, 1_204),
-                ("m", 320, 240, 15_612),
-                ("x", 800, 600, 61_035),
+        photo: list[JSONDict] = []
+        sizes = (("s", 90, 67, 1_204), ("m", 320, 240, 15_612), ("x", 800, 600, 61_035))
+        for size, width, height, file_size in sizes:
+            largest = size == "x"
+            if content_bytes is not None:
+                file_size = len(content_bytes) if largest else min(file_size, len(content_bytes))
+            stored = self._server._store_file(
+                f"{file_id}-{size}",
+                f"{unique_id}{size}",
+                size=file_size,
+                mime_type="image/jpeg",
+                directory="photos",
+                extension="jpg",
+                data=content_bytes if largest else None,
             )
-        ]
+            photo.append(
+                {
+                    "file_id": stored.file_id,
+                    "file_unique_id": stored.file_unique_id,
+                    "width": width,
+                    "height": height,
+                    "file_size": stored.size,
+                }
+            )
         content: JSONDict = {"photo": photo}
         if caption is not None:
             content["caption"] = caption
+        self._last_file_id = photo[-1]["file_id"]
         return self._push_private(**content)
 
-    def send_voice(self) -> int:
+    def send_voice(self, *, data: bytes | None = None) -> int:
         file_id, unique_id = self._server._new_file("Voice")
+        stored = self._server._store_file(
+            file_id,
+            unique_id,
+            size=9_344,
+            mime_type="audio/ogg",
+            directory="voice",
+            extension="oga",
+            data=None if data is None else bytes(data),
+        )
         voice = {
             "file_id": file_id,
             "file_unique_id": unique_id,
             "duration": 3,
             "mime_type": "audio/ogg",
-            "file_size": 9_344,
+            "file_size": stored.size,
         }
+        self._last_file_id = file_id
         return self._push_private(voice=voice)
 
-    def send_document(self) -> int:
+    def send_document(
+        self,
+        *,
+        data: bytes | None = None,
+        file_name: str = "document.pdf",
+        mime_type: str = "application/pdf",
+    ) -> int:
         file_id, unique_id = self._server._new_file("Document")
+        _, dot, extension = file_name.rpartition(".")
+        stored = self._server._store_file(
+            file_id,
+            unique_id,
+            size=20_480,
+            mime_type=mime_type,
+            directory="documents",
+            extension=extension if dot and _FILE_EXTENSION_RE.fullmatch(extension) else "",
+            data=None if data is None else bytes(data),
+        )
         document = {
             "file_id": file_id,
             "file_unique_id": unique_id,
-            "file_name": "document.pdf",
-            "mime_type": "application/pdf",
-            "file_size": 20_480,
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": stored.size,
         }
+        self._last_file_id = file_id
         return self._push_private(document=document)
 
     def edit_last_message(self, new_text: str) -> int:
@@ -1842,6 +2114,9 @@ class SimulatedUser:
         if last is None:
             msg = f"user {self.id} has not sent any message to edit"
             raise AssertionError(msg)
+        stored = self._server._messages.get((self.chat_id, int(last["message_id"])))
+        if stored is not None and not stored.from_bot:
+            last = stored.message  # the server's copy carries dates moved by age_messages
         edited: JSONDict = {**last, "edit_date": int(time.time())}
         if "text" in last:
             edited.pop("entities", None)

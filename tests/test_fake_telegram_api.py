@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -27,7 +28,13 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import ClientSession, FormData, web
 
-from tests.fake_telegram_api import FakeTelegramServer, SentMessage
+from tests.fake_telegram_api import (
+    DELETE_WINDOW_SECONDS,
+    MAX_DOWNLOAD_FILE_SIZE,
+    FakeTelegramServer,
+    SentMessage,
+    SimulatedUser,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -65,6 +72,14 @@ async def call(
         body: JSONDict = await response.json()
         assert response.content_type == "application/json"
         return response.status, body
+
+
+async def download(
+    http: ClientSession, server: FakeTelegramServer, file_path: str, *, token: str | None = None
+) -> tuple[int, bytes]:
+    url = f"{server.base_url}/file/bot{token or server.token}/{file_path}"
+    async with http.get(url) as response:
+        return response.status, await response.read()
 
 
 def keyboard(*buttons: tuple[str, str]) -> JSONDict:
@@ -723,6 +738,352 @@ async def test_wait_for_returns_matches_and_explains_timeouts(
         await server.wait_for(never, timeout=0.2)
 
 
+# ---- files: getFile and downloads ----------------------------------------------------------
+
+
+async def test_get_file_and_download_what_users_sent(
+    server: FakeTelegramServer, http: ClientSession
+) -> None:
+    user = server.user(120)
+    jpeg = b"\xff\xd8\xff\xe0 a real photo " + bytes(range(256)) * 40
+    user.send_photo(caption="look", data=jpeg)
+    photo = server.pending_updates[-1]["message"]["photo"]
+    assert [size["width"] for size in photo] == [90, 320, 800]
+    assert photo[-1]["file_size"] == len(jpeg)
+    assert user.last_file_id == photo[-1]["file_id"]
+    for size in photo:  # every size of the photo is a retrievable file
+        status, body = await call(http, server, "getFile", {"file_id": size["file_id"]})
+        assert status == 200, body
+        file = body["result"]
+        assert set(file) == {"file_id", "file_unique_id", "file_size", "file_path"}
+        assert (file["file_id"], file["file_unique_id"], file["file_size"]) == (
+            size["file_id"],
+            size["file_unique_id"],
+            size["file_size"],
+        )
+        assert file["file_path"].startswith("photos/file_")
+        assert file["file_path"].endswith(".jpg")
+        status, content = await download(http, server, file["file_path"])
+        assert status == 200
+        assert len(content) == size["file_size"] <= len(jpeg)
+        assert content == server.file_content(size["file_id"])
+    assert server.file_content(photo[-1]["file_id"]) == jpeg
+
+    _, again = await call(http, server, "getFile", {"file_id": photo[-1]["file_id"]})
+    assert again["result"]["file_path"] == file["file_path"]  # stable per file
+
+    user.send_document(data=b"%PDF-1.7 report", file_name="report.pdf")
+    document = server.pending_updates[-1]["message"]["document"]
+    assert (document["file_name"], document["mime_type"], document["file_size"]) == (
+        "report.pdf",
+        "application/pdf",
+        15,
+    )
+    _, body = await call(http, server, "getFile", {"file_id": document["file_id"]})
+    assert body["result"]["file_path"].startswith("documents/file_")
+    assert body["result"]["file_path"].endswith(".pdf")
+    status, content = await download(http, server, body["result"]["file_path"])
+    assert (status, content) == (200, b"%PDF-1.7 report")
+
+    user.send_document(data=b"a,b\n1,2\n", file_name="table.csv", mime_type="text/csv")
+    document = server.pending_updates[-1]["message"]["document"]
+    assert document["mime_type"] == "text/csv"
+    _, body = await call(http, server, "getFile", {"file_id": document["file_id"]})
+    assert body["result"]["file_path"].endswith(".csv")
+    assert (await download(http, server, body["result"]["file_path"]))[1] == b"a,b\n1,2\n"
+
+    user.send_voice(data=b"OggS voice")
+    voice = server.pending_updates[-1]["message"]["voice"]
+    assert voice["file_size"] == len(b"OggS voice")
+    _, body = await call(http, server, "getFile", {"file_id": voice["file_id"]})
+    assert body["result"]["file_path"].startswith("voice/file_")
+    assert (await download(http, server, body["result"]["file_path"]))[1] == b"OggS voice"
+    assert len(server.downloads) == 6
+
+
+@pytest.mark.parametrize(
+    ("send", "kind", "directory", "magic"),
+    [
+        (lambda user: user.send_photo(), "photo", "photos/", b"\xff\xd8\xff"),
+        (lambda user: user.send_document(), "document", "documents/", b"%PDF-"),
+        (lambda user: user.send_voice(), "voice", "voice/", b"OggS"),
+        (lambda user: user.send_sticker(), "sticker", "stickers/", b"RIFF"),
+    ],
+)
+async def test_media_without_data_is_downloadable_placeholder(
+    server: FakeTelegramServer,
+    http: ClientSession,
+    send: Callable[[SimulatedUser], int],
+    kind: str,
+    directory: str,
+    magic: bytes,
+) -> None:
+    user = server.user(121)
+    send(user)
+    media = server.pending_updates[-1]["message"][kind]
+    files = media if isinstance(media, list) else [media]
+    for media_file in files:
+        status, body = await call(http, server, "getFile", {"file_id": media_file["file_id"]})
+        assert status == 200, body
+        assert body["result"]["file_size"] == media_file["file_size"]  # as advertised
+        assert body["result"]["file_path"].startswith(directory)
+        status, content = await download(http, server, body["result"]["file_path"])
+        assert status == 200
+        assert len(content) == media_file["file_size"]
+        assert content.startswith(magic)
+    assert user.last_file_id == files[-1]["file_id"]
+
+
+async def test_get_file_errors(server: FakeTelegramServer, http: ClientSession) -> None:
+    user = server.user(122)
+    for params in ({"file_id": "AgADnot-a-file"}, {}, {"file_id": ""}):
+        status, body = await call(http, server, "getFile", params)
+        assert (status, body["description"]) == (400, "Bad Request: invalid file_id")
+
+    user.send_document(data=bytes(MAX_DOWNLOAD_FILE_SIZE + 1), file_name="big.bin")
+    too_big = server.pending_updates[-1]["message"]["document"]
+    assert too_big["file_size"] == 20 * 1024 * 1024 + 1
+    status, body = await call(http, server, "getFile", {"file_id": too_big["file_id"]})
+    assert (status, body["description"]) == (400, "Bad Request: file is too big")
+
+    user.send_document(data=bytes(MAX_DOWNLOAD_FILE_SIZE), file_name="limit")
+    at_limit = server.pending_updates[-1]["message"]["document"]
+    status, body = await call(http, server, "getFile", {"file_id": at_limit["file_id"]})
+    assert status == 200
+    assert body["result"]["file_path"].startswith("documents/file_")
+    assert "." not in body["result"]["file_path"]  # no extension in the file name
+
+
+async def test_file_download_route_errors(server: FakeTelegramServer, http: ClientSession) -> None:
+    user = server.user(123)
+    user.send_voice(data=b"voice bytes")
+    file_id = server.pending_updates[-1]["message"]["voice"]["file_id"]
+    status, _ = await download(http, server, "voice/file_0.oga")  # getFile not called yet
+    assert status == 404
+    _, body = await call(http, server, "getFile", {"file_id": file_id})
+    file_path = body["result"]["file_path"]
+
+    url = f"{server.base_url}/file/bot123456:WRONG/{file_path}"
+    async with http.get(url) as response:
+        assert response.status == 401
+        assert await response.json() == {
+            "ok": False,
+            "error_code": 401,
+            "description": "Unauthorized",
+        }
+    async with http.get(f"{server.base_url}/file/bot{server.token}/voice/nope.oga") as response:
+        assert response.status == 404
+        assert (await response.json())["error_code"] == 404
+    assert await download(http, server, file_path) == (200, b"voice bytes")
+    assert server.downloads == [file_path]
+
+
+# ---- deleting users' messages, the 48-hour window, deleteMessages --------------------------
+
+
+async def test_delete_user_messages_and_the_48_hour_window(
+    server: FakeTelegramServer, http: ClientSession
+) -> None:
+    user = server.user(130)
+    user.send_text("/start")
+    user.send_text("/help")
+    user.send_photo(data=b"photo")
+    _, body = await call(
+        http,
+        server,
+        "sendMessage",
+        {"chat_id": user.chat_id, "text": "Pick", "reply_markup": keyboard(("A", "a"))},
+    )
+    bot_message_id = body["result"]["message_id"]
+    start, help_, photo = user.user_message_ids()
+    assert (start, help_, photo, bot_message_id) == (1, 2, 3, 4)
+
+    async def delete(message_id: int) -> tuple[int, JSONDict]:
+        return await call(
+            http, server, "deleteMessage", {"chat_id": user.chat_id, "message_id": message_id}
+        )
+
+    status, body = await delete(start)  # bots may delete incoming messages in private chats
+    assert (status, body["result"]) == (200, True)
+    assert server.deleted == [(user.chat_id, start)]
+    assert server.deleted_ids == {(user.chat_id, start)}
+    assert server.is_deleted(user.chat_id, start)
+    assert not server.is_deleted(user.chat_id, help_)
+    status, body = await delete(start)
+    assert (status, body["description"]) == (400, "Bad Request: message to delete not found")
+
+    server.age_messages(user.chat_id, DELETE_WINDOW_SECONDS - 3600)  # 47 hours: still fine
+    status, _ = await delete(help_)
+    assert status == 200
+    server.age_messages(user.chat_id, 3600)  # now 48 hours old, the bot's message too
+    for message_id in (photo, bot_message_id):
+        status, body = await delete(message_id)
+        assert (status, body["description"]) == (
+            400,
+            "Bad Request: message can't be deleted for everyone",
+        )
+    assert not user.messages()[0].deleted
+    assert server.deleted == [(user.chat_id, start), (user.chat_id, help_)]
+
+    # The aged dates are what the bot sees from now on, in callback queries and edits too.
+    user.press("a")
+    query_message = server.pending_updates[-1]["callback_query"]["message"]
+    assert query_message["date"] <= time.time() - DELETE_WINDOW_SECONDS
+    user.edit_last_message("a caption")
+    edited = server.pending_updates[-1]["edited_message"]
+    assert (edited["message_id"], edited["caption"]) == (photo, "a caption")
+    assert edited["date"] <= time.time() - DELETE_WINDOW_SECONDS
+    assert edited["edit_date"] >= time.time() - 60
+    status, _ = await delete(photo)
+    assert status == 400  # the edit did not make it new
+
+    user.send_text("fresh")  # sent after the aging: deletable
+    [*_, fresh] = user.user_message_ids()
+    status, _ = await delete(fresh)
+    assert status == 200
+    assert server.is_deleted(user.chat_id, fresh)
+    assert user.user_message_ids() == [start, help_, photo, fresh]
+
+    other = server.user(131)
+    other.send_from_group("hello group")
+    assert other.user_message_ids() == []  # only messages in the private chat are listed
+    with pytest.raises(ValueError, match="must not be negative"):
+        server.age_messages(user.chat_id, -1)
+
+
+async def test_delete_messages_skips_what_cannot_be_deleted(
+    server: FakeTelegramServer, http: ClientSession
+) -> None:
+    user = server.user(132)
+    user.send_text("old one")
+    server.age_messages(user.chat_id, DELETE_WINDOW_SECONDS)
+    user.send_text("one")
+    user.send_text("two")
+    _, body = await call(http, server, "sendMessage", {"chat_id": user.chat_id, "text": "bot"})
+    bot_message_id = body["result"]["message_id"]
+    old, one, two = user.user_message_ids()
+    await call(http, server, "deleteMessage", {"chat_id": user.chat_id, "message_id": two})
+
+    status, body = await call(
+        http,
+        server,
+        "deleteMessages",
+        {"chat_id": user.chat_id, "message_ids": [old, one, two, bot_message_id, 99, one]},
+    )
+    assert (status, body) == (200, {"ok": True, "result": True})
+    assert server.deleted == [
+        (user.chat_id, two),
+        (user.chat_id, one),
+        (user.chat_id, bot_message_id),
+    ]
+    assert not server.is_deleted(user.chat_id, old)
+    assert user.last_message().deleted
+
+    # Nothing deletable at all is still a success.
+    status, body = await call(
+        http, server, "deleteMessages", {"chat_id": user.chat_id, "message_ids": [old, 99]}
+    )
+    assert (status, body["result"]) == (200, True)
+    # JSON bodies and string identifiers work too.
+    user.send_text("three")
+    [*_, three] = user.user_message_ids()
+    url = f"{server.base_url}/bot{server.token}/deleteMessages"
+    async with http.post(url, json={"chat_id": user.chat_id, "message_ids": [str(three)]}) as r:
+        assert r.status == 200
+    assert server.is_deleted(user.chat_id, three)
+
+
+@pytest.mark.parametrize(
+    ("params", "description"),
+    [
+        ({"chat_id": 140}, "Bad Request: message identifiers are not specified"),
+        ({"chat_id": 140, "message_ids": []}, "Bad Request: message identifiers are not specified"),
+        (
+            {"chat_id": 140, "message_ids": "1,2"},
+            "Bad Request: can't parse message_ids JSON object",
+        ),
+        (
+            {"chat_id": 140, "message_ids": 5},
+            "Bad Request: expected an Array of message identifiers",
+        ),
+        (
+            {"chat_id": 140, "message_ids": list(range(1, 102))},
+            "Bad Request: too many message identifiers specified",
+        ),
+        (
+            {"chat_id": 140, "message_ids": [None]},
+            "Bad Request: message identifier must be a Number",
+        ),
+        (
+            {"chat_id": 140, "message_ids": ["x"]},
+            "Bad Request: can't parse message identifier as a Number",
+        ),
+        (
+            {"chat_id": 140, "message_ids": [1, 0]},
+            "Bad Request: invalid message identifier specified",
+        ),
+        ({"message_ids": [1]}, "Bad Request: chat_id is empty"),
+        ({"chat_id": 999, "message_ids": [1]}, "Bad Request: chat not found"),
+    ],
+)
+async def test_delete_messages_validation(
+    server: FakeTelegramServer, http: ClientSession, params: JSONDict, description: str
+) -> None:
+    server.user(140).send_text("keep me")
+    status, body = await call(http, server, "deleteMessages", params)
+    assert (status, body["description"]) == (400, description)
+    assert server.deleted == []
+
+
+async def test_delete_messages_accepts_exactly_100(
+    server: FakeTelegramServer, http: ClientSession
+) -> None:
+    user = server.user(141)
+    for n in range(100):
+        user.send_text(f"m{n}")
+    status, _ = await call(
+        http,
+        server,
+        "deleteMessages",
+        {"chat_id": user.chat_id, "message_ids": user.user_message_ids()},
+    )
+    assert status == 200
+    assert len(server.deleted_ids) == 100
+
+
+# ---- protect_content -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoding", "value", "expected"),
+    [
+        ("form", "true", True),
+        ("form", "false", False),
+        ("json", True, True),
+        ("json", 1, True),
+        ("json", False, False),
+        ("json", "true", True),
+    ],
+)
+async def test_protect_content_is_recorded_as_a_bool(
+    server: FakeTelegramServer, http: ClientSession, encoding: str, value: Any, expected: bool
+) -> None:
+    user = server.user(150)
+    params = {"chat_id": user.chat_id, "text": "secret", "protect_content": value}
+    url = f"{server.base_url}/bot{server.token}/sendMessage"
+    if encoding == "json":
+        async with http.post(url, json=params) as response:
+            body = await response.json()
+    else:
+        async with http.post(url, data=as_form(params)) as response:
+            body = await response.json()
+    assert body["ok"] is True
+    [sent] = server.sent
+    assert sent.protect_content is expected
+    assert sent.params["protect_content"] is expected
+    assert body["result"].get("has_protected_content", False) is expected
+
+
 # ---- the real aiogram runtime --------------------------------------------------------------
 
 
@@ -856,3 +1217,84 @@ async def test_aiogram_webhook_roundtrip(server: FakeTelegramServer) -> None:
     finally:
         await runner.cleanup()
         await bot.session.close()
+
+
+async def test_aiogram_downloads_files_and_deletes_messages(server: FakeTelegramServer) -> None:
+    bot = server.make_bot()
+    try:
+        user = server.user(1004)
+        data = b"%PDF-1.7\n" + bytes(range(256)) * 300  # more than one 64 KiB chunk
+        user.send_document(data=data, file_name="payslip.pdf")
+        update = Update.model_validate(server.pending_updates[-1])
+        assert update.message is not None
+        assert update.message.document is not None
+        file_id = update.message.document.file_id
+
+        file = await bot.get_file(file_id)
+        assert file.file_id == file_id
+        assert file.file_size == len(data)
+        assert file.file_path is not None
+        assert file.file_path.endswith(".pdf")
+        destination = io.BytesIO()
+        result = await bot.download(file_id, destination=destination)
+        assert result is destination
+        assert destination.getvalue() == data
+        assert destination.tell() == 0  # aiogram seeks back to the start
+
+        user.send_photo(data=b"jpeg bytes")
+        photo_update = Update.model_validate(server.pending_updates[-1])
+        assert photo_update.message is not None
+        assert photo_update.message.photo is not None
+        downloaded = await bot.download(photo_update.message.photo[-1])  # a Downloadable
+        assert downloaded is not None
+        assert downloaded.read() == b"jpeg bytes"
+
+        with pytest.raises(TelegramBadRequest, match="invalid file_id"):
+            await bot.get_file("AgADunknown")
+
+        user.send_text("old")
+        document_id, photo_id, old_id = user.user_message_ids()
+        assert await bot.delete_message(user.chat_id, document_id) is True
+        assert server.is_deleted(user.chat_id, document_id)
+        server.age_messages(user.chat_id, DELETE_WINDOW_SECONDS + 60)
+        with pytest.raises(TelegramBadRequest, match="message can't be deleted for everyone"):
+            await bot.delete_message(user.chat_id, photo_id)
+        with pytest.raises(TelegramBadRequest, match="message to delete not found"):
+            await bot.delete_message(user.chat_id, document_id)
+
+        user.send_text("recent")
+        recent_id = user.user_message_ids()[-1]
+        assert await bot.delete_messages(user.chat_id, [old_id, photo_id, recent_id]) is True
+        assert server.deleted == [(user.chat_id, document_id), (user.chat_id, recent_id)]
+        with pytest.raises(TelegramBadRequest, match="too many message identifiers"):
+            await bot.delete_messages(user.chat_id, list(range(1, 102)))
+    finally:
+        await bot.session.close()
+
+
+async def test_aiogram_handler_downloads_and_deletes_while_polling(
+    server: FakeTelegramServer,
+) -> None:
+    bot = server.make_bot()
+    dp = Dispatcher()
+
+    @dp.message(F.voice)
+    async def on_voice(message: Message, bot: Bot) -> None:
+        assert message.voice is not None
+        buffer = io.BytesIO()
+        await bot.download(message.voice, destination=buffer)
+        content = buffer.getvalue()
+        await message.delete()  # a bot may delete incoming messages in private chats
+        await message.answer(f"got {len(content)} bytes: {content!r}")
+
+    polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=5))
+    try:
+        user = server.user(1005)
+        user.send_voice(data=b"OggS hello")
+        [reply] = await server.wait_for(lambda m: m.chat_id == user.chat_id, timeout=10)
+        assert reply.text == "got 10 bytes: b'OggS hello'"
+        assert server.deleted == [(user.chat_id, user.user_message_ids()[0])]
+        assert len(server.downloads) == 1
+    finally:
+        await dp.stop_polling()
+        await polling

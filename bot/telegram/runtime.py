@@ -7,13 +7,16 @@ answering in a group would show everyone there that a member is talking to a gri
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -23,26 +26,46 @@ from aiogram.client.session.middlewares.base import (
 )
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
 from aiogram.methods import GetUpdates, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, CallbackQuery, Message
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    CallbackQuery,
+    Message,
+    TelegramObject,
+    Update,
+)
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.gateway import ConversationGateway
 from bot.telegram.rendering import keyboard, split_text
-from bot.telegram.updates import inbound_from_callback, inbound_from_message, language_hint
+from bot.telegram.updates import (
+    MediaFile,
+    inbound_from_callback,
+    inbound_from_message,
+    language_hint,
+)
 from conversations.commands import WORKER_COMMANDS
-from conversations.messages import Inbound, InboundKind, Outbound
+from conversations.messages import Effects, FetchMedia, Inbound, InboundKind, Outbound
+from conversations.ports import MediaTooLarge, MediaUnavailable
 from locales import LANGUAGES, SOURCE_LANGUAGE, translator
 from storage.conversation_state import ConversationBusyError
+from storage.recent_ids import ChatHistory, MemoryChatHistory, MemoryUpdateLog, UpdateLog
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 MAX_RETRY_AFTER_ATTEMPTS = 5
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
 
 
 class RetryAfterMiddleware(BaseRequestMiddleware):
@@ -78,10 +101,19 @@ def build_bot(token: str, api_base: str) -> Bot:
 
 
 class TelegramChannel:
-    def __init__(self, bot: Bot, gateway: ConversationGateway) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        gateway: ConversationGateway,
+        history: ChatHistory | None = None,
+        updates: UpdateLog | None = None,
+    ) -> None:
         self.bot = bot
         self.gateway = gateway
+        self.history: ChatHistory = history or MemoryChatHistory()
+        self.updates: UpdateLog = updates or MemoryUpdateLog()
         self.dispatcher = Dispatcher()
+        self.dispatcher.update.outer_middleware(self._first_delivery_only)
         self.dispatcher.include_router(self._router())
         self.username: str | None = None
 
@@ -97,14 +129,26 @@ class TelegramChannel:
         router.channel_post.register(self.on_ignored)
         return router
 
+    async def _first_delivery_only(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        update: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        assert isinstance(update, Update)
+        if not await self.updates.first_time(update.update_id):
+            log.info("update delivered again; ignored")
+            return None
+        return await handler(update, data)
+
     async def on_message(self, message: Message) -> None:
         if message.from_user is None:
             return
         if message.edit_date is not None:  # an edited message: ask for a new one instead
             inbound = Inbound(InboundKind.UNSUPPORTED, language_hint=language_hint(message))
         else:
-            inbound = inbound_from_message(message, self.username)
-        await self._handle(message.from_user.id, message.chat.id, inbound)
+            inbound = inbound_from_message(message, self.username, self._fetcher)
+        await self._handle(message.from_user.id, message.chat.id, inbound, message.message_id)
 
     async def on_callback(self, query: CallbackQuery) -> None:
         try:
@@ -113,16 +157,56 @@ class TelegramChannel:
             log.warning("could not answer a button press: %s", type(error).__name__)
         if query.message is None:
             return
-        await self._handle(query.from_user.id, query.message.chat.id, inbound_from_callback(query))
+        await self._handle(
+            query.from_user.id,
+            query.message.chat.id,
+            inbound_from_callback(query),
+            None,
+            pressed_message_id=query.message.message_id,
+        )
 
     async def on_ignored(self, event: object) -> None:
         log.info("ignored %s outside a private chat", type(event).__name__)
 
-    async def _handle(self, user_id: int, chat_id: int, inbound: Inbound) -> None:
-        worker = self.gateway.worker(CHANNEL, user_id, chat_id)
+    def _fetcher(self, media: MediaFile) -> FetchMedia:
+        async def fetch() -> bytes:
+            if media.size is not None and media.size > MAX_DOWNLOAD_BYTES:
+                raise MediaTooLarge
+            buffer = io.BytesIO()
+            try:
+                await self.bot.download(media.file_id, destination=buffer)
+            except TelegramBadRequest as error:
+                if "too big" in error.message:
+                    raise MediaTooLarge from None
+                raise MediaUnavailable(type(error).__name__) from None
+            except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as error:
+                raise MediaUnavailable(type(error).__name__) from None
+            return buffer.getvalue()
 
-        async def deliver(replies: Sequence[Outbound]) -> None:
-            await self.send(chat_id, replies)
+        return fetch
+
+    async def _handle(
+        self,
+        user_id: int,
+        chat_id: int,
+        inbound: Inbound,
+        inbound_message_id: int | None,
+        *,
+        pressed_message_id: int | None = None,
+    ) -> None:
+        worker = self.gateway.worker(CHANNEL, user_id, chat_id)
+        if inbound_message_id is not None:
+            await self.history.add(worker.pseudonym, [inbound_message_id])
+
+        async def deliver(replies: Sequence[Outbound], effects: Effects) -> None:
+            if effects.erase_chat:
+                await self.erase(chat_id, await self.history.recent(worker.pseudonym))
+                await self.history.clear(worker.pseudonym)
+            elif effects.erase_inbound and inbound_message_id is not None:
+                await self.erase(chat_id, [inbound_message_id])
+            sent = await self.send(chat_id, replies, pressed_message_id=pressed_message_id)
+            if not effects.erase_chat:
+                await self.history.add(worker.pseudonym, sent)
 
         try:
             await self.gateway.handle(worker, inbound, deliver)
@@ -131,17 +215,51 @@ class TelegramChannel:
         except TelegramForbiddenError:
             log.info("worker has blocked the bot; reply not delivered")
 
-    async def send(self, chat_id: int, replies: Sequence[Outbound]) -> None:
+    async def send(
+        self,
+        chat_id: int,
+        replies: Sequence[Outbound],
+        *,
+        pressed_message_id: int | None = None,
+    ) -> list[int]:
+        """Send (or, for a toggled choice, update in place) the replies; return the new ids."""
+        sent: list[int] = []
         for reply in replies:
             parts = split_text(reply.text)
+            if reply.replace_previous and pressed_message_id is not None and len(parts) == 1:
+                try:
+                    await self.bot.edit_message_text(
+                        text=reply.text,
+                        chat_id=chat_id,
+                        message_id=pressed_message_id,
+                        reply_markup=keyboard(reply),
+                    )
+                    continue
+                except TelegramBadRequest:
+                    pass  # too old, or not modified: send it as a new message instead
             for index, part in enumerate(parts):
                 last = index == len(parts) - 1
-                await self.bot.send_message(
+                message = await self.bot.send_message(
                     chat_id=chat_id,
                     text=part,
                     reply_markup=keyboard(reply) if last else None,
                     protect_content=reply.protect_content,
                 )
+                sent.append(message.message_id)
+        return sent
+
+    async def erase(self, chat_id: int, message_ids: Sequence[int]) -> None:
+        """Delete what Telegram still allows; older messages simply stay (nothing to do)."""
+        unique = sorted(set(message_ids))
+        for start in range(0, len(unique), 100):
+            try:
+                await self.bot.delete_messages(chat_id, unique[start : start + 100])
+            except TelegramAPIError as error:
+                log.warning("could not delete messages: %s", type(error).__name__)
+
+    async def send_text(self, chat_id: int, text: str, *, protect: bool = False) -> None:
+        """Used by the outbox relay: a plain message, split if needed."""
+        await self.send(chat_id, [Outbound(text, protect_content=protect)])
 
     async def register_commands(self) -> None:
         """The command menu, once per language, so each worker sees it in their own."""

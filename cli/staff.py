@@ -1,0 +1,193 @@
+"""Staff commands: cases, workplaces, emergency contacts. Thin callers of ``services.staff``.
+
+Every command accepts ``--json`` and then prints exactly one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.settings import resolve_keys
+from cli.common import fail, run_async, settings_or_exit
+from services.audit import cli_actor
+from services.staff import StaffError, StaffService
+from storage.crypto import Keyring
+from storage.database import Database
+
+T = TypeVar("T")
+
+cases_app = typer.Typer(help="See cases (every view is written to the audit log).",
+                        no_args_is_help=True)  # fmt: skip
+workplaces_app = typer.Typer(help="Workplaces offered to workers when they report.",
+                             no_args_is_help=True)  # fmt: skip
+contacts_app = typer.Typer(help="Emergency contacts shown at once to urgent reporters.",
+                           no_args_is_help=True)  # fmt: skip
+
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+EXPORT_OPTION = typer.Option(
+    None, "--export-files", help="Also write the decrypted evidence files into this folder."
+)
+
+
+@asynccontextmanager
+async def staff_service() -> AsyncIterator[StaffService]:
+    settings = settings_or_exit()
+    from bot.app import database_errors_named
+
+    keyring = Keyring(resolve_keys(settings).encryption_keys)
+    database = Database(settings.database_url)
+    try:
+        async with database_errors_named():
+            if not await database.is_up_to_date():
+                raise StaffError("the database schema is not up to date; run `wvb db upgrade`")
+            yield StaffService(database, keyring)
+    finally:
+        await database.dispose()
+
+
+def call(action: Callable[[StaffService], Awaitable[T]]) -> T:
+    """Run one staff action; a StaffError becomes one line on stderr and exit code 1."""
+    result: list[T] = []
+
+    async def main() -> None:
+        async with staff_service() as service:
+            result.append(await action(service))
+
+    try:
+        run_async(main())
+    except StaffError as error:
+        fail(str(error))
+    return result[0]
+
+
+def print_json(document: object) -> None:
+    typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+@cases_app.command("list")
+def cases_list(
+    status: str | None = typer.Option(None, "--status", help="Only cases in this status."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List cases, oldest first."""
+    cases = call(lambda service: service.list_cases(cli_actor(), status))
+    if as_json:
+        print_json(cases)
+        return
+    table = Table("reference", "status", "category", "language", "urgent", "created")
+    for case in cases:
+        table.add_row(
+            case["reference"],
+            case["status"],
+            case["category"] or "",
+            case["language"],
+            "URGENT" if case["urgent"] else "",
+            case["created_at"][:16].replace("T", " "),
+        )
+    Console().print(table)
+
+
+@cases_app.command("show")
+def cases_show(
+    reference: str = typer.Argument(..., help="The case reference, e.g. K7M3-9Q2X."),
+    as_json: bool = JSON_OPTION,
+    export_files: Path | None = EXPORT_OPTION,
+) -> None:
+    """Show one case with its file and history (decrypted; the worker stays anonymous)."""
+    case = call(lambda service: service.show_case(cli_actor(), reference))
+    if export_files is not None:
+        files = call(lambda service: service.export_files(cli_actor(), reference))
+        export_files.mkdir(parents=True, exist_ok=True)
+        for name, content in files:
+            path = export_files / name
+            path.write_bytes(content)
+            path.chmod(0o600)
+        case["exported_files"] = [name for name, _ in files]
+    if as_json:
+        print_json(case)
+        return
+    _print_case(case)
+
+
+def _print_case(case: dict[str, Any]) -> None:
+    console = Console()
+    urgent = " [bold red]URGENT[/]" if case["urgent"] else ""
+    console.print(f"[bold]{case['reference']}[/] — {case['status']}{urgent}")
+    console.print(f"about: {', '.join(case['category_labels'])}")
+    console.print(f"workplace: {case['workplace'] or case['workplace_typed'] or '-'}")
+    console.print(f"agency: {case['agency'] or '-'}")
+    console.print(
+        f"when: {case['occurred']} · affected: {case['affected']} · "
+        f"danger now: {'yes' if case['danger_now'] else 'no'} · {case['confidentiality']}"
+    )
+    console.print(f"language: {case['language']} · received {case['created_at']}")
+    console.print(
+        f"acknowledge by {case['acknowledge_due_at']} · respond by {case['response_due_at']}"
+    )
+    for entry in case["entries"]:
+        body = entry.get("text") or f"[{entry['kind']}, {entry.get('size', '?')} bytes]"
+        console.print(f"\n[dim]{entry['at']} {entry['author']}[/]\n{body}", markup=True)
+    console.print("\n[bold]history[/]")
+    for event in case["events"]:
+        console.print(f"{event['at']} {event['actor']}: {event['action']}")
+
+
+@workplaces_app.command("add")
+def workplaces_add(
+    name: str = typer.Argument(..., help="The workplace's name as workers know it."),
+    country: str | None = typer.Option(None, "--country", help="Two-letter country code."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Add a workplace to the list workers pick from (or re-activate it)."""
+    workplace = call(lambda service: service.add_workplace(cli_actor(), name, country))
+    if as_json:
+        print_json(workplace)
+    else:
+        typer.echo(f"workplace {workplace['id']}: {workplace['name']}")
+
+
+@workplaces_app.command("list")
+def workplaces_list(as_json: bool = JSON_OPTION) -> None:
+    """List workplaces."""
+    workplaces = call(lambda service: service.list_workplaces())
+    if as_json:
+        print_json(workplaces)
+        return
+    for workplace in workplaces:
+        state = "" if workplace["active"] else " (removed)"
+        typer.echo(f"{workplace['id']}\t{workplace['country'] or '-'}\t{workplace['name']}{state}")
+
+
+@workplaces_app.command("remove")
+def workplaces_remove(name: str = typer.Argument(..., help="The workplace's name.")) -> None:
+    """Stop offering a workplace (its cases keep it)."""
+    call(lambda service: service.remove_workplace(cli_actor(), name))
+
+
+@contacts_app.command("set")
+def contacts_set(
+    text: str = typer.Option(..., "--text", help="What an urgent reporter sees."),
+    country: str = typer.Option("*", "--country", help="Two-letter country code, or * for any."),
+    language: str = typer.Option("*", "--language", help="Language code, or * for any."),
+) -> None:
+    """Set the emergency contacts for a country and language."""
+    call(lambda service: service.set_contacts(cli_actor(), country, language, text))
+
+
+@contacts_app.command("list")
+def contacts_list(as_json: bool = JSON_OPTION) -> None:
+    """List emergency contacts."""
+    contacts = call(lambda service: service.list_contacts())
+    if as_json:
+        print_json(contacts)
+        return
+    for contact in contacts:
+        typer.echo(f"{contact['country']}\t{contact['language']}\t{contact['text']}")

@@ -1,0 +1,638 @@
+"""Reporting a problem: what, where, what happened, when, how many, danger, sharing, review.
+
+The draft lives in the (encrypted) conversation state under ``data["report"]``; evidence files go
+straight to the case service, stored under the draft's key. Nothing becomes a case until the
+worker confirms, and confirming twice gives the same case.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from conversations.categories import (
+    AFFECTED,
+    CATEGORIES,
+    CONFIDENTIALITY,
+    OCCURRED,
+    URGENT_CATEGORIES,
+    is_urgent,
+)
+from conversations.messages import Choice, Inbound, Outbound
+from conversations.ports import EvidenceOutcome, ReportDraft
+from conversations.turn import Step, TurnContext, go, register
+from locales import N_
+
+ORDER = (
+    "report.categories",
+    "report.workplace",
+    "report.agency",
+    "report.details",
+    "report.occurred",
+    "report.affected",
+    "report.danger",
+    "report.confidentiality",
+    "report.review",
+)
+DONE = "report:done"
+MAX_DETAIL_ITEMS = 50
+MAX_LISTED_WORKPLACES = 20
+PREVIEW_CHARACTERS = 300
+
+
+def draft(ctx: TurnContext) -> dict[str, Any]:
+    report: dict[str, Any] = ctx.state.data.setdefault("report", {})
+    return report
+
+
+def has_draft(ctx: TurnContext) -> bool:
+    return bool(ctx.state.data.get("report", {}).get("categories"))
+
+
+async def start_report(ctx: TurnContext, categories: tuple[str, ...] = ()) -> None:
+    """Begin a new report (a lesson may preselect its category), or offer to resume one."""
+    if has_draft(ctx) and not categories:
+        await go(ctx, "report.resume")
+        return
+    await discard(ctx)
+    ctx.state.data["report"] = {
+        "key": str(uuid.uuid4()),
+        "categories": list(categories),
+        "details": [],
+        "files": 0,
+    }
+    ctx.say(
+        ctx._(
+            "Let's report a problem. It takes a few minutes. Your name is not needed. "
+            "You can go Back or Cancel at any time."
+        )
+    )
+    await go(ctx, "report.categories")
+
+
+async def discard(ctx: TurnContext) -> None:
+    key = ctx.state.data.get("report", {}).get("key")
+    if key:
+        await ctx.services.cases.discard_draft(key)
+    ctx.state.data.pop("report", None)
+
+
+async def advance(ctx: TurnContext, current: str) -> None:
+    """Go to the step after ``current`` — or back to the review when the worker was editing."""
+    report = draft(ctx)
+    if report.pop("editing", False) and current != "report.confidentiality":
+        await go(ctx, "report.review", remember=False)
+        return
+    await go(ctx, ORDER[ORDER.index(current) + 1])
+
+
+async def show_emergency_contacts(ctx: TurnContext) -> None:
+    report = draft(ctx)
+    if report.get("contacts_shown"):
+        return
+    report["contacts_shown"] = True
+    contacts = await ctx.services.cases.emergency_contacts(
+        ctx.t.language, report.get("workplace_id")
+    )
+    lines = [ctx._("If you or someone else is in danger now:")]
+    lines.append(
+        contacts
+        or ctx._(
+            "Go to a safe place if you can, and call the local emergency number. "
+            "Our staff will see your report first."
+        )
+    )
+    ctx.say("🆘 " + "\n\n".join(lines))
+
+
+def labelled(ctx: TurnContext, options: dict[str, str], prefix: str) -> tuple[Choice, ...]:
+    return tuple(Choice(ctx._(label), f"{prefix}:{code}") for code, label in options.items())
+
+
+@register
+class ResumeStep(Step):
+    name = "report.resume"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        return Outbound(
+            ctx._("You have a report you did not finish. Do you want to continue it?"),
+            (
+                Choice("▶ " + ctx._("Continue my report"), "resume:continue"),
+                Choice("🗑 " + ctx._("Start a new report"), "resume:new"),
+                *ctx.nav_choices(back=False),
+            ),
+        )
+
+    async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        if payload == "resume:continue":
+            draft(ctx)["editing"] = False
+            await go(ctx, "report.review", remember=False)
+        elif payload == "resume:new":
+            await discard(ctx)
+            await start_report(ctx)
+        else:
+            return False
+        return True
+
+
+@register
+class CategoriesStep(Step):
+    name = "report.categories"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        chosen = set(draft(ctx).get("categories", []))
+        choices = [
+            Choice(("✅ " if code in chosen else "▫️ ") + ctx._(label), f"cat:{code}")
+            for code, label in CATEGORIES.items()
+        ]
+        choices.append(Choice("✔ " + ctx._("Done"), DONE))
+        return Outbound(
+            ctx._("What is the problem about? Choose all that apply, then press Done."),
+            (*choices, *ctx.nav_choices()),
+        )
+
+    async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        report = draft(ctx)
+        if payload == DONE:
+            if not report.get("categories"):
+                ctx.say(ctx._("Please choose at least one problem first."))
+                await self.enter(ctx)
+                return True
+            if any(code in URGENT_CATEGORIES for code in report["categories"]):
+                await show_emergency_contacts(ctx)
+            await advance(ctx, self.name)
+            return True
+        code = payload.removeprefix("cat:")
+        if not payload.startswith("cat:") or code not in CATEGORIES:
+            return False
+        chosen: list[str] = report.setdefault("categories", [])
+        if code in chosen:
+            chosen.remove(code)
+        else:
+            chosen.append(code)
+        prompt = self.prompt(ctx)
+        ctx.replies.append(
+            Outbound(prompt.text, prompt.choices, prompt.columns, replace_previous=True)
+        )
+        return True
+
+
+@register
+class WorkplaceStep(Step):
+    name = "report.workplace"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        options = draft(ctx).get("_workplaces", [])
+        choices = [Choice("🏭 " + name, f"wp:{wid}") for wid, name in options]
+        choices += [
+            Choice("✏ " + ctx._("Another place: type its name"), "wp:other"),
+            Choice("🤐 " + ctx._("I prefer not to say"), "wp:skip"),
+        ]
+        return Outbound(
+            ctx._("Where did it happen? Choose the workplace, or type its name."),
+            (*choices, *ctx.nav_choices()),
+        )
+
+    async def enter(self, ctx: TurnContext) -> None:
+        workplaces = await ctx.services.cases.workplaces()
+        draft(ctx)["_workplaces"] = [(w.id, w.name) for w in workplaces[:MAX_LISTED_WORKPLACES]]
+        await super().enter(ctx)
+
+    async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        report = draft(ctx)
+        if payload == "wp:other":
+            await go(ctx, "report.workplace_text")
+            return True
+        if payload == "wp:skip":
+            report.update(workplace_id=None, workplace_text=None)
+        elif payload.startswith("wp:") and payload[3:].isdigit():
+            known = {wid for wid, _ in report.get("_workplaces", [])}
+            if int(payload[3:]) not in known:
+                return False
+            report.update(workplace_id=int(payload[3:]), workplace_text=None)
+        else:
+            return False
+        await advance(ctx, self.name)
+        return True
+
+    async def on_text(self, ctx: TurnContext, text: str) -> bool:
+        return await WorkplaceTextStep.take(ctx, text, after=self.name)
+
+
+@register
+class WorkplaceTextStep(Step):
+    name = "report.workplace_text"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        return Outbound(
+            ctx._("Type the name of the workplace (and the town, if you can)."),
+            tuple(ctx.nav_choices()),
+        )
+
+    @staticmethod
+    async def take(ctx: TurnContext, text: str, after: str) -> bool:
+        name = text.strip()[:300]
+        if not name:
+            return False
+        report = draft(ctx)
+        known = {n.casefold(): wid for wid, n in report.get("_workplaces", [])}
+        report.update(workplace_id=known.get(name.casefold()), workplace_text=None)
+        if report["workplace_id"] is None:
+            report["workplace_text"] = name
+        await advance(ctx, after)
+        return True
+
+    async def on_text(self, ctx: TurnContext, text: str) -> bool:
+        return await self.take(ctx, text, after="report.workplace")
+
+
+@register
+class AgencyStep(Step):
+    name = "report.agency"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        return Outbound(
+            ctx._(
+                "Was a recruitment agency or a broker involved? If yes, type its name. "
+                "If not, or you don't know, press No."
+            ),
+            (Choice(ctx._("No, or I don't know"), "agency:none"), *ctx.nav_choices()),
+        )
+
+    async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        if payload != "agency:none":
+            return False
+        draft(ctx)["agency"] = None
+        await advance(ctx, self.name)
+        return True
+
+    async def on_text(self, ctx: TurnContext, text: str) -> bool:
+        if not text.strip():
+            return False
+        draft(ctx)["agency"] = text.strip()[:300]
+        await advance(ctx, self.name)
+        return True
+
+
+@register
+class DetailsStep(Step):
+    name = "report.details"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        return Outbound(
+            ctx._(
+                "Tell us what happened, in your own words. You can send several messages, "
+                "and photos, documents or voice notes. You do not need to give your name. "
+                "When you have finished, press Done."
+            ),
+            self._choices(ctx),
+        )
+
+    def _choices(self, ctx: TurnContext) -> tuple[Choice, ...]:
+        return (Choice("✔ " + ctx._("Done"), DONE), *ctx.nav_choices())
+
+    def _count(self, report: dict[str, Any]) -> int:
+        return len(report.get("details", [])) + int(report.get("files", 0))
+
+    async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        if payload != DONE:
+            return False
+        if self._count(draft(ctx)) == 0:
+            ctx.say(ctx._("Please tell us at least a little about what happened first."))
+            await self.enter(ctx)
+            return True
+        await advance(ctx, self.name)
+        return True
+
+    async def on_text(self, ctx: TurnContext, text: str) -> bool:
+        report = draft(ctx)
+        if text.strip().casefold() in ("done", ctx._("Done").casefold()):
+            return await self.on_choice(ctx, DONE)
+        if not text.strip():
+            return False
+        if self._count(report) >= MAX_DETAIL_ITEMS:
+            self._full(ctx)
+            return True
+        report.setdefault("details", []).append(text.strip())
+        ctx.say(ctx._("Added. Send more, or press Done."), *self._choices(ctx))
+        return True
+
+    async def on_media(self, ctx: TurnContext, inbound: Inbound) -> bool:
+        report = draft(ctx)
+        if inbound.media in ("sticker", "animation") or inbound.fetch is None:
+            return False
+        if self._count(report) >= MAX_DETAIL_ITEMS:
+            self._full(ctx)
+            return True
+        outcome = await ctx.services.cases.add_evidence(
+            report["key"], inbound.media, inbound.fetch, inbound.mime or None
+        )
+        if outcome is EvidenceOutcome.STORED:
+            report["files"] = int(report.get("files", 0)) + 1
+            if inbound.text.strip():  # a caption is part of the story
+                report.setdefault("details", []).append(inbound.text.strip())
+            message = ctx._("File added. Send more, or press Done.")
+        elif outcome is EvidenceOutcome.TOO_LARGE:
+            message = ctx._("This file is too big. Please send a smaller one (up to 20 MB).")
+        elif outcome is EvidenceOutcome.UNSUPPORTED:
+            message = ctx._(
+                "I can't keep this type of file. Please send a photo, a PDF document "
+                "or a voice note."
+            )
+        else:
+            message = ctx._("I could not receive this file. Please try again.")
+        ctx.say(message, *self._choices(ctx))
+        return True
+
+    def _full(self, ctx: TurnContext) -> None:
+        ctx.say(
+            ctx._("This report cannot take more messages. Please press Done."),
+            *self._choices(ctx),
+        )
+
+    def reprompt_hint(self, ctx: TurnContext, inbound: Inbound) -> str:
+        if inbound.media in ("sticker", "animation"):
+            return ctx._("Please send text, photos, documents or voice notes.")
+        return super().reprompt_hint(ctx, inbound)
+
+
+class ChoiceQuestion(Step):
+    """A question answered by one of a fixed set of choices."""
+
+    options: dict[str, str]
+    prefix: str
+    question: str
+    field_name: str
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        return Outbound(
+            ctx._(self.question),
+            (*labelled(ctx, self.options, self.prefix), *ctx.nav_choices()),
+        )
+
+    async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        code = payload.removeprefix(self.prefix + ":")
+        if not payload.startswith(self.prefix + ":") or code not in self.options:
+            return False
+        draft(ctx)[self.field_name] = code
+        await self.answered(ctx, code)
+        return True
+
+    async def answered(self, ctx: TurnContext, code: str) -> None:
+        await advance(ctx, self.name)
+
+
+@register
+class OccurredStep(ChoiceQuestion):
+    name = "report.occurred"
+    options = OCCURRED
+    prefix = "when"
+    question = N_("When did it happen?")
+    field_name = "occurred"
+
+
+@register
+class AffectedStep(ChoiceQuestion):
+    name = "report.affected"
+    options = AFFECTED
+    prefix = "who"
+    question = N_("How many workers does this affect?")
+    field_name = "affected"
+
+
+YES_NO = {"yes": N_("Yes"), "no": N_("No")}
+
+
+@register
+class DangerStep(ChoiceQuestion):
+    name = "report.danger"
+    options = YES_NO
+    prefix = "danger"
+    question = N_("Is anyone in danger right now?")
+    field_name = "danger"
+
+    async def answered(self, ctx: TurnContext, code: str) -> None:
+        if code == "yes":
+            await show_emergency_contacts(ctx)
+        await advance(ctx, self.name)
+
+
+@register
+class ConfidentialityStep(ChoiceQuestion):
+    name = "report.confidentiality"
+    options = CONFIDENTIALITY
+    prefix = "share"
+    question = N_(
+        "Who may see the details? We never share your name or your account.\n"
+        "• Share: we may tell the employer or the buyer what happened, so they can fix it.\n"
+        "• Confidential: only our staff use it, to follow the situation."
+    )
+    field_name = "confidentiality"
+
+    async def answered(self, ctx: TurnContext, code: str) -> None:
+        report = draft(ctx)
+        if code == "share" and report.get("affected") == "me":
+            # WSR: warn before the worker confirms details that could identify them anyway.
+            await go(ctx, "report.warning")
+            return
+        report.pop("editing", None)
+        await go(ctx, "report.review", remember=False)
+
+
+@register
+class IdentityWarningStep(Step):
+    name = "report.warning"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        return Outbound(
+            "⚠ "
+            + ctx._(
+                "Careful: you said this happened only to you. If we share the details, "
+                "the employer may guess who reported it, even without your name."
+            ),
+            (
+                Choice("🔒 " + ctx._("Keep it confidential"), "warn:confidential"),
+                Choice(ctx._("Share anyway"), "warn:share"),
+                *ctx.nav_choices(),
+            ),
+        )
+
+    async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        if payload not in ("warn:confidential", "warn:share"):
+            return False
+        report = draft(ctx)
+        report["confidentiality"] = payload.removeprefix("warn:")
+        report["warned"] = True
+        report.pop("editing", None)
+        await go(ctx, "report.review", remember=False)
+        return True
+
+
+SECTIONS = {
+    "categories": ("report.categories", N_("What the problem is about")),
+    "workplace": ("report.workplace", N_("Workplace")),
+    "agency": ("report.agency", N_("Agency or broker")),
+    "details": ("report.details", N_("What happened")),
+    "occurred": ("report.occurred", N_("When")),
+    "affected": ("report.affected", N_("Workers affected")),
+    "danger": ("report.danger", N_("Danger now")),
+    "confidentiality": ("report.confidentiality", N_("Who may see the details")),
+}
+
+
+@register
+class ReviewStep(Step):
+    name = "report.review"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        report = draft(ctx)
+        _ = ctx._
+        missing = next((step for step in ORDER[:-1] if not self._answered(report, step)), None)
+        if missing is not None:  # a resumed draft with a question still open
+            return Outbound(
+                _("Some questions are not answered yet."),
+                (Choice("▶ " + _("Continue my report"), "review:continue"), *ctx.nav_choices()),
+            )
+        workplace = report.get("workplace_text") or next(
+            (n for wid, n in report.get("_workplaces", []) if wid == report.get("workplace_id")),
+            None,
+        )
+        story = " ".join(report.get("details", []))
+        if len(story) > PREVIEW_CHARACTERS:
+            story = story[:PREVIEW_CHARACTERS].rstrip() + "…"
+        files = int(report.get("files", 0))
+        lines = [
+            _("Please check your report:"),
+            "",
+            "• " + _("What the problem is about") + ": "
+            + "; ".join(_(CATEGORIES[c]) for c in report["categories"]),
+            "• " + _("Workplace") + ": " + (workplace or _("Not given")),
+            "• " + _("Agency or broker") + ": " + (report.get("agency") or _("None")),
+            "• " + _("What happened") + ": " + (f"“{story}”" if story else "—"),
+        ]  # fmt: skip
+        if files:
+            lines.append(
+                "  "
+                + ctx.t.ngettext("{count} file", "{count} files", files).format(
+                    count=ctx.t.number(files)
+                )
+            )
+        occurred, affected = OCCURRED[report["occurred"]], AFFECTED[report["affected"]]
+        danger, sharing = YES_NO[report["danger"]], CONFIDENTIALITY[report["confidentiality"]]
+        lines += [
+            "• " + _("When") + ": " + _(occurred),
+            "• " + _("Workers affected") + ": " + _(affected),
+            "• " + _("Danger now") + ": " + _(danger),
+            "• " + _("Who may see the details") + ": " + _(sharing),
+        ]
+        return Outbound(
+            "\n".join(lines),
+            (
+                Choice("✔ " + _("Send the report"), "review:send"),
+                Choice("✏ " + _("Change something"), "review:edit"),
+                Choice("✖ " + _("Cancel the report"), "nav:cancel"),
+            ),
+        )
+
+    async def enter(self, ctx: TurnContext) -> None:
+        # The receipt code is drawn here, one turn before sending, and kept (encrypted, in the
+        # state) until the case exists: a retry after a crash between committing the case and
+        # saving the state shows the very code the stored hash was made from.
+        report = draft(ctx)
+        if not report.get("receipt"):
+            report["receipt"] = ctx.services.cases.new_receipt_code()
+        await super().enter(ctx)
+
+    @staticmethod
+    def _answered(report: dict[str, Any], step: str) -> bool:
+        if step == "report.categories":
+            return bool(report.get("categories"))
+        if step == "report.workplace":
+            return "workplace_id" in report
+        if step == "report.agency":
+            return "agency" in report
+        if step == "report.details":
+            return bool(report.get("details")) or int(report.get("files", 0)) > 0
+        return report.get(step.removeprefix("report.")) is not None
+
+    async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        report = draft(ctx)
+        if payload == "review:continue":
+            missing = next(s for s in ORDER[:-1] if not self._answered(report, s))
+            await go(ctx, missing)
+        elif payload == "review:edit":
+            await go(ctx, "report.edit")
+        elif payload == "review:send":
+            await submit(ctx)
+        else:
+            return False
+        return True
+
+
+@register
+class EditStep(Step):
+    name = "report.edit"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        return Outbound(
+            ctx._("What do you want to change?"),
+            (
+                *(Choice(ctx._(label), f"edit:{key}") for key, (_, label) in SECTIONS.items()),
+                *ctx.nav_choices(),
+            ),
+        )
+
+    async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        section = SECTIONS.get(payload.removeprefix("edit:"))
+        if not payload.startswith("edit:") or section is None:
+            return False
+        draft(ctx)["editing"] = True
+        await go(ctx, section[0])
+        return True
+
+
+async def submit(ctx: TurnContext) -> None:
+    report = draft(ctx)
+    code = report["receipt"]
+    receipt = await ctx.services.cases.submit(
+        ctx.worker,
+        ReportDraft(
+            key=report["key"],
+            language=ctx.t.language,
+            categories=tuple(report["categories"]),
+            workplace_id=report.get("workplace_id"),
+            workplace_text=report.get("workplace_text"),
+            agency=report.get("agency"),
+            details=tuple(report.get("details", [])),
+            occurred=report["occurred"],
+            affected=report["affected"],
+            danger_now=report["danger"] == "yes",
+            confidentiality=report["confidentiality"],
+            receipt_code=code,
+        ),
+    )
+    _ = ctx._
+    text = "\n".join(
+        [
+            "✅ " + _("Your report has been received."),
+            "",
+            _("Case reference: {reference}").format(reference=receipt.reference),
+            _("Secret receipt code: {code}").format(code=code),
+            "",
+            _(
+                "Write both down and keep them safe. With them you can check your case with "
+                "/status, even from another phone. Do not show the code to anyone: "
+                "we will not show it again."
+            ),
+            "",
+            _("What happens next: we will confirm we have your report by {date}.").format(
+                date=ctx.t.date(receipt.acknowledge_due.date())
+            ),
+            _("We aim to respond by {date}.").format(date=ctx.t.date(receipt.response_due.date())),
+        ]
+    )
+    ctx.state.data.pop("report", None)
+    ctx.replies.append(Outbound(text, protect_content=True))
+    if receipt.urgent or is_urgent(tuple(report["categories"]), report["danger"] == "yes"):
+        ctx.say(ctx._("Because someone may be in danger, our staff have been alerted now."))
+    await go(ctx, "menu", remember=False)

@@ -1,0 +1,121 @@
+"""Checking a case with its reference and receipt code, from any chat.
+
+A wrong reference and a wrong code get the same answer, and guesses are throttled by the case
+service. The message holding the code is deleted from the chat once read.
+"""
+
+from __future__ import annotations
+
+from conversations.messages import Outbound
+from conversations.ports import CaseStatusView, StatusOutcome
+from conversations.turn import Step, TurnContext, go, register
+from locales import N_
+
+#: What each stage means, in words a worker can act on.
+STAGES: dict[str, tuple[str, str]] = {
+    "received": (N_("Received"), N_("Your report has arrived. Staff have not looked at it yet.")),
+    "acknowledged": (
+        N_("Acknowledged"),
+        N_("Staff have read your report and will look into it."),
+    ),
+    "investigating": (
+        N_("Being looked into"),
+        N_("Staff are finding out more and talking to the people who can fix it."),
+    ),
+    "awaiting_validation": (
+        N_("Waiting for your answer"),
+        N_("The employer says the problem was fixed. We will ask you if this is true."),
+    ),
+    "reopened": (
+        N_("Reopened"),
+        N_("Workers said the problem was not really fixed. Staff are working on it again."),
+    ),
+    "closed": (N_("Closed"), N_("Workers confirmed that the problem was fixed.")),
+    "closed_unvalidated": (
+        N_("Closed by staff"),
+        N_("Staff closed the case without workers confirming the fix."),
+    ),
+    "withdrawn": (N_("Withdrawn"), N_("The report was withdrawn.")),
+}
+
+OPEN_STAGES = ("received", "acknowledged", "investigating", "reopened")
+
+
+def describe(ctx: TurnContext, case: CaseStatusView) -> str:
+    _ = ctx._
+    stage, meaning = STAGES.get(case.status, (case.status, ""))
+    lines = [
+        _("Case {reference}").format(reference=case.reference),
+        _("Stage: {stage}").format(stage=_(stage)),
+        _(meaning),
+    ]
+    if case.status == "received":
+        lines.append(
+            _("Staff should confirm they have it by {date}.").format(
+                date=ctx.t.date(case.acknowledge_due.date())
+            )
+        )
+    elif case.status in OPEN_STAGES:
+        lines.append(
+            _("We aim to respond by {date}.").format(date=ctx.t.date(case.response_due.date()))
+        )
+    lines.append("")
+    if case.staff_messages:
+        lines.append(_("Messages from staff:"))
+        lines += [f"{ctx.t.date(m.at.date())}: {m.text}" for m in case.staff_messages]
+    else:
+        lines.append(_("No messages from staff yet."))
+    return "\n".join(lines)
+
+
+@register
+class ReferenceStep(Step):
+    name = "status.reference"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        return Outbound(
+            ctx._("Type your case reference. It looks like this: K7M3-9Q2X"),
+            tuple(ctx.nav_choices()),
+        )
+
+    async def on_text(self, ctx: TurnContext, text: str) -> bool:
+        symbols = "".join(ch for ch in text if ch.isalnum())
+        if len(symbols) != 8:
+            ctx.say(
+                ctx._(
+                    "That does not look like a case reference. It has 8 letters and numbers, "
+                    "like K7M3-9Q2X."
+                )
+            )
+            await self.enter(ctx)
+            return True
+        ctx.state.data["status_reference"] = text.strip()[:32]
+        await go(ctx, "status.code")
+        return True
+
+
+@register
+class CodeStep(Step):
+    name = "status.code"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        return Outbound(ctx._("Now type your secret receipt code."), tuple(ctx.nav_choices()))
+
+    async def on_text(self, ctx: TurnContext, text: str) -> bool:
+        reference = ctx.state.data.pop("status_reference", "")
+        ctx.erase_inbound = True  # the code must not stay visible in the chat
+        result = await ctx.services.cases.check_status(ctx.worker.pseudonym, reference, text)
+        if result.outcome is StatusOutcome.FOUND and result.case is not None:
+            ctx.replies.append(Outbound(describe(ctx, result.case), protect_content=True))
+            ctx.say(ctx._("For your safety, I deleted your message with the code."))
+        elif result.outcome is StatusOutcome.THROTTLED:
+            ctx.say(ctx._("Too many tries. For your safety, please wait 15 minutes and try again."))
+        else:
+            ctx.say(
+                ctx._(
+                    "We could not find a case with that reference and code. "
+                    "Please check both and try again with /status."
+                )
+            )
+        await go(ctx, "menu" if ctx.state.onboarded else "language", remember=False)
+        return True

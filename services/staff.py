@@ -1,0 +1,223 @@
+"""Staff actions on cases, workplaces and emergency contacts. Each exists once, here; the CLI
+(and later the staff chat) only calls these. Every view and change is written to the audit log
+in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from conversations.categories import CATEGORIES
+from locales import LANGUAGES
+from services import audit
+from services.cases import ANY, case_purpose
+from storage.crypto import DecryptionError, Keyring
+from storage.database import Database
+from storage.models import CASE_STATUSES, Case, EmergencyContact, Workplace
+
+
+class StaffError(Exception):
+    """A staff request that cannot be done; the message is one line to show as it is."""
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+class StaffService:
+    def __init__(self, database: Database, keyring: Keyring) -> None:
+        self.database = database
+        self.keyring = keyring
+
+    def _open(self, case: Case, blob: bytes | None, part: str) -> str | None:
+        if blob is None:
+            return None
+        try:
+            return self.keyring.decrypt(blob, case_purpose(case.reference, part)).decode()
+        except DecryptionError:
+            return "[cannot be decrypted with the configured keys]"
+
+    @staticmethod
+    def _summary(case: Case) -> dict[str, Any]:
+        return {
+            "reference": case.reference,
+            "status": case.status,
+            "category": case.categories[0] if case.categories else None,
+            "categories": list(case.categories),
+            "language": case.language,
+            "urgent": case.urgent,
+            "created_at": _iso(case.created_at),
+            "workplace": case.workplace.name if case.workplace else None,
+            "acknowledge_due_at": _iso(case.acknowledge_due_at),
+            "response_due_at": _iso(case.response_due_at),
+        }
+
+    async def list_cases(self, actor: str, status: str | None = None) -> list[dict[str, Any]]:
+        if status is not None and status not in CASE_STATUSES:
+            raise StaffError(f"unknown status {status!r}; use one of: {', '.join(CASE_STATUSES)}")
+        async with self.database.transaction() as session:
+            query = select(Case).options(selectinload(Case.workplace)).order_by(Case.id)
+            if status is not None:
+                query = query.where(Case.status == status)
+            cases = (await session.execute(query)).scalars().all()
+            audit.record(session, actor, "cases.list", None, status=status, count=len(cases))
+            return [self._summary(case) for case in cases]
+
+    async def show_case(self, actor: str, reference: str) -> dict[str, Any]:
+        from storage.codes import normalize_reference
+
+        canonical = normalize_reference(reference)
+        async with self.database.transaction() as session:
+            case = None
+            if canonical is not None:
+                case = await session.scalar(
+                    select(Case)
+                    .where(Case.reference == canonical)
+                    .options(
+                        selectinload(Case.workplace),
+                        selectinload(Case.entries),
+                        selectinload(Case.events),
+                    )
+                )
+            if case is None:
+                raise StaffError(f"no case with reference {reference!r}")
+            audit.record(session, actor, "case.view", case.reference)
+            view = self._summary(case)
+            typed_workplace = self._open(case, case.workplace_other_ciphertext, "workplace")
+            view.update(
+                {
+                    "category_labels": [CATEGORIES.get(c, c) for c in case.categories],
+                    "workplace_typed": typed_workplace,
+                    "agency": self._open(case, case.agency_ciphertext, "agency"),
+                    "occurred": case.occurred,
+                    "affected": case.affected,
+                    "danger_now": case.danger_now,
+                    "confidentiality": case.confidentiality,
+                    "worker_reachable": case.reporter_id is not None,
+                    "entries": [self._entry(case, entry) for entry in case.entries],
+                    "events": [
+                        {
+                            "at": _iso(event.at),
+                            "actor": event.actor,
+                            "action": event.action,
+                            "from_status": event.from_status,
+                            "to_status": event.to_status,
+                            "note": self._open(case, event.note_ciphertext, "event"),
+                        }
+                        for event in case.events
+                    ],
+                }
+            )
+            return view
+
+    def _entry(self, case: Case, entry: Any) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": entry.id,
+            "at": _iso(entry.created_at),
+            "author": entry.author,
+            "kind": entry.kind,
+            "mime_type": entry.mime_type,
+        }
+        try:
+            plain = self.keyring.decrypt(entry.ciphertext, case_purpose(case.reference, "entry"))
+        except DecryptionError:
+            data["error"] = "cannot be decrypted with the configured keys"
+            return data
+        if entry.kind == "text":
+            data["text"] = plain.decode()
+        else:
+            data["size"] = len(plain)
+        return data
+
+    async def export_files(self, actor: str, reference: str) -> list[tuple[str, bytes]]:
+        """Decrypted evidence files of a case, as (file name, content), for a staff member's
+        own machine. Audited separately from viewing."""
+        view = await self.show_case(actor, reference)
+        files: list[tuple[str, bytes]] = []
+        async with self.database.transaction() as session:
+            case = await session.scalar(
+                select(Case)
+                .where(Case.reference == view["reference"])
+                .options(selectinload(Case.entries))
+            )
+            assert case is not None
+            for entry in case.entries:
+                if entry.kind == "text":
+                    continue
+                plain = self.keyring.decrypt(
+                    entry.ciphertext, case_purpose(case.reference, "entry")
+                )
+                extension = entry.mime_type.split("/")[-1].split(";")[0] or "bin"
+                files.append((f"{case.reference}-{entry.id}-{entry.kind}.{extension}", plain))
+            audit.record(session, actor, "case.export", case.reference, files=len(files))
+        return files
+
+    # -- configuration the report conversation offers ------------------------------------------
+
+    async def add_workplace(self, actor: str, name: str, country: str | None) -> dict[str, Any]:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise StaffError("a workplace name needs 1 to 200 characters")
+        if country is not None and (len(country) != 2 or not country.isalpha()):
+            raise StaffError("--country takes a two-letter ISO country code, such as TH")
+        async with self.database.transaction() as session:
+            existing = await session.scalar(select(Workplace).where(Workplace.name == name))
+            if existing is not None:
+                existing.active = True
+                existing.country = country.upper() if country else existing.country
+                workplace = existing
+            else:
+                workplace = Workplace(name=name, country=country.upper() if country else None)
+                session.add(workplace)
+            await session.flush()
+            audit.record(session, actor, "workplace.add", str(workplace.id), name=name)
+            return {"id": workplace.id, "name": workplace.name, "country": workplace.country}
+
+    async def list_workplaces(self) -> list[dict[str, Any]]:
+        async with self.database.sessions() as session:
+            rows = (await session.execute(select(Workplace).order_by(Workplace.name))).scalars()
+            return [
+                {"id": w.id, "name": w.name, "country": w.country, "active": w.active} for w in rows
+            ]
+
+    async def remove_workplace(self, actor: str, name: str) -> None:
+        async with self.database.transaction() as session:
+            workplace = await session.scalar(select(Workplace).where(Workplace.name == name))
+            if workplace is None:
+                raise StaffError(f"no workplace named {name!r}")
+            workplace.active = False  # cases keep pointing at it
+            audit.record(session, actor, "workplace.remove", str(workplace.id), name=name)
+
+    async def set_contacts(self, actor: str, country: str, language: str, text: str) -> None:
+        country = country.upper() if country != ANY else ANY
+        if country != ANY and (len(country) != 2 or not country.isalpha()):
+            raise StaffError("--country takes a two-letter ISO country code, or * for any")
+        if language != ANY and language not in LANGUAGES:
+            raise StaffError(f"--language takes one of {', '.join(LANGUAGES)}, or * for any")
+        if not text.strip() or len(text) > 3000:
+            raise StaffError("the contacts text needs 1 to 3000 characters")
+        async with self.database.transaction() as session:
+            row = await session.scalar(
+                select(EmergencyContact).where(
+                    EmergencyContact.country == country, EmergencyContact.language == language
+                )
+            )
+            if row is None:
+                session.add(EmergencyContact(country=country, language=language, text=text))
+            else:
+                row.text = text
+            audit.record(session, actor, "contacts.set", None, country=country, language=language)
+
+    async def list_contacts(self) -> list[dict[str, Any]]:
+        async with self.database.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(EmergencyContact).order_by(
+                        EmergencyContact.country, EmergencyContact.language
+                    )
+                )
+            ).scalars()
+            return [{"country": r.country, "language": r.language, "text": r.text} for r in rows]
