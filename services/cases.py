@@ -48,6 +48,12 @@ from storage.rate_limits import AttemptCounter
 
 log = logging.getLogger(__name__)
 
+# The libraries that parse workers' files log what they find at DEBUG level (Pillow prints every
+# EXIF tag: the owner's name, the GPS position). Those lines must never reach a log, whatever
+# level the operator sets.
+for _parser in ("PIL", "pypdf", "mutagen"):
+    logging.getLogger(_parser).setLevel(logging.WARNING)
+
 ANY = "*"
 
 

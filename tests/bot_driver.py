@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from bot.runner import serve
+from bot.settings import Settings
 from locales import LANGUAGES
+from storage.database import Database
+from tests.conftest import Backend
 from tests.fake_telegram_api import FakeTelegramServer, SentMessage, SimulatedUser
 
 REPLY_TIMEOUT = 30.0
@@ -57,3 +65,142 @@ async def onboard(server: FakeTelegramServer, user: SimulatedUser, language: str
         lambda: user.press("privacy:ok", privacy),
         lambda m: "menu:report" in data_of(m),
     )
+
+
+@dataclass
+class RunningBot:
+    server: FakeTelegramServer
+    settings: Settings
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+
+    async def reply(
+        self, user: SimulatedUser, predicate: Callable[[SentMessage], bool], since: int
+    ) -> SentMessage:
+        return await reply(self.server, user, predicate, since)
+
+    async def ask(
+        self,
+        user: SimulatedUser,
+        act: Callable[[], object],
+        predicate: Callable[[SentMessage], bool],
+    ) -> SentMessage:
+        return await ask(self.server, user, act, predicate)
+
+
+async def start_bot(
+    backend: Backend, server: FakeTelegramServer, **overrides: object
+) -> RunningBot:
+    settings = backend.settings(
+        telegram_token=server.token, telegram_api_base=server.base_url, **overrides
+    )
+    database = Database(settings.database_url)
+    await database.upgrade()  # what `wvb db upgrade` does before `wvb run`
+    await database.dispose()
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop))
+    deadline = time.monotonic() + 20
+    while not (server.long_polling or server.webhook) and time.monotonic() < deadline:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    assert server.long_polling or server.webhook, "the bot never started polling"
+    return RunningBot(server, settings, task, stop)
+
+
+async def stop_bot(bot: RunningBot) -> None:
+    bot.stop.set()
+    await asyncio.wait_for(bot.task, 30)
+
+
+REFERENCE = re.compile(r"(?<![-\w])([0-9A-Z]{4}-[0-9A-Z]{4})(?![-\w])")
+RECEIPT_CODE = re.compile(r"(?<![-\w])([0-9A-Z]{4}(?:-[0-9A-Z]{4}){3})(?![-\w])")
+DETAILS_CHOICES = {"report:done", "nav:back", "nav:menu"}
+
+
+@dataclass
+class Receipt:
+    reference: str
+    code: str
+    message: SentMessage
+
+
+async def press(
+    server: FakeTelegramServer,
+    user: SimulatedUser,
+    payload: str,
+    expect: Callable[[SentMessage], bool],
+) -> SentMessage:
+    """Press the button ``payload`` on the latest message that carries it; await ``expect``."""
+    carrier = next(m for m in reversed(user.messages()) if payload in data_of(m))
+    return await ask(server, user, lambda: user.press(payload, carrier), expect)
+
+
+def ticked(payload: str) -> Callable[[SentMessage], bool]:
+    """The message shows the choice ``payload`` as selected."""
+
+    def check(message: SentMessage) -> bool:
+        return any(
+            button.get("callback_data") == payload and button["text"].startswith("✅")
+            for button in message.buttons()
+        )
+
+    return check
+
+
+def has(*payloads: str) -> Callable[[SentMessage], bool]:
+    return lambda m: all(p in data_of(m) for p in payloads)
+
+
+async def report(
+    server: FakeTelegramServer,
+    user: SimulatedUser,
+    *,
+    categories: tuple[str, ...] = ("wages",),
+    workplace: str | None = None,
+    agency: str | None = None,
+    details: tuple[str, ...] = ("I was not paid for two months.",),
+    photo: bytes | None = None,
+    when: str = "week",
+    affected: str = "few",
+    danger: str = "no",
+    share: str = "confidential",
+    send: bool = True,
+) -> Receipt | None:
+    """Walk an onboarded worker through /report by pressing buttons, as a person would."""
+    await ask(server, user, lambda: user.send_command("report"), has("cat:wages"))
+    for code in categories:
+        await press(server, user, f"cat:{code}", ticked(f"cat:{code}"))
+    await press(server, user, "report:done", has("wp:skip"))
+    if workplace is None:
+        await press(server, user, "wp:skip", has("agency:none"))
+    elif workplace.startswith("wp:"):
+        await press(server, user, workplace, has("agency:none"))
+    else:
+        await ask(server, user, lambda: user.send_text(workplace), has("agency:none"))
+    is_details = lambda m: data_of(m) == DETAILS_CHOICES  # noqa: E731
+    if agency is None:
+        await press(server, user, "agency:none", is_details)
+    else:
+        await ask(server, user, lambda: user.send_text(agency), is_details)
+    for text in details:
+        await ask(server, user, lambda t=text: user.send_text(t), is_details)  # type: ignore[misc]
+    if photo is not None:
+        await ask(server, user, lambda: user.send_photo("evidence", data=photo), is_details)
+    await press(server, user, "report:done", has("when:ongoing"))
+    await press(server, user, f"when:{when}", has("who:me"))
+    await press(server, user, f"who:{affected}", has("danger:yes"))
+    await press(server, user, f"danger:{danger}", has("share:share"))
+    review = await press(
+        server, user, f"share:{share}", lambda m: bool(data_of(m) & {"review:send", "warn:share"})
+    )
+    if "warn:share" in data_of(review):
+        await press(server, user, "warn:share", has("review:send"))
+    if not send:
+        return None
+    receipt = await press(server, user, "review:send", lambda m: m.protect_content)
+    reference = REFERENCE.search(receipt.text)
+    code = RECEIPT_CODE.search(receipt.text)
+    assert reference is not None, receipt.text
+    assert code is not None, receipt.text
+    return Receipt(reference.group(1), code.group(1), receipt)

@@ -8,70 +8,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.runner import serve
-from bot.settings import Settings
 from conversations.commands import WORKER_COMMANDS
 from locales import LANGUAGES, translator
 from storage.database import Database
 from storage.models import Worker
 from tests import bot_driver
-from tests.bot_driver import data_of
+from tests.bot_driver import RunningBot, data_of, start_bot, stop_bot
 from tests.conftest import Backend
 from tests.fake_telegram_api import FakeTelegramServer, SentMessage, SimulatedUser
 
 MENU_PROMPT = "Main menu. What would you like to do?"
-
-
-@dataclass
-class RunningBot:
-    server: FakeTelegramServer
-    settings: Settings
-    task: asyncio.Task[None]
-
-    async def reply(
-        self, user: SimulatedUser, predicate: Callable[[SentMessage], bool], since: int
-    ) -> SentMessage:
-        return await bot_driver.reply(self.server, user, predicate, since)
-
-    async def ask(
-        self,
-        user: SimulatedUser,
-        act: Callable[[], object],
-        predicate: Callable[[SentMessage], bool],
-    ) -> SentMessage:
-        return await bot_driver.ask(self.server, user, act, predicate)
-
-
-async def start_bot(
-    backend: Backend, server: FakeTelegramServer, **overrides: object
-) -> RunningBot:
-    settings = backend.settings(
-        telegram_token=server.token, telegram_api_base=server.base_url, **overrides
-    )
-    database = Database(settings.database_url)
-    await database.upgrade()  # what `wvb db upgrade` does before `wvb run`
-    await database.dispose()
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop))
-    task.stop = stop  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 20
-    while not (server.long_polling or server.webhook) and time.monotonic() < deadline:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    assert server.long_polling or server.webhook, "the bot never started polling"
-    return RunningBot(server, settings, task)
-
-
-async def stop_bot(bot: RunningBot) -> None:
-    bot.task.stop.set()  # type: ignore[attr-defined]
-    await asyncio.wait_for(bot.task, 30)
 
 
 @pytest.fixture
