@@ -6,6 +6,7 @@ only as a scrypt hash; a draft's key makes submitting idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -137,7 +138,10 @@ class CaseService:
         if len(data) > media_sanitizer.MAX_BYTES:
             return EvidenceOutcome.TOO_LARGE
         try:
-            clean = media_sanitizer.sanitize(data, declared_mime=declared_mime)
+            # CPU-bound (a large photo takes seconds): keep the event loop answering others.
+            clean = await asyncio.to_thread(
+                media_sanitizer.sanitize, data, declared_mime=declared_mime
+            )
         except media_sanitizer.UnsupportedMedia:
             return EvidenceOutcome.UNSUPPORTED
         async with self.database.transaction() as session:

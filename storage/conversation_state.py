@@ -19,8 +19,10 @@ from redis.exceptions import LockError
 from conversations.state import ConversationState
 from storage.crypto import DecryptionError, Keyring
 
-# A lock older than this is assumed to belong to a crashed process and expires.
-LOCK_LEASE_SECONDS = 60
+# A lock older than this is assumed to belong to a crashed process and expires. A turn (even one
+# that downloads and cleans a large photo) takes far less. Waiting longer than the lease means an
+# update queued behind a crashed process's lock is handled once the lease runs out, not dropped.
+LOCK_LEASE_SECONDS = 20
 LOCK_WAIT_SECONDS = 30
 
 

@@ -450,3 +450,43 @@ async def test_key_rotation_reencrypts_everything_and_the_old_key_can_go(
                       has("resume:continue"))  # fmt: skip
         finally:
             await stop_bot(bot)
+
+
+def english_sentences() -> list[str]:
+    """Every English message long enough to be recognisable inside a reply."""
+    from babel.messages.pofile import read_po
+
+    from locales.catalogs import TEMPLATE
+
+    with TEMPLATE.open("rb") as template:
+        ids = [m.id for m in read_po(template) if m.id]
+    singles = [i if isinstance(i, str) else i[0] for i in ids]
+    return [s for s in singles if len(s) > 14 and "{" not in s]
+
+
+@pytest.mark.parametrize("backend", ["sqlite-memory"], indirect=True)
+async def test_the_whole_report_speaks_each_language_with_no_english_left(
+    bot: RunningBot, fake_telegram: FakeTelegramServer
+) -> None:
+    from locales import LANGUAGES
+
+    english = english_sentences()
+    for index, language in enumerate(code for code in LANGUAGES if code != "en"):
+        user = fake_telegram.user(4_100_000 + index, language_code=language)
+        await onboard(fake_telegram, user, language)
+        receipt = await report(
+            fake_telegram, user, categories=("wages", "child"), workplace="Factory 9",
+            agency="Agency 9", affected="me", share="share", danger="yes",
+        )  # fmt: skip
+        assert receipt is not None
+        await ask(fake_telegram, user, lambda u=user: u.send_command("status"),  # type: ignore[misc]
+                  lambda m: "K7M3-9Q2X" in m.text)  # fmt: skip
+        await ask(fake_telegram, user, lambda u=user, r=receipt: u.send_text(r.reference),  # type: ignore[misc]
+                  lambda m: "menu:report" not in data_of(m))  # fmt: skip
+        await ask(fake_telegram, user, lambda u=user, r=receipt: u.send_text(r.code),  # type: ignore[misc]
+                  lambda m, r=receipt: r.reference in m.text)  # fmt: skip
+        said = [m.text for m in user.messages()] + [
+            button["text"] for m in user.messages() for button in m.buttons()
+        ]
+        untranslated = sorted({e for e in english for t in said if e in t})
+        assert untranslated == [], f"{language}: English left in the conversation"

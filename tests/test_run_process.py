@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import subprocess
 import sys
 import time
+from asyncio.subprocess import Process
 from pathlib import Path
 
-from tests.bot_driver import ask, data_of, onboard
+import pytest
+
+from tests.bot_driver import REFERENCE, ask, data_of, has, onboard, press, report, ticked
 from tests.conftest import Backend
 from tests.fake_telegram_api import FakeTelegramServer
 
@@ -73,3 +78,66 @@ async def test_wvb_run_serves_workers_stops_on_sigterm_and_logs_nothing_identify
                  "passport", token_secret, fake_telegram.token):  # fmt: skip
         assert leak not in logs, f"{leak!r} leaked into the log"
     assert "Traceback" not in logs
+
+
+async def start_process(env: dict[str, str], cwd: Path, server: FakeTelegramServer) -> Process:
+    process = await asyncio.create_subprocess_exec(
+        WVB, "run", env=env, cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not server.long_polling:
+        assert process.returncode is None, "wvb run exited early"
+        assert time.monotonic() < deadline, "wvb run never started polling"
+        await asyncio.sleep(0.05)
+    return process
+
+
+@pytest.mark.parametrize("backend", ["postgres-redis"], indirect=True)
+async def test_killed_mid_report_the_draft_resumes_after_restart_and_cases_are_intact(
+    backend: Backend, fake_telegram: FakeTelegramServer, tmp_path: Path
+) -> None:
+    env = backend.environment(backend.settings())
+    env.update(WVB_TELEGRAM_TOKEN=fake_telegram.token, WVB_TELEGRAM_API_BASE=fake_telegram.base_url)
+    upgrade = await asyncio.create_subprocess_exec(WVB, "db", "upgrade", env=env, cwd=tmp_path)
+    assert await upgrade.wait() == 0
+    user = fake_telegram.user(WORKER_ID, language_code="ne")
+
+    first = await start_process(env, tmp_path, fake_telegram)
+    try:
+        await onboard(fake_telegram, user, "ne")
+        before_kill = await report(fake_telegram, user, details=("confirmed before the kill",))
+        assert before_kill is not None
+        await ask(fake_telegram, user, lambda: user.send_command("report"), has("cat:wages"))
+        await press(fake_telegram, user, "cat:safety", ticked("cat:safety"))
+        await press(fake_telegram, user, "report:done", has("wp:skip"))
+        await press(fake_telegram, user, "wp:skip", has("agency:none"))
+        await press(fake_telegram, user, "agency:none", has("report:done"))
+        await ask(fake_telegram, user, lambda: user.send_text("typed before the kill"),
+                  has("report:done"))  # fmt: skip
+    finally:
+        first.kill()  # SIGKILL: no clean shutdown, no chance to save anything more
+        await first.wait()
+
+    second = await start_process(env, tmp_path, fake_telegram)
+    try:
+        # If the kill fell inside a turn, the conversation lock is released by its lease.
+        await press(fake_telegram, user, "report:done", has("when:ongoing"))
+        await press(fake_telegram, user, "when:ongoing", has("who:me"))
+        await press(fake_telegram, user, "who:many", has("danger:yes"))
+        await press(fake_telegram, user, "danger:no", has("share:share"))
+        await press(fake_telegram, user, "share:confidential", has("review:send"))
+        receipt = await press(fake_telegram, user, "review:send", lambda m: m.protect_content)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 30)
+    assert second.returncode == 0
+
+    after = REFERENCE.search(receipt.text)
+    assert after is not None
+    for reference, text in ((before_kill.reference, "confirmed before the kill"),
+                            (after.group(1), "typed before the kill")):  # fmt: skip
+        shown = subprocess.run([WVB, "cases", "show", reference, "--json"], env=env,
+                               capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        assert [e["text"] for e in json.loads(shown.stdout)["entries"]] == [text]
