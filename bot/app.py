@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
+from bot.errors import SchemaOutdatedError, ServiceUnavailableError
 from bot.gateway import ConversationGateway
 from bot.settings import SecretKeys, Settings, resolve_keys
 from conversations.engine import ConversationEngine
@@ -34,14 +35,6 @@ from storage.recent_ids import (
     RedisUpdateLog,
     UpdateLog,
 )
-
-
-class ServiceUnavailableError(Exception):
-    """The database or Redis cannot be reached; the message names the setting to check."""
-
-
-class SchemaOutdatedError(Exception):
-    """The database schema is older than this code; `wvb db upgrade` must run first."""
 
 
 @dataclass

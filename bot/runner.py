@@ -11,6 +11,7 @@ from typing import Any
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
 from bot.app import build_app
+from bot.errors import ChannelStartError
 from bot.settings import Settings, SettingsError
 from bot.telegram.runtime import TelegramChannel, WebhookServer, build_bot
 from scheduler.jobs import build_scheduler
@@ -18,10 +19,6 @@ from scheduler.outbox_relay import OutboxRelay, SendToStaff
 from services.outbox import OutboxPayload
 
 log = logging.getLogger(__name__)
-
-
-class ChannelStartError(Exception):
-    """A channel could not start; the message is one line for the operator."""
 
 
 def staff_sender(channel: TelegramChannel, staff_chat_id: int | None) -> SendToStaff | None:

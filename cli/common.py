@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 import typer
 
+from bot.errors import ChannelStartError, SchemaOutdatedError, ServiceUnavailableError
 from bot.settings import Settings, SettingsError, load_settings
 
 EXIT_CONFIG = 2
@@ -28,9 +29,6 @@ def settings_or_exit() -> Settings:
 
 def run_async(coroutine: Coroutine[Any, Any, None]) -> None:
     """Run a coroutine, turning known operator errors into one line and an exit code."""
-    from bot.app import SchemaOutdatedError, ServiceUnavailableError
-    from bot.runner import ChannelStartError
-
     try:
         asyncio.run(coroutine)
     except (SettingsError, SchemaOutdatedError, ChannelStartError) as error:
