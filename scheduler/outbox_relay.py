@@ -1,8 +1,8 @@
 """The outbox relay: sends queued messages, retrying with back-off, at least once.
 
-Each message is claimed inside its own transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL),
-sent, and marked sent in that transaction, so two bot processes never send the same row; a crash
-mid-send rolls the claim back and the message is sent again later (at-least-once).
+Each message is claimed for a while with a compare-and-set, sent, then marked sent, so two bot
+processes never send the same row; a crash mid-send lets the claim run out and the message is
+sent again later (at least once: at most the message in flight at the crash is repeated).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.outbox import STAFF, OutboxPayload, outbox_purpose
 from storage.crypto import Keyring
@@ -23,6 +23,7 @@ from storage.models import OutboxMessage, utc_now
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+CLAIM_SECONDS = 120  # longer than any send, retries of 429s included
 IDLE_SECONDS = 5.0
 
 SendToStaff = Callable[[OutboxPayload], Awaitable[None]]
@@ -56,42 +57,68 @@ class OutboxRelay:
             handled += 1
         return handled
 
-    async def _send_next(self) -> bool:
+    async def _claim(self) -> OutboxMessage | None:
+        """Take one due message for ``CLAIM_SECONDS``. The compare-and-set on ``next_attempt_at``
+        means two relays (two processes, on SQLite as on PostgreSQL) never both win a row."""
+        now = utc_now()
         async with self.database.transaction() as session:
             row = await session.scalar(
                 select(OutboxMessage)
-                .where(
-                    OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utc_now()
-                )
+                .where(OutboxMessage.status == "pending")
+                .where(OutboxMessage.next_attempt_at <= now)
                 .order_by(OutboxMessage.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             )
             if row is None:
-                return False
-            try:
-                payload = OutboxPayload.from_bytes(
-                    self.keyring.decrypt(row.payload_ciphertext, outbox_purpose(row.key))
-                )
-                await self._deliver(row, payload)
-            except NotConfigured as reason:
-                row.status = "failed"
-                row.last_error = str(reason)[:200]
-                log.warning("outbox message %d not sent: %s", row.id, reason)
-            except Exception as error:
-                row.attempts += 1
-                row.last_error = type(error).__name__
-                if row.attempts >= MAX_ATTEMPTS:
-                    row.status = "failed"
-                    log.error("outbox message %d failed for good: %s", row.id, row.last_error)
-                else:
-                    row.next_attempt_at = utc_now() + backoff(row.attempts)
-                    log.warning("outbox message %d will be retried: %s", row.id, row.last_error)
+                return None
+            claimed = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id)
+                .where(OutboxMessage.status == "pending")
+                .where(OutboxMessage.next_attempt_at == row.next_attempt_at)
+                .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+            )
+            won = getattr(claimed, "rowcount", 0) == 1
+        return row if won else await self._claim()
+
+    async def _send_next(self) -> bool:
+        row = await self._claim()
+        if row is None:
+            return False
+        # Sent outside any transaction: no lock is held while Telegram answers. A crash here
+        # leaves the claim to run out, and the message is sent again (at least once).
+        status, error, retry_at = "sent", None, None
+        try:
+            payload = OutboxPayload.from_bytes(
+                self.keyring.decrypt(row.payload_ciphertext, outbox_purpose(row.key))
+            )
+            await self._deliver(row, payload)
+        except NotConfigured as reason:
+            status, error = "failed", str(reason)[:200]
+            log.warning("outbox message %d not sent: %s", row.id, reason)
+        except Exception as failure:
+            error = type(failure).__name__
+            if row.attempts + 1 >= MAX_ATTEMPTS:
+                status = "failed"
+                log.error("outbox message %d failed for good: %s", row.id, error)
             else:
-                row.status = "sent"
-                row.sent_at = utc_now()
-                row.attempts += 1
-            return True
+                status, retry_at = "pending", utc_now() + backoff(row.attempts + 1)
+                log.warning("outbox message %d will be retried: %s", row.id, error)
+        async with self.database.transaction() as session:
+            values: dict[str, object] = {
+                "status": status,
+                "attempts": OutboxMessage.attempts + 1,
+                "last_error": error,
+            }
+            if status == "sent":
+                values["sent_at"] = utc_now()
+            if retry_at is not None:
+                values["next_attempt_at"] = retry_at
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values)
+            )
+        return True
 
     async def _deliver(self, row: OutboxMessage, payload: OutboxPayload) -> None:
         if row.recipient == STAFF:
