@@ -103,52 +103,40 @@ class KeyRotation:
             report.already_current["conversation_state"] = unchanged
         return report
 
-    async def _address(self, session: AsyncSession, row: WorkerAddress) -> bool:
-        pseudonym = await session.scalar(select(Worker.pseudonym).where(Worker.id == row.worker_id))
-        renewed = self._renew(row.address_ciphertext, address_purpose(str(pseudonym), row.channel))
+    def _renew_column(self, row: object, column: str, purpose: bytes) -> bool:
+        """Re-encrypt one column of one row under the newest key; True if it changed."""
+        renewed = self._renew(getattr(row, column), purpose)
         if renewed is not None:
-            row.address_ciphertext = renewed
+            setattr(row, column, renewed)
         return renewed is not None
 
+    async def _address(self, session: AsyncSession, row: WorkerAddress) -> bool:
+        pseudonym = await session.scalar(select(Worker.pseudonym).where(Worker.id == row.worker_id))
+        purpose = address_purpose(str(pseudonym), row.channel)
+        return self._renew_column(row, "address_ciphertext", purpose)
+
     async def _case(self, session: AsyncSession, row: Case) -> bool:
-        changed = False
-        for column, part in (
-            ("workplace_other_ciphertext", "workplace"),
-            ("agency_ciphertext", "agency"),
-        ):
-            renewed = self._renew(getattr(row, column), case_purpose(row.reference, part))
-            if renewed is not None:
-                setattr(row, column, renewed)
-                changed = True
-        return changed
+        workplace = self._renew_column(
+            row, "workplace_other_ciphertext", case_purpose(row.reference, "workplace")
+        )
+        agency = self._renew_column(row, "agency_ciphertext", case_purpose(row.reference, "agency"))
+        return workplace or agency
 
     async def _reference(self, session: AsyncSession, case_id: int) -> str:
         return str(await session.scalar(select(Case.reference).where(Case.id == case_id)))
 
     async def _entry(self, session: AsyncSession, row: CaseEntry) -> bool:
         purpose = case_purpose(await self._reference(session, row.case_id), "entry")
-        renewed = self._renew(row.ciphertext, purpose)
-        if renewed is not None:
-            row.ciphertext = renewed
-        return renewed is not None
+        return self._renew_column(row, "ciphertext", purpose)
 
     async def _event(self, session: AsyncSession, row: CaseEvent) -> bool:
         if row.note_ciphertext is None:
             return False
         purpose = case_purpose(await self._reference(session, row.case_id), "event")
-        renewed = self._renew(row.note_ciphertext, purpose)
-        if renewed is not None:
-            row.note_ciphertext = renewed
-        return renewed is not None
+        return self._renew_column(row, "note_ciphertext", purpose)
 
     async def _draft(self, session: AsyncSession, row: DraftAttachment) -> bool:
-        renewed = self._renew(row.ciphertext, draft_purpose(row.draft_key))
-        if renewed is not None:
-            row.ciphertext = renewed
-        return renewed is not None
+        return self._renew_column(row, "ciphertext", draft_purpose(row.draft_key))
 
     async def _outbox(self, session: AsyncSession, row: OutboxMessage) -> bool:
-        renewed = self._renew(row.payload_ciphertext, outbox_purpose(row.key))
-        if renewed is not None:
-            row.payload_ciphertext = renewed
-        return renewed is not None
+        return self._renew_column(row, "payload_ciphertext", outbox_purpose(row.key))

@@ -204,3 +204,14 @@ async def report(
     assert reference is not None, receipt.text
     assert code is not None, receipt.text
     return Receipt(reference.group(1), code.group(1), receipt)
+
+
+async def check_status(
+    server: FakeTelegramServer, user: SimulatedUser, reference: str, code: str
+) -> SentMessage:
+    """/status, then the reference, then the code: return the bot's answer."""
+    await ask(server, user, lambda: user.send_command("status"), lambda m: "K7M3-9Q2X" in m.text)
+    await ask(server, user, lambda: user.send_text(reference), lambda m: not m.buttons())
+    return await ask(
+        server, user, lambda: user.send_text(code), lambda m: "menu:report" not in data_of(m)
+    )

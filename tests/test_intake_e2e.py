@@ -27,6 +27,7 @@ from storage.models import Case, CaseEntry, Worker
 from tests.bot_driver import (
     RunningBot,
     ask,
+    check_status,
     data_of,
     has,
     onboard,
@@ -276,29 +277,18 @@ async def test_receipt_code_works_from_another_account_and_guessing_is_throttled
     assert receipt is not None
 
     new_phone = fake_telegram.user(4_000_011, language_code="en")  # never onboarded
-    await ask(fake_telegram, new_phone, lambda: new_phone.send_command("status"),
-              lambda m: "K7M3-9Q2X" in m.text)  # fmt: skip
-    await ask(fake_telegram, new_phone, lambda: new_phone.send_text(receipt.reference.lower()),
-              lambda m: "receipt code" in m.text)  # fmt: skip
-    code_message = new_phone.send_text(receipt.code.replace("-", " ").lower())
-    found = await fake_telegram.wait_for(
-        lambda m: m.chat_id == new_phone.chat_id and receipt.reference in m.text
+    found = await check_status(
+        fake_telegram, new_phone, receipt.reference.lower(), receipt.code.replace("-", " ").lower()
     )
-    assert "Received" in found[0].text
-    assert found[0].protect_content
+    assert receipt.reference in found.text
+    assert "Received" in found.text
+    assert found.protect_content
     await asyncio.sleep(0.3)
     assert fake_telegram.is_deleted(new_phone.chat_id, new_phone.user_message_ids()[-1])
-    assert code_message
 
     async def check(user_id: int, reference: str, code: str) -> str:
         user = fake_telegram.user(user_id, language_code="en")
-        await ask(fake_telegram, user, lambda: user.send_command("status"),
-                  lambda m: "K7M3-9Q2X" in m.text)  # fmt: skip
-        await ask(fake_telegram, user, lambda: user.send_text(reference),
-                  lambda m: "receipt code" in m.text)  # fmt: skip
-        answer = await ask(fake_telegram, user, lambda: user.send_text(code),
-                           lambda m: "menu:report" not in data_of(m))  # fmt: skip
-        return answer.text
+        return (await check_status(fake_telegram, user, reference, code)).text
 
     wrong_code = await check(4_000_012, receipt.reference, "AAAA-BBBB-CCCC-DDDD")
     wrong_reference = await check(4_000_013, "ZZZZ-ZZZZ", receipt.code)
@@ -336,12 +326,8 @@ async def test_forget_cuts_the_link_deletes_recent_messages_and_the_case_stays_r
             assert await session.scalar(select(func.count()).select_from(CaseEntry)) >= 1
     finally:
         await database.dispose()
-    await ask(fake_telegram, user, lambda: user.send_command("status"),
-              lambda m: "K7M3-9Q2X" in m.text)  # fmt: skip
-    await ask(fake_telegram, user, lambda: user.send_text(receipt.reference),
-              lambda m: "receipt code" in m.text)  # fmt: skip
-    found = await ask(fake_telegram, user, lambda: user.send_text(receipt.code),
-                      lambda m: receipt.reference in m.text)  # fmt: skip
+    found = await check_status(fake_telegram, user, receipt.reference, receipt.code)
+    assert receipt.reference in found.text
     assert "Received" in found.text
 
 
@@ -479,12 +465,8 @@ async def test_the_whole_report_speaks_each_language_with_no_english_left(
             agency="Agency 9", affected="me", share="share", danger="yes",
         )  # fmt: skip
         assert receipt is not None
-        await ask(fake_telegram, user, lambda u=user: u.send_command("status"),  # type: ignore[misc]
-                  lambda m: "K7M3-9Q2X" in m.text)  # fmt: skip
-        await ask(fake_telegram, user, lambda u=user, r=receipt: u.send_text(r.reference),  # type: ignore[misc]
-                  lambda m: "menu:report" not in data_of(m))  # fmt: skip
-        await ask(fake_telegram, user, lambda u=user, r=receipt: u.send_text(r.code),  # type: ignore[misc]
-                  lambda m, r=receipt: r.reference in m.text)  # fmt: skip
+        found = await check_status(fake_telegram, user, receipt.reference, receipt.code)
+        assert receipt.reference in found.text
         said = [m.text for m in user.messages()] + [
             button["text"] for m in user.messages() for button in m.buttons()
         ]
