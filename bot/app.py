@@ -17,6 +17,7 @@ from bot.settings import SecretKeys, Settings, resolve_keys
 from conversations.engine import ConversationEngine
 from conversations.ports import Services
 from services.cases import CasePolicy, CaseService
+from services.casework import CaseworkService
 from services.outbox import Outbox
 from services.workers import WorkerProfileService
 from storage.conversation_state import (
@@ -126,16 +127,21 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
     attempts: AttemptCounter = (
         RedisAttemptCounter(redis, settings.redis_prefix) if redis else MemoryAttemptCounter()
     )
+    outbox = Outbox(keyring, wake=outbox_wake.set)
     cases = CaseService(
         database,
         keyring,
-        Outbox(keyring, wake=outbox_wake.set),
+        outbox,
         attempts,
         CasePolicy(
             acknowledge_days=settings.acknowledge_days, response_days=settings.response_days
         ),
     )
-    services = Services(profiles=WorkerProfileService(database, keyring), cases=cases)
+    services = Services(
+        profiles=WorkerProfileService(database, keyring),
+        cases=cases,
+        casework=CaseworkService(database, keyring, outbox),
+    )
     engine = ConversationEngine(
         services,
         default_language=settings.default_language,

@@ -8,17 +8,39 @@ from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
-from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+from aiogram.exceptions import (
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramUnauthorizedError,
+)
 
 from bot.app import build_app
 from bot.errors import ChannelStartError
 from bot.settings import Settings, SettingsError
-from bot.telegram.runtime import TelegramChannel, WebhookServer, build_bot
+from bot.telegram.runtime import CHANNEL, TelegramChannel, WebhookServer, build_bot
+from conversations.messages import Choice, Outbound
 from scheduler.jobs import build_scheduler
-from scheduler.outbox_relay import OutboxRelay, SendToStaff
+from scheduler.outbox_relay import OutboxRelay, SendToStaff, SendToWorker, Unreachable
 from services.outbox import OutboxPayload
 
 log = logging.getLogger(__name__)
+
+
+def worker_sender(channel: TelegramChannel) -> SendToWorker:
+    async def send(channel_name: str, address: str, payload: OutboxPayload) -> None:
+        if channel_name != CHANNEL:
+            raise Unreachable(f"no {channel_name} channel is running")
+        outbound = Outbound(
+            payload.text,
+            tuple(Choice(label, data) for label, data in payload.choices),
+            protect_content=payload.protect_content,
+        )
+        try:
+            await channel.send(int(address), [outbound])
+        except TelegramForbiddenError:
+            raise Unreachable("the worker blocked the bot") from None
+
+    return send
 
 
 def staff_sender(channel: TelegramChannel, staff_chat_id: int | None) -> SendToStaff | None:
@@ -49,6 +71,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         app.keyring,
         staff_sender(channel, settings.staff_chat_id),
         wake=app.outbox_wake,
+        send_to_worker=worker_sender(channel),
     )
     relay_stop = asyncio.Event()
     relaying: asyncio.Task[None] | None = None

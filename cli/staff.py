@@ -18,6 +18,8 @@ from rich.table import Table
 from bot.settings import resolve_keys
 from cli.common import fail, run_async, settings_or_exit
 from services.audit import cli_actor
+from services.casework import CaseworkService, Remediation
+from services.outbox import Outbox
 from services.staff import StaffError, StaffService
 from storage.crypto import Keyring
 from storage.database import Database
@@ -32,6 +34,9 @@ contacts_app = typer.Typer(help="Emergency contacts shown at once to urgent repo
                            no_args_is_help=True)  # fmt: skip
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+SUMMARY_IN_OPTION = typer.Option(
+    [], "--summary-in", help="The summary in a worker's language: LANG=TEXT (repeatable)."
+)
 EXPORT_OPTION = typer.Option(
     None, "--export-files", help="Also write the decrypted evidence files into this folder."
 )
@@ -138,6 +143,95 @@ def _print_case(case: dict[str, Any]) -> None:
     console.print("\n[bold]history[/]")
     for event in case["events"]:
         console.print(f"{event['at']} {event['actor']}: {event['action']}")
+
+
+def casework_call(action: Callable[[CaseworkService], Awaitable[T]]) -> T:
+    return call(lambda staff: action(CaseworkService(staff.database, staff.keyring,
+                                                     Outbox(staff.keyring))))  # fmt: skip
+
+
+def done(as_json: bool, reference: str, status: str | None, message: str) -> None:
+    if as_json:
+        print_json({"reference": reference, "status": status})
+    else:
+        typer.echo(message)
+
+
+@cases_app.command("acknowledge")
+def cases_acknowledge(
+    reference: str = typer.Argument(..., help="The case reference."), as_json: bool = JSON_OPTION
+) -> None:
+    """Tell the worker their report was read (status: acknowledged)."""
+    status = casework_call(lambda s: s.acknowledge(cli_actor(), reference))
+    done(as_json, reference, status, f"{reference}: {status}; the worker is told")
+
+
+@cases_app.command("status")
+def cases_status(
+    reference: str = typer.Argument(..., help="The case reference."),
+    status: str = typer.Argument(..., help="acknowledged or investigating."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Move a case to acknowledged or investigating (other statuses have their own commands)."""
+    new = casework_call(lambda s: s.set_status(cli_actor(), reference, status))
+    done(as_json, reference, new, f"{reference}: {new}")
+
+
+@cases_app.command("note")
+def cases_note(
+    reference: str = typer.Argument(..., help="The case reference."),
+    text: str = typer.Option(..., "--text", help="The note (never shown to the worker)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Add a staff-only note to the case history."""
+    casework_call(lambda s: s.add_note(cli_actor(), reference, text))
+    done(as_json, reference, None, f"{reference}: note added")
+
+
+@cases_app.command("reply")
+def cases_reply(
+    reference: str = typer.Argument(..., help="The case reference."),
+    text: str = typer.Option(..., "--text", help="The message to the worker."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Send an anonymous follow-up message to the worker (they can answer it)."""
+    casework_call(lambda s: s.reply(cli_actor(), reference, text))
+    done(as_json, reference, None, f"{reference}: message queued for the worker")
+
+
+@cases_app.command("remediate")
+def cases_remediate(
+    reference: str = typer.Argument(..., help="The case reference."),
+    summary: str = typer.Option(..., "--summary", help="What the employer or buyer says was done."),
+    summary_in: list[str] = SUMMARY_IN_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Record the reported remediation and ask the worker whether it really happened."""
+    translations: dict[str, str] = {}
+    for item in summary_in:
+        language, separator, text = item.partition("=")
+        if not separator or not text.strip():
+            fail("--summary-in takes LANG=TEXT, for example th=...")
+        translations[language.strip()] = text
+    remediation = Remediation(summary, translations)
+    status = casework_call(lambda s: s.remediate(cli_actor(), reference, remediation))
+    done(as_json, reference, status, f"{reference}: {status}; the worker is asked to confirm")
+
+
+@cases_app.command("close")
+def cases_close(
+    reference: str = typer.Argument(..., help="The case reference."),
+    unvalidated: bool = typer.Option(
+        False, "--unvalidated", help="Close without workers' confirmation (reported separately)."
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="Why, with --unvalidated."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Close a case. Refused unless workers confirmed the fix, or --unvalidated --reason."""
+    status = casework_call(
+        lambda s: s.close(cli_actor(), reference, unvalidated=unvalidated, reason=reason)
+    )
+    done(as_json, reference, status, f"{reference}: {status}")
 
 
 @workplaces_app.command("add")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from conversations import forget, menu, onboarding, report, status
+from conversations import casework, forget, menu, onboarding, report, status
 from conversations.commands import WORKER_COMMANDS
 from conversations.messages import Effects, Inbound, InboundKind, Outbound
 from conversations.ports import Services, WorkerRef
@@ -32,7 +32,7 @@ _NAV_WORDS = {NAV_BACK: N_("Back"), NAV_CANCEL: N_("Cancel"), NAV_MENU: N_("Menu
 _UNDER_CONSTRUCTION = frozenset({"learn", "stop", "subscribe"})
 
 # Steps register themselves on import; name them so the registry is complete here.
-_FLOW_MODULES = (onboarding, menu, report, status, forget)
+_FLOW_MODULES = (onboarding, menu, report, status, forget, casework)
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,8 @@ class ConversationEngine:
 
         if inbound.kind is InboundKind.COMMAND:
             await self._command(ctx, inbound.command)
+        elif inbound.kind is InboundKind.CHOICE and casework.is_casework_payload(inbound.payload):
+            await casework.on_casework_payload(ctx, inbound.payload)  # arrives at any step
         elif fresh and not state.onboarded and inbound.kind is not InboundKind.CHOICE:
             await self._command(ctx, "start")  # a first "hello" is a start
         elif (nav := self._navigation(ctx, inbound)) is not None:

@@ -143,9 +143,25 @@ class Cases(Protocol):
         """Look a case up by reference and receipt code, throttling guesses."""
 
 
+class ValidationAnswer(StrEnum):
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    NOTED = "noted"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class Casework(Protocol):
+    async def record_validation(self, worker: WorkerRef, reference: str, answer: str) -> str:
+        """Record the worker's answer about a fix; returns a ``ValidationAnswer`` value."""
+
+    async def add_worker_message(self, worker: WorkerRef, reference: str, text: str) -> bool:
+        """Add the worker's follow-up answer or comment to their case; False if not theirs."""
+
+
 @dataclass(frozen=True)
 class Services:
     """Everything the conversation core may call, bundled so flows take one argument."""
 
     profiles: WorkerProfiles
     cases: Cases
+    casework: Casework

@@ -15,18 +15,25 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from services.outbox import STAFF, OutboxPayload, outbox_purpose
+from services.outbox import STAFF, WORKER, OutboxPayload, outbox_purpose
+from services.workers import address_purpose
 from storage.crypto import Keyring
 from storage.database import Database
-from storage.models import OutboxMessage, utc_now
+from storage.models import OutboxMessage, Worker, WorkerAddress, utc_now
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 CLAIM_SECONDS = 120  # longer than any send, retries of 429s included
-IDLE_SECONDS = 5.0
+IDLE_SECONDS = 2.0  # how soon a message queued by another process (the CLI) goes out
 
 SendToStaff = Callable[[OutboxPayload], Awaitable[None]]
+#: (channel, decrypted address, payload); raises ``Unreachable`` when the worker blocked the bot.
+SendToWorker = Callable[[str, str, OutboxPayload], Awaitable[None]]
+
+
+class Unreachable(Exception):
+    """The worker cannot be messaged: they used /forget, or blocked the bot."""
 
 
 class NotConfigured(Exception):
@@ -44,10 +51,12 @@ class OutboxRelay:
         keyring: Keyring,
         send_to_staff: SendToStaff | None,
         wake: asyncio.Event | None = None,
+        send_to_worker: SendToWorker | None = None,
     ) -> None:
         self.database = database
         self.keyring = keyring
         self.send_to_staff = send_to_staff
+        self.send_to_worker = send_to_worker
         self.wake = wake or asyncio.Event()
 
     async def run_once(self, limit: int = 100) -> int:
@@ -97,6 +106,9 @@ class OutboxRelay:
         except NotConfigured as reason:
             status, error = "failed", str(reason)[:200]
             log.warning("outbox message %d not sent: %s", row.id, reason)
+        except Unreachable as reason:
+            status, error = "unreachable", str(reason)[:200]
+            log.info("outbox message %d: worker unreachable", row.id)
         except Exception as failure:
             error = type(failure).__name__
             if row.attempts + 1 >= MAX_ATTEMPTS:
@@ -126,7 +138,29 @@ class OutboxRelay:
                 raise NotConfigured("no staff chat is configured (WVB_STAFF_CHAT_ID)")
             await self.send_to_staff(payload)
             return
+        if row.recipient == WORKER:
+            if self.send_to_worker is None:
+                raise NotConfigured(f"no {row.channel} channel is running")
+            address = await self._address(row)
+            await self.send_to_worker(row.channel, address, payload)
+            return
         raise NotConfigured(f"unknown recipient kind {row.recipient!r}")
+
+    async def _address(self, row: OutboxMessage) -> str:
+        if row.worker_id is None:
+            raise Unreachable("the worker used /forget")
+        async with self.database.sessions() as session:
+            found = (
+                await session.execute(
+                    select(Worker.pseudonym, WorkerAddress.address_ciphertext)
+                    .join(WorkerAddress, WorkerAddress.worker_id == Worker.id)
+                    .where(Worker.id == row.worker_id, WorkerAddress.channel == row.channel)
+                )
+            ).first()
+        if found is None:
+            raise Unreachable(f"no {row.channel} address for the worker")
+        pseudonym, ciphertext = found
+        return self.keyring.decrypt(ciphertext, address_purpose(pseudonym, row.channel)).decode()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set; wake early when a new message is queued."""

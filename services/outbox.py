@@ -25,14 +25,18 @@ def outbox_purpose(key: str) -> bytes:
 class OutboxPayload:
     text: str
     protect_content: bool = False
+    choices: tuple[tuple[str, str], ...] = ()  # (label, payload) buttons
 
     def to_bytes(self) -> bytes:
-        return json.dumps({"text": self.text, "protect": self.protect_content}).encode()
+        return json.dumps(
+            {"text": self.text, "protect": self.protect_content, "choices": self.choices}
+        ).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> OutboxPayload:
         loaded = json.loads(raw)
-        return cls(loaded["text"], bool(loaded.get("protect", False)))
+        choices = tuple((str(label), str(payload)) for label, payload in loaded.get("choices", []))
+        return cls(loaded["text"], bool(loaded.get("protect", False)), choices)
 
 
 class Outbox:

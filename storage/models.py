@@ -161,6 +161,8 @@ class Case(Base):
     )
     # The draft's idempotency key: confirming twice, or one update delivered twice, makes one case.
     draft_key: Mapped[str] = mapped_column(String(36), unique=True)
+    # Each recorded remediation starts a new round; only a "yes" in the current round closes.
+    validation_round: Mapped[int] = mapped_column(default=0, server_default="0")
     receipt_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
@@ -207,6 +209,22 @@ class CaseEvent(Base):
     note_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     case: Mapped[Case] = relationship(back_populates="events")
+
+
+class Validation(Base):
+    """A worker's answer to "was it really fixed?" for one remediation round."""
+
+    __tablename__ = "validations"
+    __table_args__ = (
+        CheckConstraint("answer IN ('yes', 'partly', 'no', 'unsure')", name="answer_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    round: Mapped[int]
+    respondent: Mapped[str] = mapped_column(String(16))  # reporter (site sampling: later)
+    answer: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
 class DraftAttachment(Base):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.runner import serve
 from bot.settings import Settings
@@ -113,6 +115,7 @@ async def stop_bot(bot: RunningBot) -> None:
     await asyncio.wait_for(bot.task, 30)
 
 
+WVB = str(Path(sys.executable).parent / "wvb")
 REFERENCE = re.compile(r"(?<![-\w])([0-9A-Z]{4}-[0-9A-Z]{4})(?![-\w])")
 RECEIPT_CODE = re.compile(r"(?<![-\w])([0-9A-Z]{4}(?:-[0-9A-Z]{4}){3})(?![-\w])")
 DETAILS_CHOICES = {"report:done", "nav:back", "nav:menu"}
@@ -215,3 +218,22 @@ async def check_status(
     return await ask(
         server, user, lambda: user.send_text(code), lambda m: "menu:report" not in data_of(m)
     )
+
+
+@dataclass
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_wvb(env: dict[str, str], *args: str) -> CommandResult:
+    """Run the `wvb` command without blocking the event loop the bot under test runs on
+    (a blocking call would freeze the bot mid-transaction while the command waits for it)."""
+    process = await asyncio.create_subprocess_exec(
+        WVB, *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode is not None
+    return CommandResult(process.returncode, stdout.decode(), stderr.decode())

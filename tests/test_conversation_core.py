@@ -20,6 +20,7 @@ from conversations.ports import (
     Services,
     StatusOutcome,
     StatusResult,
+    ValidationAnswer,
     WorkerProfile,
     WorkerRef,
     WorkplaceOption,
@@ -90,6 +91,25 @@ class CasesInMemory:
         return StatusResult(StatusOutcome.NOT_FOUND)
 
 
+class CaseworkInMemory:
+    def __init__(self) -> None:
+        self.answers: list[tuple[str, str]] = []
+        self.messages: list[tuple[str, str]] = []
+
+    async def record_validation(self, worker: WorkerRef, reference: str, answer: str) -> str:
+        if reference != "MINE-0001":
+            return ValidationAnswer.NOT_APPLICABLE
+        self.answers.append((reference, answer))
+        outcomes = {"yes": ValidationAnswer.CLOSED, "unsure": ValidationAnswer.NOTED}
+        return outcomes.get(answer, ValidationAnswer.REOPENED)
+
+    async def add_worker_message(self, worker: WorkerRef, reference: str, text: str) -> bool:
+        if reference != "MINE-0001":
+            return False
+        self.messages.append((reference, text))
+        return True
+
+
 WORKER = WorkerRef(pseudonym="p" * 64, channel="test", address="42")
 
 
@@ -99,7 +119,10 @@ class Chat:
     def __init__(self, language_hint: str | None = None) -> None:
         self.profiles = ProfilesInMemory()
         self.cases = CasesInMemory()
-        self.engine = ConversationEngine(Services(profiles=self.profiles, cases=self.cases))
+        self.casework = CaseworkInMemory()
+        self.engine = ConversationEngine(
+            Services(profiles=self.profiles, cases=self.cases, casework=self.casework)
+        )
         self.state: ConversationState | None = None
         self.hint = language_hint
 
@@ -541,3 +564,46 @@ async def test_forget_erases_profile_and_state_after_confirmation() -> None:
     assert turn.forget_state
     assert turn.effects.erase_chat
     assert chat.profiles.saved == {}
+
+
+async def test_validation_answer_is_understood_at_any_step_and_asks_for_a_comment() -> None:
+    chat = Chat()
+    await chat.onboard("en")
+    await chat.command("report")  # in the middle of something else
+    turn = await chat.press("val:MINE-0001:no")
+    assert "open again" in turn.replies[0].text
+    assert chat.state is not None
+    assert chat.state.step == "validation.comment"
+    await chat.text("The wages are still late.")
+    assert chat.casework.answers == [("MINE-0001", "no")]
+    assert chat.casework.messages == [("MINE-0001", "The wages are still late.")]
+    assert chat.state.step == "menu"
+
+
+async def test_yes_closes_and_tells_the_worker_how_to_come_back() -> None:
+    chat = Chat()
+    await chat.onboard("en")
+    turn = await chat.press("val:MINE-0001:yes")
+    assert "closed" in turn.replies[0].text
+    assert "/report" in turn.replies[0].text
+    await chat.press("comment:skip")
+    assert chat.state is not None
+    assert chat.state.step == "menu"
+    assert chat.casework.messages == []
+
+
+async def test_a_button_for_someone_elses_case_does_nothing() -> None:
+    chat = Chat()
+    await chat.onboard("en")
+    turn = await chat.press("val:OTHR-0002:yes")
+    assert "not linked to this chat" in turn.replies[0].text
+    assert chat.casework.answers == []
+
+
+async def test_answering_a_staff_follow_up_adds_it_to_the_case() -> None:
+    chat = Chat()
+    await chat.onboard("en")
+    turn = await chat.press("ans:MINE-0001")
+    assert "MINE-0001" in turn.replies[0].text
+    await chat.text("It happened on the night shift.")
+    assert chat.casework.messages == [("MINE-0001", "It happened on the night shift.")]

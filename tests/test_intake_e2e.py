@@ -25,6 +25,7 @@ from storage.crypto import Keyring
 from storage.database import Database
 from storage.models import Case, CaseEntry, Worker
 from tests.bot_driver import (
+    CommandResult,
     RunningBot,
     ask,
     check_status,
@@ -33,6 +34,7 @@ from tests.bot_driver import (
     onboard,
     press,
     report,
+    run_wvb,
     start_bot,
     stop_bot,
 )
@@ -82,11 +84,8 @@ async def staff(bot: RunningBot) -> tuple[StaffService, Database]:
     return StaffService(database, keyring_of(bot)), database
 
 
-def wvb(bot: RunningBot, backend: Backend, *args: str) -> subprocess.CompletedProcess[str]:
-    env = backend.environment(bot.settings)
-    return subprocess.run(
-        [WVB, *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+async def wvb(bot: RunningBot, backend: Backend, *args: str) -> CommandResult:
+    return await run_wvb(backend.environment(bot.settings), *args)
 
 
 async def database_dump(backend: Backend, bot: RunningBot) -> bytes:
@@ -156,7 +155,7 @@ async def test_report_leaves_no_identity_or_text_in_database_redis_or_logs(
     for secret in (SECRET_TEXT, TYPED_WORKPLACE, AGENCY, str(WORKER_ID), FIRST_NAME):
         assert secret not in alert.text
 
-    shown = wvb(bot, backend, "cases", "show", receipt.reference, "--json")
+    shown = await wvb(bot, backend, "cases", "show", receipt.reference, "--json")
     assert shown.returncode == 0, shown.stderr
     case = json.loads(shown.stdout)
     assert [e["text"] for e in case["entries"] if e["kind"] == "text"][:1] == [SECRET_TEXT]
@@ -199,7 +198,7 @@ async def test_evidence_photo_is_stored_without_its_location(
     await onboard(fake_telegram, user, "en")
     receipt = await report(fake_telegram, user, photo=jpeg_with_location())
     assert receipt is not None
-    result = wvb(bot, backend, "cases", "show", receipt.reference, "--json",
+    result = await wvb(bot, backend, "cases", "show", receipt.reference, "--json",
                  "--export-files", str(tmp_path / "files"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     [name] = json.loads(result.stdout)["exported_files"]
@@ -341,7 +340,7 @@ async def test_zawgyi_description_is_stored_as_unicode(
     await onboard(fake_telegram, user, "my")
     receipt = await report(fake_telegram, user, details=(zawgyi,))
     assert receipt is not None
-    shown = wvb(bot, backend, "cases", "show", receipt.reference, "--json")
+    shown = await wvb(bot, backend, "cases", "show", receipt.reference, "--json")
     texts = [e["text"] for e in json.loads(shown.stdout)["entries"] if e["kind"] == "text"]
     assert texts == [unicode]
 
@@ -353,7 +352,7 @@ async def test_staff_commands_follow_the_contract_and_are_audited(
     await onboard(fake_telegram, user, "es")
     receipt = await report(fake_telegram, user, categories=("hours",))
     assert receipt is not None
-    listed = wvb(bot, backend, "cases", "list", "--json")
+    listed = await wvb(bot, backend, "cases", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     [case] = json.loads(listed.stdout)
     assert {"reference", "status", "category", "language", "urgent", "created_at"} <= set(case)
@@ -361,17 +360,16 @@ async def test_staff_commands_follow_the_contract_and_are_audited(
         receipt.reference, "received", "hours", "es",
     )  # fmt: skip
     assert case["created_at"].endswith("Z")
-    assert (
-        json.loads(wvb(bot, backend, "cases", "list", "--status", "closed", "--json").stdout) == []
-    )
-    bad = wvb(bot, backend, "cases", "list", "--status", "nonsense")
+    closed = await wvb(bot, backend, "cases", "list", "--status", "closed", "--json")
+    assert json.loads(closed.stdout) == []
+    bad = await wvb(bot, backend, "cases", "list", "--status", "nonsense")
     assert bad.returncode != 0
     assert bad.stderr.count("\n") == 1
-    missing = wvb(bot, backend, "cases", "show", "ZZZZ-ZZZZ", "--json")
+    missing = await wvb(bot, backend, "cases", "show", "ZZZZ-ZZZZ", "--json")
     assert missing.returncode == 1
     assert missing.stdout == ""
     assert "ZZZZ-ZZZZ" in missing.stderr
-    assert wvb(bot, backend, "cases", "show", receipt.reference).returncode == 0
+    assert (await wvb(bot, backend, "cases", "show", receipt.reference)).returncode == 0
 
     database = Database(bot.settings.database_url)
     try:

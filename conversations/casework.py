@@ -1,0 +1,101 @@
+"""The worker's side of casework: answering staff follow-ups, and saying whether a fix is real.
+
+Staff messages and validation prompts reach the worker through the outbox at any time, so their
+buttons (``ans:<reference>``, ``val:<reference>:<answer>``) are understood at every step. The
+case service only accepts them from the worker who reported the case.
+"""
+
+from __future__ import annotations
+
+from conversations.messages import Choice, Outbound
+from conversations.ports import ValidationAnswer
+from conversations.turn import Step, TurnContext, go, register
+
+ANSWER_PREFIX = "val:"
+FOLLOWUP_PREFIX = "ans:"
+SKIP = "comment:skip"
+
+
+def is_casework_payload(payload: str) -> bool:
+    return payload.startswith((ANSWER_PREFIX, FOLLOWUP_PREFIX))
+
+
+async def on_casework_payload(ctx: TurnContext, payload: str) -> None:
+    if payload.startswith(FOLLOWUP_PREFIX):
+        ctx.state.data["followup_ref"] = payload.removeprefix(FOLLOWUP_PREFIX)
+        await go(ctx, "followup.answer")
+        return
+    reference, _, answer = payload.removeprefix(ANSWER_PREFIX).rpartition(":")
+    outcome = await ctx.services.casework.record_validation(ctx.worker, reference, answer)
+    _ = ctx._
+    if outcome == ValidationAnswer.NOT_APPLICABLE:
+        ctx.say(_("This question is closed, or it is about a report not linked to this chat."))
+        await go(ctx, "menu", remember=False)
+        return
+    if outcome == ValidationAnswer.CLOSED:
+        ctx.say(
+            _(
+                "Thank you. Your report {reference} is now closed. If the problem comes back, "
+                "or anyone treats you badly because you complained, tell us with /report."
+            ).format(reference=reference)
+        )
+    elif outcome == ValidationAnswer.REOPENED:
+        ctx.say(
+            _(
+                "Thank you for telling us. Your report {reference} is open again, "
+                "and our staff will work on it."
+            ).format(reference=reference)
+        )
+    else:
+        ctx.say(_("Thank you. Our staff will look at it again and decide with you."))
+    ctx.state.data["comment_ref"] = reference
+    await go(ctx, "validation.comment")
+
+
+@register
+class CommentStep(Step):
+    name = "validation.comment"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        return Outbound(
+            ctx._("Do you want to add a comment? Type it now, or press Skip."),
+            (Choice(ctx._("Skip"), SKIP), *ctx.nav_choices(back=False)),
+        )
+
+    async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        if payload != SKIP:
+            return False
+        ctx.state.data.pop("comment_ref", None)
+        await go(ctx, "menu", remember=False)
+        return True
+
+    async def on_text(self, ctx: TurnContext, text: str) -> bool:
+        return await save_message(ctx, "comment_ref", text)
+
+
+@register
+class FollowupStep(Step):
+    name = "followup.answer"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        return Outbound(
+            ctx._(
+                "Type your answer to our staff. It will be added to your report {reference}."
+            ).format(reference=ctx.state.data.get("followup_ref", "")),
+            tuple(ctx.nav_choices(back=False)),
+        )
+
+    async def on_text(self, ctx: TurnContext, text: str) -> bool:
+        return await save_message(ctx, "followup_ref", text)
+
+
+async def save_message(ctx: TurnContext, key: str, text: str) -> bool:
+    if not text.strip():
+        return False
+    reference = ctx.state.data.pop(key, "")
+    if await ctx.services.casework.add_worker_message(ctx.worker, reference, text.strip()):
+        ctx.say(ctx._("Thank you. Your message was added to your report."))
+    else:
+        ctx.say(ctx._("This question is closed, or it is about a report not linked to this chat."))
+    await go(ctx, "menu", remember=False)
+    return True

@@ -1,0 +1,274 @@
+"""Casework: staff acknowledge, note, follow up and record remediation; workers answer follow-ups
+and say whether the fix really happened. Every move goes through ``services.lifecycle`` and is a
+case event; every staff action is audited; every message to the worker goes through the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.ports import ValidationAnswer, WorkerRef
+from locales import LANGUAGES, translator
+from services import audit, lifecycle
+from services.cases import case_purpose
+from services.outbox import STAFF, WORKER, Outbox, OutboxPayload
+from services.staff import StaffError
+from storage.codes import normalize_reference
+from storage.crypto import Keyring
+from storage.database import Database
+from storage.models import Case, CaseEntry, CaseEvent, Validation, Worker
+
+log = logging.getLogger(__name__)
+
+ANSWER_PREFIX = "val:"
+FOLLOWUP_PREFIX = "ans:"
+
+
+ValidationOutcome = ValidationAnswer  # "noted": not sure, staff decide; "not_applicable": not
+# this worker's case, or not waiting for an answer
+
+
+@dataclass(frozen=True)
+class Remediation:
+    summary: str
+    translations: dict[str, str]  # language -> the summary in that language
+
+
+class CaseworkService:
+    def __init__(self, database: Database, keyring: Keyring, outbox: Outbox) -> None:
+        self.database = database
+        self.keyring = keyring
+        self.outbox = outbox
+
+    # -- shared ------------------------------------------------------------------------------
+
+    async def _case(self, session: AsyncSession, reference: str) -> Case:
+        canonical = normalize_reference(reference)
+        case = None
+        if canonical is not None:
+            case = await session.scalar(
+                select(Case).where(Case.reference == canonical).with_for_update()
+            )
+        if case is None:
+            raise StaffError(f"no case with reference {reference!r}")
+        return case
+
+    def _event(
+        self,
+        session: AsyncSession,
+        case: Case,
+        actor: str,
+        action: str,
+        new_status: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        session.add(
+            CaseEvent(
+                case_id=case.id,
+                actor=actor,
+                action=action,
+                from_status=case.status if new_status else None,
+                to_status=new_status,
+                note_ciphertext=(
+                    self.keyring.encrypt(note.encode(), case_purpose(case.reference, "event"))
+                    if note
+                    else None
+                ),
+            )
+        )
+        if new_status:
+            case.status = new_status
+
+    def _text_entry(self, case: Case, author: str, text: str) -> CaseEntry:
+        purpose = case_purpose(case.reference, "entry")
+        return CaseEntry(
+            case_id=case.id,
+            author=author,
+            kind="text",
+            ciphertext=self.keyring.encrypt(text.encode(), purpose),
+        )
+
+    def _to_worker(self, session: AsyncSession, case: Case, payload: OutboxPayload) -> None:
+        self.outbox.enqueue(session, payload, recipient=WORKER, worker_id=case.reporter_id)
+
+    @staticmethod
+    def _moved(action: str, case: Case, target: str) -> str:
+        try:
+            if action == "remediate":
+                return lifecycle.remediated(case.status)
+            return lifecycle.staff_sets(case.status, target)
+        except lifecycle.LifecycleError as error:
+            raise StaffError(str(error)) from None
+
+    # -- staff -------------------------------------------------------------------------------
+
+    async def acknowledge(self, actor: str, reference: str) -> str:
+        async with self.database.transaction() as session:
+            case = await self._case(session, reference)
+            self._event(
+                session, case, actor, "acknowledged", self._moved("set", case, "acknowledged")
+            )
+            t = translator(case.language)
+            self._to_worker(session, case, OutboxPayload(
+                t.gettext(
+                    "Your report {reference} has been read by our staff. "
+                    "They will look into it and keep you informed here."
+                ).format(reference=case.reference)
+            ))  # fmt: skip
+            audit.record(session, actor, "case.acknowledge", case.reference)
+            status = case.status
+        self.outbox.wake()
+        return status
+
+    async def set_status(self, actor: str, reference: str, status: str) -> str:
+        async with self.database.transaction() as session:
+            case = await self._case(session, reference)
+            self._event(session, case, actor, "status_changed", self._moved("set", case, status))
+            audit.record(session, actor, "case.status", case.reference, status=status)
+            return case.status
+
+    async def add_note(self, actor: str, reference: str, text: str) -> None:
+        """A staff-only note: never shown to the worker."""
+        if not text.strip():
+            raise StaffError("--text must not be empty")
+        async with self.database.transaction() as session:
+            case = await self._case(session, reference)
+            self._event(session, case, actor, "note", note=text)
+            audit.record(session, actor, "case.note", case.reference)
+
+    async def reply(self, actor: str, reference: str, text: str) -> None:
+        """An anonymous follow-up message to the worker, who can answer with the button."""
+        if not text.strip():
+            raise StaffError("--text must not be empty")
+        async with self.database.transaction() as session:
+            case = await self._case(session, reference)
+            if case.reporter_id is None:
+                raise StaffError(
+                    f"the worker of {case.reference} cannot be reached (they used /forget); "
+                    "they can still read staff messages with /status"
+                )
+            session.add(self._text_entry(case, "staff", text))
+            self._event(session, case, actor, "staff_message")
+            t = translator(case.language)
+            self._to_worker(session, case, OutboxPayload(
+                t.gettext("Message from our staff about your report {reference}:").format(
+                    reference=case.reference
+                ) + "\n\n" + text,
+                protect_content=True,
+                choices=((t.gettext("Answer"), FOLLOWUP_PREFIX + case.reference),),
+            ))  # fmt: skip
+            audit.record(session, actor, "case.reply", case.reference)
+        self.outbox.wake()
+
+    async def remediate(self, actor: str, reference: str, remediation: Remediation) -> str:
+        """Record what the employer or buyer says was done; ask the worker if it is true."""
+        if not remediation.summary.strip():
+            raise StaffError("--summary must not be empty")
+        for language in remediation.translations:
+            if language not in LANGUAGES:
+                raise StaffError(f"unknown language {language!r} in --summary-in")
+        async with self.database.transaction() as session:
+            case = await self._case(session, reference)
+            new_status = self._moved("remediate", case, "awaiting_validation")
+            case.validation_round += 1
+            self._event(session, case, actor, "remediation", new_status, note=remediation.summary)
+            audit.record(session, actor, "case.remediate", case.reference)
+            self._to_worker(session, case, self._validation_prompt(case, remediation))
+            status = case.status
+        self.outbox.wake()
+        return status
+
+    def _validation_prompt(self, case: Case, remediation: Remediation) -> OutboxPayload:
+        t = translator(case.language)
+        summary = remediation.translations.get(case.language)
+        lines = [
+            t.gettext("About your report {reference}:").format(reference=case.reference),
+            t.gettext("The employer or buyer says this was done:"),
+        ]
+        if summary is None:
+            summary = remediation.summary
+            lines.append(t.gettext("(Our staff wrote this in another language.)"))
+        lines += [f"“{summary}”", "", t.gettext("Did this really happen?")]
+        prefix = f"{ANSWER_PREFIX}{case.reference}:"
+        choices = (
+            ("✅ " + t.gettext("Yes, it was fixed"), prefix + "yes"),
+            ("➗ " + t.gettext("Partly"), prefix + "partly"),
+            ("❌ " + t.gettext("No, it was not fixed"), prefix + "no"),
+            ("❔ " + t.gettext("Not sure"), prefix + "unsure"),
+        )
+        return OutboxPayload("\n".join(lines), protect_content=True, choices=choices)
+
+    async def close(
+        self, actor: str, reference: str, *, unvalidated: bool, reason: str | None
+    ) -> str:
+        async with self.database.transaction() as session:
+            case = await self._case(session, reference)
+            if case.status == "closed" and not unvalidated:
+                return case.status  # the worker already confirmed: nothing left to do
+            try:
+                new_status = lifecycle.staff_closes(
+                    case.status, unvalidated=unvalidated, reason=reason
+                )
+            except lifecycle.LifecycleError as error:
+                raise StaffError(str(error)) from None
+            self._event(session, case, actor, "closed_unvalidated", new_status, note=reason)
+            audit.record(session, actor, "case.close_unvalidated", case.reference)
+            return case.status
+
+    # -- workers -----------------------------------------------------------------------------
+
+    async def _workers_case(
+        self, session: AsyncSession, worker: WorkerRef, reference: str
+    ) -> Case | None:
+        """The case, only if this worker reported it (a forwarded button gives nothing away)."""
+        worker_id = await session.scalar(
+            select(Worker.id).where(Worker.pseudonym == worker.pseudonym)
+        )
+        canonical = normalize_reference(reference)
+        if worker_id is None or canonical is None:
+            return None
+        return await session.scalar(
+            select(Case)
+            .where(Case.reference == canonical, Case.reporter_id == worker_id)
+            .with_for_update()
+        )
+
+    async def record_validation(
+        self, worker: WorkerRef, reference: str, answer: str
+    ) -> ValidationOutcome:
+        async with self.database.transaction() as session:
+            case = await self._workers_case(session, worker, reference)
+            if case is None or case.status != "awaiting_validation":
+                return ValidationOutcome.NOT_APPLICABLE
+            new_status = lifecycle.validated(case.status, answer)
+            session.add(Validation(
+                case_id=case.id, round=case.validation_round, respondent="reporter", answer=answer
+            ))  # fmt: skip
+            await session.flush()  # the database checks this "yes" when the case closes
+            self._event(session, case, "worker", f"validation_{answer}",
+                        new_status if new_status != case.status else None)  # fmt: skip
+            if answer in ("no", "partly", "unsure"):
+                self.outbox.enqueue(session, OutboxPayload(
+                    f"Case {case.reference}: the worker answered '{answer}' about the "
+                    f"remediation. Status: {case.status}. See: wvb cases show {case.reference}"
+                ), recipient=STAFF)  # fmt: skip
+        self.outbox.wake()
+        if new_status == "closed":
+            return ValidationOutcome.CLOSED
+        if new_status == "reopened":
+            return ValidationOutcome.REOPENED
+        return ValidationOutcome.NOTED
+
+    async def add_worker_message(self, worker: WorkerRef, reference: str, text: str) -> bool:
+        """A worker's answer to a follow-up, or a comment on a validation, joins the case."""
+        async with self.database.transaction() as session:
+            case = await self._workers_case(session, worker, reference)
+            if case is None:
+                return False
+            session.add(self._text_entry(case, "worker", text))
+            self._event(session, case, "worker", "worker_message")
+            return True

@@ -1,0 +1,187 @@
+"""Casework end to end: staff act through the `wvb` CLI, the worker answers in Telegram, and
+only the worker's "yes" closes the case — on SQLite + memory and PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from storage.database import Database
+from tests.bot_driver import (
+    CommandResult,
+    RunningBot,
+    ask,
+    data_of,
+    has,
+    onboard,
+    press,
+    report,
+    run_wvb,
+    start_bot,
+    stop_bot,
+)
+from tests.conftest import Backend
+from tests.fake_telegram_api import FakeTelegramServer, SimulatedUser
+
+STAFF_CHAT = -100_888_000
+
+
+@pytest.fixture
+async def bot(backend: Backend, fake_telegram: FakeTelegramServer) -> AsyncIterator[RunningBot]:
+    fake_telegram.register_chat({"id": STAFF_CHAT, "type": "supergroup", "title": "Staff"})
+    running = await start_bot(backend, fake_telegram, staff_chat_id=STAFF_CHAT)
+    try:
+        yield running
+    finally:
+        await stop_bot(running)
+
+
+async def wvb(bot: RunningBot, backend: Backend, *args: str) -> CommandResult:
+    return await run_wvb(backend.environment(bot.settings), *args)
+
+
+async def staff_does(bot: RunningBot, backend: Backend, *args: str) -> dict[str, object]:
+    result = await wvb(bot, backend, "cases", *args, "--json")
+    assert result.returncode == 0, result.stderr
+    document: dict[str, object] = json.loads(result.stdout)
+    return document
+
+
+async def worker_receives(
+    server: FakeTelegramServer, user: SimulatedUser, payload: str, since: int = 0
+) -> None:
+    await server.wait_for(lambda m: m.chat_id == user.chat_id and any(
+        payload in d for d in data_of(m)), timeout=20, start=since)  # fmt: skip
+
+
+async def test_a_case_closes_only_when_the_worker_confirms_the_fix(
+    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
+) -> None:
+    server = fake_telegram
+    user = server.user(5_100_001, language_code="en")
+    await onboard(server, user, "en")
+    receipt = await report(server, user, categories=("wages",))
+    assert receipt is not None
+    ref = receipt.reference
+
+    assert (await staff_does(bot, backend, "acknowledge", ref))["status"] == "acknowledged"
+    await server.wait_for(lambda m: m.chat_id == user.chat_id and "read by our staff" in m.text,
+                          timeout=20)  # fmt: skip
+
+    await staff_does(bot, backend, "reply", ref, "--text", "Which month was not paid?")
+    await worker_receives(server, user, f"ans:{ref}")
+    question = next(m for m in reversed(user.messages()) if f"ans:{ref}" in data_of(m))
+    assert "Which month was not paid?" in question.text
+    assert question.protect_content
+    await press(server, user, f"ans:{ref}", lambda m: "Type your answer" in m.text)
+    await ask(server, user, lambda: user.send_text("October and November"),
+              has("menu:report"))  # fmt: skip
+
+    refused = await wvb(bot, backend, "cases", "close", ref)
+    assert refused.returncode != 0
+    assert refused.stderr.count("\n") == 1
+    assert "confirm" in refused.stderr
+
+    remediated = await staff_does(
+        bot, backend, "remediate", ref, "--summary", "Back pay was paid on 1 Dec."
+    )
+    assert remediated["status"] == "awaiting_validation"
+    await worker_receives(server, user, f"val:{ref}:yes")
+    prompt = next(m for m in reversed(user.messages()) if f"val:{ref}:no" in data_of(m))
+    labels = " ".join(b["text"] for b in prompt.buttons())
+    for word in ("Yes", "Partly", "No", "Not sure"):
+        assert word in labels
+    assert "Back pay was paid on 1 Dec." in prompt.text
+    await press(server, user, f"val:{ref}:no", has("comment:skip"))
+    await ask(server, user, lambda: user.send_text("Only half was paid."), has("menu:report"))
+    case = await staff_does(bot, backend, "show", ref)
+    assert case["status"] == "reopened"
+    texts = [e.get("text") for e in case["entries"]]  # type: ignore[union-attr]
+    assert texts[-2:] == ["October and November", "Only half was paid."]
+    await server.wait_for(lambda m: m.chat_id == STAFF_CHAT and ref in m.text and "'no'" in m.text,
+                          timeout=20)  # fmt: skip
+
+    await staff_does(bot, backend, "status", ref, "investigating")
+    since = len(server.sent)
+    await staff_does(bot, backend, "remediate", ref, "--summary", "The rest was paid.",
+               "--summary-in", "en=The rest of the back pay was paid.")  # fmt: skip
+    await worker_receives(server, user, f"val:{ref}:yes", since)
+    latest = [m for m in user.messages() if f"val:{ref}:yes" in data_of(m)][-1]
+    assert "The rest of the back pay was paid." in latest.text
+    assert "another language" not in latest.text
+    await press(server, user, f"val:{ref}:yes", has("comment:skip"))
+    assert (await staff_does(bot, backend, "show", ref))["status"] == "closed"
+    assert (await staff_does(bot, backend, "close", ref))[
+        "status"
+    ] == "closed"  # nothing left to do
+
+    events = [e["action"] for e in (await staff_does(bot, backend, "show", ref))["events"]]  # type: ignore[index]
+    assert events == ["received", "acknowledged", "staff_message", "worker_message",
+                      "remediation", "validation_no", "worker_message", "status_changed",
+                      "remediation", "validation_yes"]  # fmt: skip
+
+
+async def test_staff_can_close_unvalidated_only_with_a_reason(
+    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
+) -> None:
+    user = fake_telegram.user(5_100_002, language_code="th")
+    await onboard(fake_telegram, user, "th")
+    receipt = await report(fake_telegram, user)
+    assert receipt is not None
+    no_reason = await wvb(bot, backend, "cases", "close", receipt.reference, "--unvalidated")
+    assert no_reason.returncode != 0
+    assert "--reason" in no_reason.stderr
+    closed = await staff_does(bot, backend, "close", receipt.reference, "--unvalidated",
+                        "--reason", "The factory closed down.")  # fmt: skip
+    assert closed["status"] == "closed_unvalidated"
+    listing = await wvb(bot, backend, "cases", "list", "--status", "closed_unvalidated", "--json")
+    listed = json.loads(listing.stdout)
+    assert [c["reference"] for c in listed] == [receipt.reference]
+
+
+async def test_the_database_refuses_closed_without_a_workers_yes(
+    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
+) -> None:
+    user = fake_telegram.user(5_100_003, language_code="en")
+    await onboard(fake_telegram, user, "en")
+    receipt = await report(fake_telegram, user)
+    assert receipt is not None
+    database = Database(bot.settings.database_url)
+
+    async def close_directly() -> None:
+        async with database.transaction() as session:
+            await session.execute(text("UPDATE cases SET status = 'closed'"))
+
+    try:
+        with pytest.raises(Exception, match="only when a worker confirms"):
+            await close_directly()
+        async with database.transaction() as session:  # a "yes" from another round
+            case_id = (await session.execute(text("SELECT id FROM cases"))).scalar_one()
+            await session.execute(
+                text(
+                    "INSERT INTO validations (case_id, round, respondent, answer, at) "
+                    "VALUES (:id, 99, 'reporter', 'yes', CURRENT_TIMESTAMP)"
+                ),
+                {"id": case_id},
+            )
+        with pytest.raises(Exception, match="only when a worker confirms"):
+            await close_directly()
+    finally:
+        await database.dispose()
+
+
+async def test_reply_to_a_forgotten_worker_tells_staff_they_cannot_be_reached(
+    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
+) -> None:
+    user = fake_telegram.user(5_100_004, language_code="en")
+    await onboard(fake_telegram, user, "en")
+    receipt = await report(fake_telegram, user)
+    assert receipt is not None
+    await ask(fake_telegram, user, lambda: user.send_command("forget"), has("forget:yes"))
+    await press(fake_telegram, user, "forget:yes", lambda m: "/start" in m.text)
+    result = await wvb(bot, backend, "cases", "reply", receipt.reference, "--text", "Hello?")
+    assert result.returncode == 1
+    assert "cannot be reached" in result.stderr
