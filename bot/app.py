@@ -17,7 +17,7 @@ from bot.settings import SecretKeys, Settings, resolve_keys
 from conversations.engine import ConversationEngine
 from conversations.ports import Services
 from services.cases import CasePolicy, CaseService
-from services.casework import CaseworkService
+from services.casework import CaseworkService, ClockPolicy
 from services.outbox import Outbox
 from services.workers import WorkerProfileService
 from storage.conversation_state import (
@@ -49,6 +49,7 @@ class App:
     gateway: ConversationGateway
     cases: CaseService
     outbox_wake: asyncio.Event
+    outbox: Outbox
     chat_history: ChatHistory
     redis: Redis | None
 
@@ -140,7 +141,16 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
     services = Services(
         profiles=WorkerProfileService(database, keyring),
         cases=cases,
-        casework=CaseworkService(database, keyring, outbox),
+        casework=CaseworkService(
+            database,
+            keyring,
+            outbox,
+            ClockPolicy(
+                reminder_days=settings.reminder_days,
+                overdue_days=settings.validation_overdue_days,
+                retaliation_checkin_days=settings.retaliation_checkin_days,
+            ),
+        ),
     )
     engine = ConversationEngine(
         services,
@@ -162,6 +172,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         gateway,
         cases,
         outbox_wake,
+        outbox,
         history,
         redis,
     )

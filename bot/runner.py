@@ -19,6 +19,7 @@ from bot.errors import ChannelStartError
 from bot.settings import Settings, SettingsError
 from bot.telegram.runtime import CHANNEL, TelegramChannel, WebhookServer, build_bot
 from conversations.messages import Choice, Outbound
+from scheduler.case_clock import CaseClock
 from scheduler.jobs import build_scheduler
 from scheduler.outbox_relay import OutboxRelay, SendToStaff, SendToWorker, Unreachable
 from services.outbox import OutboxPayload
@@ -65,7 +66,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     channel = TelegramChannel(
         bot, app.gateway, history=app.chat_history, updates=app.update_log(token.split(":")[0])
     )
-    scheduler = build_scheduler(app.database, draft_ttl=timedelta(hours=settings.draft_ttl_hours))
+    scheduler = build_scheduler(
+        app.database,
+        draft_ttl=timedelta(hours=settings.draft_ttl_hours),
+        clock=CaseClock(app.database, app.outbox),
+    )
     relay = OutboxRelay(
         app.database,
         app.keyring,

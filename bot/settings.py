@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     # Case clocks: staff acknowledge within this many days, and respond within this many.
     acknowledge_days: int = Field(default=7, ge=1, le=365)
     response_days: int = Field(default=90, ge=1, le=3650)
+    # Worker validation: reminders after these days without an answer, then flagged overdue to
+    # staff (never closed automatically); a retaliation check-in this many days after closing.
+    validation_reminder_days: str = "2,5"
+    validation_overdue_days: int = Field(default=10, ge=1, le=365)
+    retaliation_checkin_days: int = Field(default=30, ge=1, le=3650)
     # Idle conversation drafts expire after this long; durable profile data lives in the database.
     draft_ttl_hours: int = Field(default=72, ge=1, le=24 * 90)
 
@@ -127,6 +132,18 @@ class Settings(BaseSettings):
         if value and not _QUIET_HOURS.match(value):
             raise ValueError("must look like 21:00-07:00, or be empty to disable")
         return value
+
+    @field_validator("validation_reminder_days")
+    @classmethod
+    def _reminder_days(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not all(part.isdigit() and 0 < int(part) <= 365 for part in parts):
+            raise ValueError("must be whole days separated by commas, such as 2,5")
+        return ",".join(parts)
+
+    @property
+    def reminder_days(self) -> tuple[int, ...]:
+        return tuple(int(day) for day in self.validation_reminder_days.split(",") if day)
 
     @field_validator("default_language")
     @classmethod

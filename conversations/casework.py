@@ -13,17 +13,21 @@ from conversations.turn import Step, TurnContext, go, register
 
 ANSWER_PREFIX = "val:"
 FOLLOWUP_PREFIX = "ans:"
+RETALIATION_PREFIX = "ret:"
 SKIP = "comment:skip"
 
 
 def is_casework_payload(payload: str) -> bool:
-    return payload.startswith((ANSWER_PREFIX, FOLLOWUP_PREFIX))
+    return payload.startswith((ANSWER_PREFIX, FOLLOWUP_PREFIX, RETALIATION_PREFIX))
 
 
 async def on_casework_payload(ctx: TurnContext, payload: str) -> None:
     if payload.startswith(FOLLOWUP_PREFIX):
         ctx.state.data["followup_ref"] = payload.removeprefix(FOLLOWUP_PREFIX)
         await go(ctx, "followup.answer")
+        return
+    if payload.startswith(RETALIATION_PREFIX):
+        await on_retaliation_answer(ctx, payload)
         return
     reference, _, answer = payload.removeprefix(ANSWER_PREFIX).rpartition(":")
     outcome = await ctx.services.casework.record_validation(ctx.worker, reference, answer)
@@ -99,3 +103,45 @@ async def save_message(ctx: TurnContext, key: str, text: str) -> bool:
         ctx.say(ctx._("This question is closed, or it is about a report not linked to this chat."))
     await go(ctx, "menu", remember=False)
     return True
+
+
+async def on_retaliation_answer(ctx: TurnContext, payload: str) -> None:
+    reference, _, answer = payload.removeprefix(RETALIATION_PREFIX).rpartition(":")
+    code = ctx.services.cases.new_receipt_code()
+    opened = await ctx.services.casework.record_retaliation_answer(
+        ctx.worker, reference, answer, code
+    )
+    _ = ctx._
+    if opened is None:
+        ctx.say(_("Thank you. We are glad to hear it. You can always tell us with /report."))
+        await go(ctx, "menu", remember=False)
+        return
+    opened_reference, new = opened
+    if not new:  # pressed again: the case exists, and its code was shown the first time
+        ctx.say(_("Case reference: {reference}").format(reference=opened_reference))
+        await go(ctx, "menu", remember=False)
+        return
+    ctx.replies.append(
+        Outbound(
+            "\n".join(
+                [
+                    _(
+                        "Thank you for telling us. We opened a new urgent report about this, "
+                        "and our staff have been alerted."
+                    ),
+                    "",
+                    _("Case reference: {reference}").format(reference=opened_reference),
+                    _("Secret receipt code: {code}").format(code=code),
+                    "",
+                    _(
+                        "Write both down and keep them safe. With them you can check your case "
+                        "with /status, even from another phone. Do not show the code to anyone: "
+                        "we will not show it again."
+                    ),
+                ]
+            ),
+            protect_content=True,
+        )
+    )
+    ctx.state.data["comment_ref"] = opened_reference
+    await go(ctx, "validation.comment")

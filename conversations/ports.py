@@ -157,6 +157,12 @@ class Casework(Protocol):
     async def add_worker_message(self, worker: WorkerRef, reference: str, text: str) -> bool:
         """Add the worker's follow-up answer or comment to their case; False if not theirs."""
 
+    async def record_retaliation_answer(
+        self, worker: WorkerRef, reference: str, answer: str, receipt_code: str
+    ) -> tuple[str, bool] | None:
+        """A yes opens a linked urgent case with ``receipt_code`` (once); returns its reference
+        and whether it was opened by this answer."""
+
 
 @dataclass(frozen=True)
 class Services:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import delete
 
+from scheduler.case_clock import CaseClock
 from storage.database import Database
 from storage.models import DraftAttachment, utc_now
 
@@ -29,8 +30,16 @@ async def purge_abandoned_evidence(database: Database, older_than: timedelta) ->
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def build_scheduler(database: Database, draft_ttl: timedelta) -> AsyncIOScheduler:
+def build_scheduler(
+    database: Database, draft_ttl: timedelta, clock: CaseClock | None = None
+) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True})
+    if clock is not None:
+        # Due casework lives in rows; these jobs only look for it, so missing a run loses nothing.
+        scheduler.add_job(clock.run_due, "interval", minutes=1, id="case_clock",
+                          max_instances=1, misfire_grace_time=60)  # fmt: skip
+        scheduler.add_job(clock.escalate_daily, "interval", hours=1, id="daily_escalation",
+                          max_instances=1, misfire_grace_time=600)  # fmt: skip
     scheduler.add_job(
         purge_abandoned_evidence,
         "interval",

@@ -7,25 +7,44 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.ports import ValidationAnswer, WorkerRef
-from locales import LANGUAGES, translator
+from locales import LANGUAGES, Translator, translator
 from services import audit, lifecycle
 from services.cases import case_purpose
 from services.outbox import STAFF, WORKER, Outbox, OutboxPayload
 from services.staff import StaffError
-from storage.codes import normalize_reference
+from storage.codes import hash_receipt, new_reference, normalize_reference
 from storage.crypto import Keyring
 from storage.database import Database
-from storage.models import Case, CaseEntry, CaseEvent, Validation, Worker
+from storage.models import Case, CaseEntry, CaseEvent, CaseTask, Validation, Worker, utc_now
 
 log = logging.getLogger(__name__)
 
 ANSWER_PREFIX = "val:"
 FOLLOWUP_PREFIX = "ans:"
+RETALIATION_PREFIX = "ret:"
+
+
+def answer_choices(t: Translator, prefix: str) -> tuple[tuple[str, str], ...]:
+    """The four answers to "was it really fixed?" ("Yes", "Partly", "No", "Not sure")."""
+    return (
+        ("✅ " + t.gettext("Yes, it was fixed"), prefix + "yes"),
+        ("➗ " + t.gettext("Partly"), prefix + "partly"),
+        ("❌ " + t.gettext("No, it was not fixed"), prefix + "no"),
+        ("❔ " + t.gettext("Not sure"), prefix + "unsure"),
+    )
+
+
+@dataclass(frozen=True)
+class ClockPolicy:
+    reminder_days: tuple[int, ...] = (2, 5)
+    overdue_days: int = 10
+    retaliation_checkin_days: int = 30
 
 
 ValidationOutcome = ValidationAnswer  # "noted": not sure, staff decide; "not_applicable": not
@@ -39,10 +58,23 @@ class Remediation:
 
 
 class CaseworkService:
-    def __init__(self, database: Database, keyring: Keyring, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        database: Database,
+        keyring: Keyring,
+        outbox: Outbox,
+        clock_policy: ClockPolicy | None = None,
+    ) -> None:
         self.database = database
         self.keyring = keyring
         self.outbox = outbox
+        self.clock_policy = clock_policy or ClockPolicy()
+
+    def _schedule(self, session: AsyncSession, case: Case, kind: str, days: int, n: int) -> None:
+        session.add(CaseTask(
+            key=f"{case.id}:{kind}:{case.validation_round}:{n}", case_id=case.id, kind=kind,
+            round=case.validation_round, due_at=utc_now() + timedelta(days=days),
+        ))  # fmt: skip
 
     # -- shared ------------------------------------------------------------------------------
 
@@ -178,6 +210,10 @@ class CaseworkService:
             self._event(session, case, actor, "remediation", new_status, note=remediation.summary)
             audit.record(session, actor, "case.remediate", case.reference)
             self._to_worker(session, case, self._validation_prompt(case, remediation))
+            policy = self.clock_policy
+            for n, days in enumerate(policy.reminder_days, start=1):
+                self._schedule(session, case, "validation_reminder", days, n)
+            self._schedule(session, case, "validation_overdue", policy.overdue_days, 0)
             status = case.status
         self.outbox.wake()
         return status
@@ -193,13 +229,7 @@ class CaseworkService:
             summary = remediation.summary
             lines.append(t.gettext("(Our staff wrote this in another language.)"))
         lines += [f"“{summary}”", "", t.gettext("Did this really happen?")]
-        prefix = f"{ANSWER_PREFIX}{case.reference}:"
-        choices = (
-            ("✅ " + t.gettext("Yes, it was fixed"), prefix + "yes"),
-            ("➗ " + t.gettext("Partly"), prefix + "partly"),
-            ("❌ " + t.gettext("No, it was not fixed"), prefix + "no"),
-            ("❔ " + t.gettext("Not sure"), prefix + "unsure"),
-        )
+        choices = answer_choices(t, f"{ANSWER_PREFIX}{case.reference}:")
         return OutboxPayload("\n".join(lines), protect_content=True, choices=choices)
 
     async def close(
@@ -251,6 +281,9 @@ class CaseworkService:
             await session.flush()  # the database checks this "yes" when the case closes
             self._event(session, case, "worker", f"validation_{answer}",
                         new_status if new_status != case.status else None)  # fmt: skip
+            if new_status == "closed":
+                self._schedule(session, case, "retaliation_checkin",
+                               self.clock_policy.retaliation_checkin_days, 0)  # fmt: skip
             if answer in ("no", "partly", "unsure"):
                 self.outbox.enqueue(session, OutboxPayload(
                     f"Case {case.reference}: the worker answered '{answer}' about the "
@@ -272,3 +305,45 @@ class CaseworkService:
             session.add(self._text_entry(case, "worker", text))
             self._event(session, case, "worker", "worker_message")
             return True
+
+    async def record_retaliation_answer(
+        self, worker: WorkerRef, reference: str, answer: str, receipt_code: str
+    ) -> tuple[str, bool] | None:
+        """After a closed case: "has anyone treated you badly because you complained?". A yes
+        opens a linked, urgent retaliation case (once, however often it is pressed) and returns
+        its reference and whether it was opened now (then ``receipt_code`` is its code)."""
+        if answer not in ("yes", "no"):
+            return None
+        async with self.database.transaction() as session:
+            case = await self._workers_case(session, worker, reference)
+            if case is None:
+                return None
+            self._event(session, case, "worker", f"retaliation_{answer}")
+            if answer == "no":
+                return None
+            draft_key = f"retaliation:{case.id}"
+            existing = await session.scalar(select(Case).where(Case.draft_key == draft_key))
+            if existing is not None:
+                return existing.reference, False
+            now = utc_now()
+            linked = Case(
+                reference=new_reference(), categories=["retaliation"],
+                workplace_id=case.workplace_id, occurred="ongoing", affected="me", danger_now=False,
+                confidentiality="confidential", urgent=True, language=case.language,
+                reporter_id=case.reporter_id, draft_key=draft_key,
+                receipt_hash=hash_receipt(receipt_code), created_at=now,
+                acknowledge_due_at=now + (case.acknowledge_due_at - case.created_at),
+                response_due_at=now + (case.response_due_at - case.created_at),
+                linked_case_id=case.id,
+            )  # fmt: skip
+            session.add(linked)
+            await session.flush()
+            session.add(CaseEvent(case_id=linked.id, actor="worker", action="received",
+                                  to_status="received"))  # fmt: skip
+            self.outbox.enqueue(session, OutboxPayload(
+                f"URGENT case {linked.reference}: retaliation reported by the worker of closed "
+                f"case {case.reference}. Open it with: wvb cases show {linked.reference}"
+            ), recipient=STAFF)  # fmt: skip
+            reference_of_new = linked.reference
+        self.outbox.wake()
+        return reference_of_new, True

@@ -163,6 +163,8 @@ class Case(Base):
     draft_key: Mapped[str] = mapped_column(String(36), unique=True)
     # Each recorded remediation starts a new round; only a "yes" in the current round closes.
     validation_round: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A retaliation case points at the case whose worker was punished for complaining.
+    linked_case_id: Mapped[int | None] = mapped_column(default=None)
     receipt_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
@@ -225,6 +227,34 @@ class Validation(Base):
     respondent: Mapped[str] = mapped_column(String(16))  # reporter (site sampling: later)
     answer: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class CaseTask(Base):
+    """Due casework (reminder, overdue flag, retaliation check-in). Rows, not scheduler jobs, so
+    a restart loses nothing and work that fell due while the bot was down runs when it is back;
+    ``key`` makes creating one twice harmless, ``done_at`` makes doing one twice impossible."""
+
+    __tablename__ = "case_tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    round: Mapped[int]
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+class EscalationDay(Base):
+    """One row per UTC day on which overdue cases were escalated: the primary key is the
+    guarantee that two processes never send the daily escalation twice."""
+
+    __tablename__ = "escalation_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    overdue: Mapped[int]
 
 
 class DraftAttachment(Base):

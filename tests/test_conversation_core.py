@@ -109,6 +109,14 @@ class CaseworkInMemory:
         self.messages.append((reference, text))
         return True
 
+    async def record_retaliation_answer(
+        self, worker: WorkerRef, reference: str, answer: str, receipt_code: str
+    ) -> tuple[str, bool] | None:
+        if reference != "MINE-0001" or answer != "yes":
+            return None
+        self.answers.append((reference, f"retaliation:{receipt_code}"))
+        return "NEWC-0002", len(self.answers) == 1
+
 
 WORKER = WorkerRef(pseudonym="p" * 64, channel="test", address="42")
 
@@ -607,3 +615,20 @@ async def test_answering_a_staff_follow_up_adds_it_to_the_case() -> None:
     assert "MINE-0001" in turn.replies[0].text
     await chat.text("It happened on the night shift.")
     assert chat.casework.messages == [("MINE-0001", "It happened on the night shift.")]
+
+
+async def test_retaliation_yes_opens_a_new_case_and_shows_its_code_once() -> None:
+    chat = Chat()
+    await chat.onboard("en")
+    turn = await chat.press("ret:MINE-0001:yes")
+    receipt = turn.replies[0]
+    assert receipt.protect_content
+    assert "NEWC-0002" in receipt.text
+    code = chat.casework.answers[0][1].removeprefix("retaliation:")
+    assert code in receipt.text
+    assert chat.state is not None
+    assert chat.state.step == "validation.comment"
+    again = await chat.press("ret:MINE-0001:yes")
+    assert code not in " ".join(r.text for r in again.replies)
+    no = await chat.press("ret:MINE-0001:no")
+    assert "/report" in no.replies[0].text

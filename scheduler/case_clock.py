@@ -1,0 +1,139 @@
+"""The case clock: reminders, overdue flags, retaliation check-ins and the daily escalation.
+
+Due work is rows (``case_tasks``, ``escalation_days``). Each task is taken by a compare-and-set on
+``done_at`` in the same transaction that queues its messages in the outbox, so a task is done
+exactly once however many bot processes run, and a task that fell due while the bot was down is
+done when it comes back. Nothing here ever closes a case.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from locales import translator
+from services.casework import ANSWER_PREFIX, RETALIATION_PREFIX, answer_choices
+from services.outbox import STAFF, WORKER, Outbox, OutboxPayload
+from storage.database import Database
+from storage.models import Case, CaseEvent, CaseTask, EscalationDay, utc_now
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+OPEN_CLOCK_STATUSES = ("received", "acknowledged", "investigating", "reopened")
+
+
+class CaseClock:
+    def __init__(self, database: Database, outbox: Outbox, now: Clock = utc_now) -> None:
+        self.database = database
+        self.outbox = outbox
+        self.now = now
+
+    async def run_due(self, limit: int = 500) -> int:
+        """Do every task that is due; return how many were done."""
+        done = 0
+        while done < limit and await self._do_next():
+            done += 1
+        if done:
+            self.outbox.wake()
+        return done
+
+    async def _do_next(self) -> bool:
+        now = self.now()
+        async with self.database.transaction() as session:
+            task = await session.scalar(
+                select(CaseTask)
+                .where(CaseTask.done_at.is_(None), CaseTask.due_at <= now)
+                .order_by(CaseTask.due_at, CaseTask.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if task is None:
+                return False
+            taken = await session.execute(
+                update(CaseTask)
+                .where(CaseTask.id == task.id, CaseTask.done_at.is_(None))
+                .values(done_at=now)
+            )
+            if getattr(taken, "rowcount", 0) != 1:
+                return True  # another process took it a moment ago; look again
+            case = await session.get(Case, task.case_id)
+            assert case is not None
+            task.outcome = await self._perform(session, task, case)
+        log.info("case task %s done: %s", task.kind, task.outcome)
+        return True
+
+    async def _perform(self, session: AsyncSession, task: CaseTask, case: Case) -> str:
+        t = translator(case.language)
+        if task.kind in ("validation_reminder", "validation_overdue"):
+            if case.status != "awaiting_validation" or case.validation_round != task.round:
+                return "no_longer_due"
+            if task.kind == "validation_reminder":
+                text = t.gettext(
+                    "Reminder: we asked whether the problem in your report {reference} was "
+                    "really fixed. Please answer:"
+                ).format(reference=case.reference)
+                choices = answer_choices(t, f"{ANSWER_PREFIX}{case.reference}:")
+                self._to_worker(session, case, OutboxPayload(text, True, choices))
+                return "reminded"
+            session.add(CaseEvent(case_id=case.id, actor="system", action="validation_overdue"))
+            self.outbox.enqueue(session, OutboxPayload(
+                f"Case {case.reference}: the worker has not answered whether the remediation "
+                "really happened (validation overdue). The case stays open; it never closes "
+                f"by itself. See: wvb cases show {case.reference}"
+            ), recipient=STAFF)  # fmt: skip
+            return "flagged"
+        if task.kind == "retaliation_checkin":
+            if case.status != "closed":
+                return "no_longer_due"
+            text = t.gettext(
+                "Your report {reference} was closed some time ago. Has anyone treated you "
+                "badly because you complained?"
+            ).format(reference=case.reference)
+            prefix = f"{RETALIATION_PREFIX}{case.reference}:"
+            choices = ((t.gettext("Yes"), prefix + "yes"), (t.gettext("No"), prefix + "no"))
+            self._to_worker(session, case, OutboxPayload(text, True, choices))
+            return "asked"
+        return "unknown_kind"
+
+    def _to_worker(self, session: AsyncSession, case: Case, payload: OutboxPayload) -> None:
+        self.outbox.enqueue(session, payload, recipient=WORKER, worker_id=case.reporter_id)
+
+    async def escalate_daily(self) -> int | None:
+        """Once per UTC day, tell staff which cases are past their clocks. Returns how many were
+        escalated, or None when today's escalation was already done (here or elsewhere)."""
+        now = self.now()
+        day = now.date().isoformat()
+        try:
+            async with self.database.transaction() as session:
+                overdue = (
+                    await session.execute(
+                        select(Case.reference, Case.status, Case.acknowledge_due_at,
+                               Case.response_due_at)
+                        .where(Case.status.in_((*OPEN_CLOCK_STATUSES, "awaiting_validation")))
+                        .order_by(Case.id)
+                    )
+                ).all()  # fmt: skip
+                lines = [
+                    f"{ref} ({status}): "
+                    + ("acknowledgement" if status == "received" and ack < now else "response")
+                    + " overdue"
+                    for ref, status, ack, respond in overdue
+                    if (status == "received" and ack < now) or respond < now
+                ]
+                session.add(EscalationDay(day=day, at=now, overdue=len(lines)))
+                await session.flush()  # the primary key says whether today was done already
+                if lines:
+                    self.outbox.enqueue(session, OutboxPayload(
+                        f"Overdue cases on {day}:\n" + "\n".join(lines)
+                    ), recipient=STAFF)  # fmt: skip
+        except IntegrityError:
+            return None
+        if lines:
+            self.outbox.wake()
+        return len(lines)
