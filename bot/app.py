@@ -19,6 +19,7 @@ from conversations.ports import Services
 from services.cases import CasePolicy, CaseService
 from services.casework import CaseworkService, ClockPolicy
 from services.outbox import Outbox
+from services.staff_accounts import StaffAccounts
 from services.workers import WorkerProfileService
 from storage.conversation_state import (
     ConversationStore,
@@ -50,6 +51,8 @@ class App:
     cases: CaseService
     outbox_wake: asyncio.Event
     outbox: Outbox
+    casework: CaseworkService
+    staff_accounts: StaffAccounts
     chat_history: ChatHistory
     redis: Redis | None
 
@@ -138,19 +141,18 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
             acknowledge_days=settings.acknowledge_days, response_days=settings.response_days
         ),
     )
-    services = Services(
-        profiles=WorkerProfileService(database, keyring),
-        cases=cases,
-        casework=CaseworkService(
-            database,
-            keyring,
-            outbox,
-            ClockPolicy(
-                reminder_days=settings.reminder_days,
-                overdue_days=settings.validation_overdue_days,
-                retaliation_checkin_days=settings.retaliation_checkin_days,
-            ),
+    casework = CaseworkService(
+        database,
+        keyring,
+        outbox,
+        ClockPolicy(
+            reminder_days=settings.reminder_days,
+            overdue_days=settings.validation_overdue_days,
+            retaliation_checkin_days=settings.retaliation_checkin_days,
         ),
+    )
+    services = Services(
+        profiles=WorkerProfileService(database, keyring), cases=cases, casework=casework
     )
     engine = ConversationEngine(
         services,
@@ -173,6 +175,8 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         cases,
         outbox_wake,
         outbox,
+        casework,
+        StaffAccounts(database, pseudonymizer),
         history,
         redis,
     )

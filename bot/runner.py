@@ -18,11 +18,13 @@ from bot.app import build_app
 from bot.errors import ChannelStartError
 from bot.settings import Settings, SettingsError
 from bot.telegram.runtime import CHANNEL, TelegramChannel, WebhookServer, build_bot
+from bot.telegram.staff_commands import StaffCommands
 from conversations.messages import Choice, Outbound
 from scheduler.case_clock import CaseClock
 from scheduler.jobs import build_scheduler
 from scheduler.outbox_relay import OutboxRelay, SendToStaff, SendToWorker, Unreachable
 from services.outbox import OutboxPayload
+from services.staff import StaffService
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +65,15 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     app = await build_app(settings)
     token = settings.telegram_token.get_secret_value()
     bot = build_bot(token, settings.telegram_api_base)
+    staff_commands = StaffCommands(
+        app.staff_accounts, StaffService(app.database, app.keyring), app.casework
+    )
     channel = TelegramChannel(
-        bot, app.gateway, history=app.chat_history, updates=app.update_log(token.split(":")[0])
+        bot,
+        app.gateway,
+        history=app.chat_history,
+        updates=app.update_log(token.split(":")[0]),
+        staff_commands=staff_commands,
     )
     scheduler = build_scheduler(
         app.database,

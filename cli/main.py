@@ -15,7 +15,7 @@ import typer
 
 from bot.settings import generate_key_lines, resolve_keys
 from cli.common import run_async, settings_or_exit
-from cli.staff import cases_app, contacts_app, workplaces_app
+from cli.staff import cases_app, contacts_app, staff_app, workplaces_app
 
 app = typer.Typer(
     name="wvb",
@@ -31,6 +31,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(cases_app, name="cases")
 app.add_typer(workplaces_app, name="workplaces")
 app.add_typer(contacts_app, name="contacts")
+app.add_typer(staff_app, name="staff")
 
 
 @db_app.command("upgrade")

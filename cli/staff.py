@@ -21,7 +21,8 @@ from services.audit import cli_actor
 from services.casework import CaseworkService, Remediation
 from services.outbox import Outbox
 from services.staff import StaffError, StaffService
-from storage.crypto import Keyring
+from services.staff_accounts import StaffAccounts
+from storage.crypto import Keyring, Pseudonymizer
 from storage.database import Database
 
 T = TypeVar("T")
@@ -30,6 +31,8 @@ cases_app = typer.Typer(help="See cases (every view is written to the audit log)
                         no_args_is_help=True)  # fmt: skip
 workplaces_app = typer.Typer(help="Workplaces offered to workers when they report.",
                              no_args_is_help=True)  # fmt: skip
+staff_app = typer.Typer(help="Staff accounts and roles (admin, case_handler, educator, viewer).",
+                        no_args_is_help=True)  # fmt: skip
 contacts_app = typer.Typer(help="Emergency contacts shown at once to urgent reporters.",
                            no_args_is_help=True)  # fmt: skip
 
@@ -285,3 +288,46 @@ def contacts_list(as_json: bool = JSON_OPTION) -> None:
         return
     for contact in contacts:
         typer.echo(f"{contact['country']}\t{contact['language']}\t{contact['text']}")
+
+
+def staff_accounts_call(action: Callable[[StaffAccounts], Awaitable[T]]) -> T:
+    def with_accounts(staff: StaffService) -> Awaitable[T]:
+        keys = resolve_keys(settings_or_exit())
+        return action(StaffAccounts(staff.database, Pseudonymizer(keys.secret_key)))
+
+    return call(with_accounts)
+
+
+@staff_app.command("add")
+def staff_add(
+    name: str = typer.Argument(..., help="How the staff member is named in the audit log."),
+    role: str = typer.Option(..., "--role", help="admin, case_handler, educator or viewer."),
+    telegram_id: int | None = typer.Option(
+        None, "--telegram-id", help="Their Telegram user id (stored only as a pseudonym)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Register (or update) a staff member; with --telegram-id they get staff commands there."""
+    member = staff_accounts_call(lambda a: a.add(cli_actor(), name, role, telegram_id))
+    if as_json:
+        print_json({"name": member.name, "role": member.role})
+    else:
+        typer.echo(f"{member.name}: {member.role}")
+
+
+@staff_app.command("list")
+def staff_list(as_json: bool = JSON_OPTION) -> None:
+    """List staff members."""
+    members = staff_accounts_call(lambda a: a.list())
+    if as_json:
+        print_json(members)
+        return
+    for member in members:
+        state = "" if member["active"] else " (removed)"
+        typer.echo(f"{member['name']}\t{member['role']}{state}")
+
+
+@staff_app.command("remove")
+def staff_remove(name: str = typer.Argument(..., help="The staff member's name.")) -> None:
+    """Remove a staff member's access (their past actions stay in the audit log)."""
+    staff_accounts_call(lambda a: a.remove(cli_actor(), name))

@@ -257,6 +257,27 @@ class EscalationDay(Base):
     overdue: Mapped[int]
 
 
+STAFF_ROLES = ("admin", "case_handler", "educator", "viewer")
+
+
+class StaffMember(Base):
+    """Someone of the monitoring organisation. Their Telegram account is known only by pseudonym."""
+
+    __tablename__ = "staff"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN (" + ", ".join(f"'{role}'" for role in STAFF_ROLES) + ")", name="role_known"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    pseudonym: Mapped[str | None] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
 class DraftAttachment(Base):
     """Evidence sent during a report that is not yet confirmed; moved into the case on confirm,
     deleted with the draft otherwise."""

@@ -185,3 +185,64 @@ async def test_reply_to_a_forgotten_worker_tells_staff_they_cannot_be_reached(
     result = await wvb(bot, backend, "cases", "reply", receipt.reference, "--text", "Hello?")
     assert result.returncode == 1
     assert "cannot be reached" in result.stderr
+
+
+async def test_staff_commands_in_telegram_follow_roles_and_strangers_get_nothing(
+    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
+) -> None:
+    server = fake_telegram
+    env = backend.environment(bot.settings)
+    for name, role, telegram_id in (("Mai", "case_handler", 7_000_001),
+                                    ("Viktor", "viewer", 7_000_002)):  # fmt: skip
+        added = await run_wvb(env, "staff", "add", name, "--role", role,
+                              "--telegram-id", str(telegram_id))  # fmt: skip
+        assert added.returncode == 0, added.stderr
+    listed = await run_wvb(env, "staff", "list", "--json")
+    assert str(7_000_001) not in listed.stdout, "staff ids are stored only as pseudonyms"
+
+    worker = server.user(5_200_001, language_code="en")
+    await onboard(server, worker, "en")
+    receipt = await report(server, worker, details=("The fire exit is locked.",))
+    assert receipt is not None
+    ref = receipt.reference
+
+    handler = server.user(7_000_001, language_code="en")
+    viewer = server.user(7_000_002, language_code="en")
+    stranger = server.user(7_000_003, language_code="en")
+
+    shown = await ask(server, viewer, lambda: viewer.send_text(f"/case {ref}"),
+                      lambda m: ref in m.text)  # fmt: skip
+    assert "The fire exit is locked." in shown.text
+    refused = await ask(server, viewer, lambda: viewer.send_text(f"/ack {ref}"),
+                        lambda m: "cannot" in m.text)  # fmt: skip
+    assert "viewer" in refused.text
+
+    before = len(server.sent)
+    stranger.send_text(f"/ack {ref}")
+    stranger.send_text("/cases")
+    await ask(server, stranger, lambda: stranger.send_command("help"), lambda m: True)
+    assert [m for m in server.sent[before:] if "/cases" in m.text or ref in m.text] == []
+
+    acked = await ask(server, handler, lambda: handler.send_text(f"/ack {ref}"),
+                      lambda m: ref in m.text)  # fmt: skip
+    assert "acknowledged" in acked.text
+    await ask(server, handler, lambda: handler.send_text(f"/remediate {ref} The exit is open."),
+              lambda m: "awaiting_validation" in m.text)  # fmt: skip
+    await worker_receives(server, worker, f"val:{ref}:yes")
+    await press(server, worker, f"val:{ref}:yes", has("comment:skip"))
+    closed = await ask(server, handler, lambda: handler.send_text(f"/close {ref}"),
+                       lambda m: ref in m.text)  # fmt: skip
+    assert "closed" in closed.text
+
+    database = Database(bot.settings.database_url)
+    try:
+        async with database.sessions() as session:
+            rows = (await session.execute(text("SELECT actor, action FROM audit_log"))).all()
+    finally:
+        await database.dispose()
+    entries = {(actor, action) for actor, action in rows}
+    assert ("staff:Viktor", "case.view") in entries
+    assert ("staff:Viktor", "staff.refused") in entries
+    assert ("unregistered", "staff.refused") in entries
+    assert ("staff:Mai", "case.acknowledge") in entries
+    assert ("staff:Mai", "case.remediate") in entries

@@ -47,6 +47,7 @@ from aiohttp import web
 
 from bot.gateway import ConversationGateway
 from bot.telegram.rendering import keyboard, split_text
+from bot.telegram.staff_commands import StaffCommands
 from bot.telegram.updates import (
     MediaFile,
     inbound_from_callback,
@@ -107,6 +108,7 @@ class TelegramChannel:
         gateway: ConversationGateway,
         history: ChatHistory | None = None,
         updates: UpdateLog | None = None,
+        staff_commands: StaffCommands | None = None,
     ) -> None:
         self.bot = bot
         self.gateway = gateway
@@ -114,6 +116,8 @@ class TelegramChannel:
         self.updates: UpdateLog = updates or MemoryUpdateLog()
         self.dispatcher = Dispatcher()
         self.dispatcher.update.outer_middleware(self._first_delivery_only)
+        if staff_commands is not None:  # before the workers' router, which answers everything
+            self.dispatcher.include_router(staff_commands.router())
         self.dispatcher.include_router(self._router())
         self.username: str | None = None
 

@@ -1,0 +1,136 @@
+"""Staff commands in a private Telegram chat with the bot: thin callers of the staff services.
+
+Only registered staff (``wvb staff add``) get an answer; a staff command from anyone else does
+nothing visible and is logged and audited. A viewer may look but not change. Staff commands work
+in private chats only, so case details are never posted into a group.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.telegram.rendering import split_text
+from services.casework import CaseworkService, Remediation
+from services.staff import StaffError, StaffService
+from services.staff_accounts import Staff, StaffAccounts
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Staff, str], Awaitable[str]]
+USAGE = {
+    "cases": "/cases [status]",
+    "case": "/case REFERENCE",
+    "ack": "/ack REFERENCE",
+    "note": "/note REFERENCE text",
+    "reply": "/reply REFERENCE text",
+    "remediate": "/remediate REFERENCE summary",
+    "close": "/close REFERENCE [unvalidated reason]",
+}
+
+
+class StaffCommands:
+    def __init__(
+        self, accounts: StaffAccounts, staff: StaffService, casework: CaseworkService
+    ) -> None:
+        self.accounts = accounts
+        self.staff = staff
+        self.casework = casework
+        self.handlers: dict[str, tuple[str, Handler]] = {
+            "cases": ("cases.view", self.cases),
+            "case": ("cases.view", self.case),
+            "ack": ("cases.change", self.ack),
+            "note": ("cases.change", self.note),
+            "reply": ("cases.change", self.reply),
+            "remediate": ("cases.change", self.remediate),
+            "close": ("cases.change", self.close),
+        }
+
+    def router(self) -> Router:
+        router = Router(name="staff")
+        router.message.register(
+            self.on_command, F.chat.type == ChatType.PRIVATE, Command(*self.handlers)
+        )
+        return router
+
+    async def on_command(self, message: Message, command: CommandObject) -> None:
+        if message.from_user is None:
+            return
+        name = command.command.lower()
+        member = await self.accounts.by_messenger_id("telegram", message.from_user.id)
+        if member is None:
+            await self.accounts.refused("unregistered", name, "not a registered staff member")
+            return
+        permission, handler = self.handlers[name]
+        if not member.may(permission):
+            await self.accounts.refused(member.actor, name, f"role {member.role}")
+            await message.answer(f"Your role ({member.role}) cannot use /{name}.")
+            return
+        try:
+            answer = await handler(member, (command.args or "").strip())
+        except StaffError as error:
+            answer = f"Refused: {error}"
+        for part in split_text(answer):
+            await message.answer(part, protect_content=True)
+
+    @staticmethod
+    def _reference_and_text(name: str, args: str) -> tuple[str, str]:
+        reference, _, text = args.partition(" ")
+        if not reference:
+            raise StaffError(f"usage: {USAGE[name]}")
+        return reference, text.strip()
+
+    async def cases(self, member: Staff, args: str) -> str:
+        cases = await self.staff.list_cases(member.actor, args or None)
+        if not cases:
+            return "No cases."
+        return "\n".join(
+            f"{c['reference']} · {c['status']} · {c['category']} · {c['language']}"
+            + (" · URGENT" if c["urgent"] else "")
+            for c in cases[-50:]
+        )
+
+    async def case(self, member: Staff, args: str) -> str:
+        reference, _ = self._reference_and_text("case", args)
+        case = await self.staff.show_case(member.actor, reference)
+        lines = [
+            f"{case['reference']} · {case['status']}" + (" · URGENT" if case["urgent"] else ""),
+            "about: " + ", ".join(case["category_labels"]),
+            f"workplace: {case['workplace'] or case['workplace_typed'] or '-'}",
+        ]
+        for entry in case["entries"]:
+            lines.append(f"[{entry['author']}] " + (entry.get("text") or f"({entry['kind']})"))
+        return "\n".join(lines)
+
+    async def ack(self, member: Staff, args: str) -> str:
+        reference, _ = self._reference_and_text("ack", args)
+        return f"{reference}: {await self.casework.acknowledge(member.actor, reference)}"
+
+    async def note(self, member: Staff, args: str) -> str:
+        reference, text = self._reference_and_text("note", args)
+        await self.casework.add_note(member.actor, reference, text)
+        return f"{reference}: note added"
+
+    async def reply(self, member: Staff, args: str) -> str:
+        reference, text = self._reference_and_text("reply", args)
+        await self.casework.reply(member.actor, reference, text)
+        return f"{reference}: message queued for the worker"
+
+    async def remediate(self, member: Staff, args: str) -> str:
+        reference, text = self._reference_and_text("remediate", args)
+        status = await self.casework.remediate(member.actor, reference, Remediation(text, {}))
+        return f"{reference}: {status}; the worker is asked to confirm"
+
+    async def close(self, member: Staff, args: str) -> str:
+        reference, rest = self._reference_and_text("close", args)
+        word, _, reason = rest.partition(" ")
+        unvalidated = word.lower() == "unvalidated"
+        status = await self.casework.close(
+            member.actor, reference, unvalidated=unvalidated, reason=reason or None
+        )
+        return f"{reference}: {status}"

@@ -1,0 +1,94 @@
+"""Staff accounts and what each role may do. The staff chat commands and the CLI ask here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from services import audit
+from services.staff import StaffError
+from storage.crypto import Pseudonymizer
+from storage.database import Database
+from storage.models import STAFF_ROLES, StaffMember
+
+log = logging.getLogger(__name__)
+
+#: Permission -> roles that have it. Viewing is open to every role; changing a case is not.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "cases.view": frozenset(STAFF_ROLES),
+    "cases.change": frozenset({"admin", "case_handler"}),
+    "broadcasts": frozenset({"admin", "educator"}),
+    "staff.manage": frozenset({"admin"}),
+}
+
+
+@dataclass(frozen=True)
+class Staff:
+    name: str
+    role: str
+
+    @property
+    def actor(self) -> str:
+        return f"staff:{self.name}"
+
+    def may(self, permission: str) -> bool:
+        return self.role in PERMISSIONS[permission]
+
+
+class StaffAccounts:
+    def __init__(self, database: Database, pseudonymizer: Pseudonymizer) -> None:
+        self.database = database
+        self.pseudonymizer = pseudonymizer
+
+    async def add(self, actor: str, name: str, role: str, telegram_id: int | None) -> Staff:
+        name = name.strip()
+        if not name or len(name) > 64:
+            raise StaffError("a staff name needs 1 to 64 characters")
+        if role not in STAFF_ROLES:
+            raise StaffError(f"--role takes one of {', '.join(STAFF_ROLES)}")
+        pseudonym = self.pseudonymizer.pseudonym("telegram", telegram_id) if telegram_id else None
+        async with self.database.transaction() as session:
+            member = await session.scalar(select(StaffMember).where(StaffMember.name == name))
+            if member is None:
+                member = StaffMember(name=name, role=role, pseudonym=pseudonym)
+                session.add(member)
+            else:
+                member.role, member.active = role, True
+                member.pseudonym = pseudonym or member.pseudonym
+            audit.record(session, actor, "staff.add", name, role=role)
+        return Staff(name, role)
+
+    async def remove(self, actor: str, name: str) -> None:
+        async with self.database.transaction() as session:
+            member = await session.scalar(select(StaffMember).where(StaffMember.name == name))
+            if member is None:
+                raise StaffError(f"no staff member named {name!r}")
+            member.active = False
+            audit.record(session, actor, "staff.remove", name)
+
+    async def list(self) -> list[dict[str, object]]:
+        async with self.database.sessions() as session:
+            rows = (await session.execute(select(StaffMember).order_by(StaffMember.name))).scalars()
+            return [
+                {"name": m.name, "role": m.role, "active": m.active,
+                 "telegram": m.pseudonym is not None}
+                for m in rows
+            ]  # fmt: skip
+
+    async def by_messenger_id(self, channel: str, messenger_id: int) -> Staff | None:
+        pseudonym = self.pseudonymizer.pseudonym(channel, messenger_id)
+        async with self.database.sessions() as session:
+            member = await session.scalar(
+                select(StaffMember).where(
+                    StaffMember.pseudonym == pseudonym, StaffMember.active.is_(True)
+                )
+            )
+            return Staff(member.name, member.role) if member is not None else None
+
+    async def refused(self, actor: str, command: str, why: str) -> None:
+        """An unregistered sender, or a role without the permission: audited, and logged."""
+        log.warning("staff command /%s refused: %s", command, why)
+        async with self.database.transaction() as session:
+            audit.record(session, actor, "staff.refused", None, command=command, why=why)
