@@ -40,6 +40,12 @@ JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on std
 SUMMARY_IN_OPTION = typer.Option(
     [], "--summary-in", help="The summary in a worker's language: LANG=TEXT (repeatable)."
 )
+SITE_SAMPLE_OPTION = typer.Option(
+    0,
+    "--site-sample",
+    help="Also ask this many other workers of the same workplace (who agreed to be asked), "
+    "without revealing the case.",
+)
 EXPORT_OPTION = typer.Option(
     None, "--export-files", help="Also write the decrypted evidence files into this folder."
 )
@@ -207,6 +213,7 @@ def cases_remediate(
     reference: str = typer.Argument(..., help="The case reference."),
     summary: str = typer.Option(..., "--summary", help="What the employer or buyer says was done."),
     summary_in: list[str] = SUMMARY_IN_OPTION,
+    site_sample: int = SITE_SAMPLE_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Record the reported remediation and ask the worker whether it really happened."""
@@ -217,7 +224,11 @@ def cases_remediate(
             fail("--summary-in takes LANG=TEXT, for example th=...")
         translations[language.strip()] = text
     remediation = Remediation(summary, translations)
-    status = casework_call(lambda s: s.remediate(cli_actor(), reference, remediation))
+    if site_sample < 0:
+        fail("--site-sample takes a number of workers, 0 or more")
+    status = casework_call(
+        lambda s: s.remediate(cli_actor(), reference, remediation, site_sample=site_sample)
+    )
     done(as_json, reference, status, f"{reference}: {status}; the worker is asked to confirm")
 
 

@@ -14,11 +14,14 @@ from conversations.turn import Step, TurnContext, go, register
 ANSWER_PREFIX = "val:"
 FOLLOWUP_PREFIX = "ans:"
 RETALIATION_PREFIX = "ret:"
+SITE_PREFIX = "site:"
+PANEL_YES = "panel:yes"
+PANEL_NO = "panel:no"
 SKIP = "comment:skip"
 
 
 def is_casework_payload(payload: str) -> bool:
-    return payload.startswith((ANSWER_PREFIX, FOLLOWUP_PREFIX, RETALIATION_PREFIX))
+    return payload.startswith((ANSWER_PREFIX, FOLLOWUP_PREFIX, RETALIATION_PREFIX, SITE_PREFIX))
 
 
 async def on_casework_payload(ctx: TurnContext, payload: str) -> None:
@@ -28,6 +31,16 @@ async def on_casework_payload(ctx: TurnContext, payload: str) -> None:
         return
     if payload.startswith(RETALIATION_PREFIX):
         await on_retaliation_answer(ctx, payload)
+        return
+    if payload.startswith(SITE_PREFIX):
+        token, _, answer = payload.removeprefix(SITE_PREFIX).rpartition(":")
+        if await ctx.services.casework.record_site_answer(ctx.worker, token, answer):
+            ctx.say(ctx._("Thank you for your answer."))
+        else:
+            ctx.say(
+                ctx._("This question is closed, or it is about a report not linked to this chat.")
+            )
+        await go(ctx, "menu", remember=False)
         return
     reference, _, answer = payload.removeprefix(ANSWER_PREFIX).rpartition(":")
     outcome = await ctx.services.casework.record_validation(ctx.worker, reference, answer)
@@ -145,3 +158,30 @@ async def on_retaliation_answer(ctx: TurnContext, payload: str) -> None:
     )
     ctx.state.data["comment_ref"] = opened_reference
     await go(ctx, "validation.comment")
+
+
+@register
+class SitePanelStep(Step):
+    """Asked after a report that names a listed workplace."""
+
+    name = "site.optin"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        return Outbound(
+            ctx._(
+                "May we sometimes ask you short questions about your workplace? "
+                "We will never mention your report."
+            ),
+            (Choice(ctx._("Yes"), PANEL_YES), Choice(ctx._("No"), PANEL_NO)),
+        )
+
+    async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        if payload not in (PANEL_YES, PANEL_NO):
+            return False
+        reference = ctx.state.data.pop("panel_ref", "")
+        if payload == PANEL_YES and await ctx.services.casework.join_site_panel(
+            ctx.worker, reference
+        ):
+            ctx.say(ctx._("Thank you. We may ask you now and then."))
+        await go(ctx, "menu", remember=False)
+        return True

@@ -163,6 +163,12 @@ class Casework(Protocol):
         """A yes opens a linked urgent case with ``receipt_code`` (once); returns its reference
         and whether it was opened by this answer."""
 
+    async def join_site_panel(self, worker: WorkerRef, reference: str) -> bool:
+        """The worker agrees to be asked about the workplace of their case now and then."""
+
+    async def record_site_answer(self, worker: WorkerRef, token: str, answer: str) -> bool:
+        """A panel worker's answer to a site-validation question; False if not theirs."""
+
 
 @dataclass(frozen=True)
 class Services:

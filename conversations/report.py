@@ -635,4 +635,8 @@ async def submit(ctx: TurnContext) -> None:
     ctx.replies.append(Outbound(text, protect_content=True))
     if receipt.urgent or is_urgent(tuple(report["categories"]), report["danger"] == "yes"):
         ctx.say(ctx._("Because someone may be in danger, our staff have been alerted now."))
-    await go(ctx, "menu", remember=False)
+    if report.get("workplace_id") is not None:
+        ctx.state.data["panel_ref"] = receipt.reference
+        await go(ctx, "site.optin", remember=False)
+    else:
+        await go(ctx, "menu", remember=False)

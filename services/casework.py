@@ -6,6 +6,7 @@ case event; every staff action is audited; every message to the worker goes thro
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,13 +22,27 @@ from services.staff import StaffError
 from storage.codes import hash_receipt, new_reference, normalize_reference
 from storage.crypto import Keyring
 from storage.database import Database
-from storage.models import Case, CaseEntry, CaseEvent, CaseTask, Validation, Worker, utc_now
+from storage.models import (
+    Case,
+    CaseEntry,
+    CaseEvent,
+    CaseTask,
+    SitePanelMember,
+    SiteQuestion,
+    Validation,
+    Worker,
+    Workplace,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 
 ANSWER_PREFIX = "val:"
 FOLLOWUP_PREFIX = "ans:"
 RETALIATION_PREFIX = "ret:"
+SITE_PREFIX = "site:"
+#: Site-validation counts are shown to staff only when at least this many workers answered.
+MIN_GROUP_SIZE = 5
 
 
 def answer_choices(t: Translator, prefix: str) -> tuple[tuple[str, str], ...]:
@@ -196,7 +211,9 @@ class CaseworkService:
             audit.record(session, actor, "case.reply", case.reference)
         self.outbox.wake()
 
-    async def remediate(self, actor: str, reference: str, remediation: Remediation) -> str:
+    async def remediate(
+        self, actor: str, reference: str, remediation: Remediation, site_sample: int = 0
+    ) -> str:
         """Record what the employer or buyer says was done; ask the worker if it is true."""
         if not remediation.summary.strip():
             raise StaffError("--summary must not be empty")
@@ -214,9 +231,82 @@ class CaseworkService:
             for n, days in enumerate(policy.reminder_days, start=1):
                 self._schedule(session, case, "validation_reminder", days, n)
             self._schedule(session, case, "validation_overdue", policy.overdue_days, 0)
+            if site_sample > 0:
+                asked = await self._ask_site(session, case, remediation, site_sample)
+                audit.record(session, actor, "case.site_validation", case.reference, asked=asked)
             status = case.status
         self.outbox.wake()
         return status
+
+    async def _ask_site(
+        self, session: AsyncSession, case: Case, remediation: Remediation, sample: int
+    ) -> int:
+        """Ask up to ``sample`` other panel workers of the same workplace the same question,
+        without the case: their buttons carry a fresh token, the text no reference."""
+        if case.workplace_id is None:
+            raise StaffError("the case names no listed workplace, so no site sample can be asked")
+        members = (
+            await session.execute(
+                select(SitePanelMember.worker_id, Worker.language)
+                .join(Worker, Worker.id == SitePanelMember.worker_id)
+                .where(SitePanelMember.workplace_id == case.workplace_id)
+                .where(SitePanelMember.worker_id != (case.reporter_id or -1))
+            )
+        ).all()
+        workplace = await session.scalar(
+            select(Workplace.name).where(Workplace.id == case.workplace_id)
+        )
+        chosen = secrets.SystemRandom().sample(list(members), min(sample, len(members)))
+        for worker_id, language in chosen:
+            token = secrets.token_urlsafe(12)
+            session.add(SiteQuestion(token=token, case_id=case.id, round=case.validation_round,
+                                     worker_id=worker_id))  # fmt: skip
+            t = translator(language)
+            summary = remediation.translations.get(language, remediation.summary)
+            lines = [
+                t.gettext("A question about your workplace {workplace}:").format(
+                    workplace=workplace
+                ),
+                t.gettext("The employer or buyer says this was done:"),
+                f"“{summary}”",
+                "",
+                t.gettext("Did this really happen?"),
+            ]
+            self.outbox.enqueue(session, OutboxPayload(
+                "\n".join(lines), True, answer_choices(t, f"{SITE_PREFIX}{token}:")
+            ), recipient=WORKER, worker_id=worker_id)  # fmt: skip
+        return len(chosen)
+
+    async def join_site_panel(self, worker: WorkerRef, reference: str) -> bool:
+        async with self.database.transaction() as session:
+            case = await self._workers_case(session, worker, reference)
+            if case is None or case.workplace_id is None or case.reporter_id is None:
+                return False
+            exists = await session.scalar(select(SitePanelMember.id).where(
+                SitePanelMember.worker_id == case.reporter_id,
+                SitePanelMember.workplace_id == case.workplace_id,
+            ))  # fmt: skip
+            if exists is None:
+                session.add(SitePanelMember(worker_id=case.reporter_id,
+                                            workplace_id=case.workplace_id))  # fmt: skip
+            return True
+
+    async def record_site_answer(self, worker: WorkerRef, token: str, answer: str) -> bool:
+        if answer not in lifecycle.ANSWERS:
+            return False
+        async with self.database.transaction() as session:
+            question = await session.scalar(
+                select(SiteQuestion)
+                .join(Worker, Worker.id == SiteQuestion.worker_id)
+                .where(SiteQuestion.token == token, Worker.pseudonym == worker.pseudonym)
+                .where(SiteQuestion.answered_at.is_(None))
+            )
+            if question is None:
+                return False
+            question.answered_at = utc_now()
+            session.add(Validation(case_id=question.case_id, round=question.round,
+                                   respondent="site", answer=answer))  # fmt: skip
+            return True
 
     def _validation_prompt(self, case: Case, remediation: Remediation) -> OutboxPayload:
         t = translator(case.language)

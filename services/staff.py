@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from conversations.categories import CATEGORIES
@@ -16,7 +16,14 @@ from services import audit
 from services.cases import ANY, case_purpose
 from storage.crypto import DecryptionError, Keyring
 from storage.database import Database
-from storage.models import CASE_STATUSES, Case, EmergencyContact, Workplace
+from storage.models import (
+    CASE_STATUSES,
+    Case,
+    EmergencyContact,
+    SiteQuestion,
+    Validation,
+    Workplace,
+)
 
 
 class StaffError(Exception):
@@ -97,6 +104,7 @@ class StaffService:
                     "danger_now": case.danger_now,
                     "confidentiality": case.confidentiality,
                     "worker_reachable": case.reporter_id is not None,
+                    "site_validation": await self._site_counts(session, case),
                     "entries": [self._entry(case, entry) for entry in case.entries],
                     "events": [
                         {
@@ -112,6 +120,33 @@ class StaffService:
                 }
             )
             return view
+
+    @staticmethod
+    async def _site_counts(session: Any, case: Case) -> dict[str, Any]:
+        """Other workers' answers for the current round, as counts; hidden below the minimum
+        group size so no single worker's answer can be picked out."""
+        from services.casework import MIN_GROUP_SIZE
+
+        asked = await session.scalar(
+            select(func.count())
+            .select_from(SiteQuestion)
+            .where(SiteQuestion.case_id == case.id, SiteQuestion.round == case.validation_round)
+        )
+        rows = (
+            await session.execute(
+                select(Validation.answer, func.count())
+                .where(Validation.case_id == case.id, Validation.respondent == "site")
+                .where(Validation.round == case.validation_round)
+                .group_by(Validation.answer)
+            )
+        ).all()
+        answered = sum(count for _, count in rows)
+        shown: dict[str, Any] = {"asked": int(asked or 0), "answered": answered}
+        if answered >= MIN_GROUP_SIZE:
+            shown["answers"] = {answer: count for answer, count in rows}
+        else:
+            shown["answers"] = f"hidden: fewer than {MIN_GROUP_SIZE} answers"
+        return shown
 
     def _entry(self, case: Case, entry: Any) -> dict[str, Any]:
         data: dict[str, Any] = {

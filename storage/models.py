@@ -257,6 +257,32 @@ class EscalationDay(Base):
     overdue: Mapped[int]
 
 
+class SitePanelMember(Base):
+    """A worker who agreed to be asked, now and then, about their workplace."""
+
+    __tablename__ = "site_panel"
+    __table_args__ = (UniqueConstraint("worker_id", "workplace_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"))
+    workplace_id: Mapped[int] = mapped_column(ForeignKey("workplaces.id", ondelete="CASCADE"))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class SiteQuestion(Base):
+    """One site-validation question sent to one panel member. The worker's buttons carry only
+    ``token``, so nothing they hold names the case or its reporter."""
+
+    __tablename__ = "site_questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(24), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    round: Mapped[int]
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id", ondelete="SET NULL"))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 STAFF_ROLES = ("admin", "case_handler", "educator", "viewer")
 
 

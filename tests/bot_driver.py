@@ -135,7 +135,11 @@ async def press(
     expect: Callable[[SentMessage], bool],
 ) -> SentMessage:
     """Press the button ``payload`` on the latest message that carries it; await ``expect``."""
-    carrier = next(m for m in reversed(user.messages()) if payload in data_of(m))
+    carrier = next((m for m in reversed(user.messages()) if payload in data_of(m)), None)
+    if carrier is None:  # the message with the button may still be on its way
+        [carrier] = await server.wait_for(
+            lambda m: m.chat_id == user.chat_id and payload in data_of(m), timeout=REPLY_TIMEOUT
+        )
     return await ask(server, user, lambda: user.press(payload, carrier), expect)
 
 

@@ -246,3 +246,53 @@ async def test_staff_commands_in_telegram_follow_roles_and_strangers_get_nothing
     assert ("unregistered", "staff.refused") in entries
     assert ("staff:Mai", "case.acknowledge") in entries
     assert ("staff:Mai", "case.remediate") in entries
+
+
+async def test_site_validation_asks_other_workers_without_the_case_and_hides_small_counts(
+    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
+) -> None:
+    server = fake_telegram
+    env = backend.environment(bot.settings)
+    added = await run_wvb(env, "workplaces", "add", "Sunrise Garments", "--json")
+    workplace = json.loads(added.stdout)["id"]
+    workers = [server.user(5_300_000 + n, language_code="en") for n in range(7)]
+    references = []
+    for worker in workers:
+        await onboard(server, worker, "en")
+        receipt = await report(server, worker, workplace=f"wp:{workplace}")
+        assert receipt is not None
+        references.append(receipt.reference)
+        await press(server, worker, "panel:yes", has("menu:report"))
+    reporter, ref = workers[0], references[0]
+
+    since = len(server.sent)
+    await staff_does(bot, backend, "remediate", ref, "--summary", "Toilets were repaired.",
+                     "--site-sample", "6")  # fmt: skip
+    questions = await server.wait_for(
+        lambda m: m.chat_id != reporter.chat_id and "site:" in str(m.buttons()),
+        count=6,
+        timeout=20,
+        start=since,
+    )
+    for question in questions:
+        assert "Sunrise Garments" in question.text
+        assert "Toilets were repaired." in question.text
+        assert not any(r in question.text or r in str(question.buttons()) for r in references)
+
+    asked = {m.chat_id: m for m in questions}
+    panel = [w for w in workers[1:] if w.chat_id in asked]
+    for worker in panel[:4]:
+        payload = next(b["callback_data"] for b in asked[worker.chat_id].buttons()
+                       if b["callback_data"].endswith(":no"))  # fmt: skip
+        await press(server, worker, payload, has("menu:report"))
+    hidden = (await staff_does(bot, backend, "show", ref))["site_validation"]
+    assert hidden == {"asked": 6, "answered": 4,
+                      "answers": "hidden: fewer than 5 answers"}  # fmt: skip
+    for worker in panel[4:]:
+        payload = next(b["callback_data"] for b in asked[worker.chat_id].buttons()
+                       if b["callback_data"].endswith(":yes"))  # fmt: skip
+        await press(server, worker, payload, has("menu:report"))
+    shown = (await staff_does(bot, backend, "show", ref))["site_validation"]
+    assert shown == {"asked": 6, "answered": 6, "answers": {"no": 4, "yes": 2}}
+    case = await staff_does(bot, backend, "show", ref)
+    assert case["status"] == "awaiting_validation", "other workers' yes never closes a case"

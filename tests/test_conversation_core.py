@@ -109,6 +109,14 @@ class CaseworkInMemory:
         self.messages.append((reference, text))
         return True
 
+    async def join_site_panel(self, worker: WorkerRef, reference: str) -> bool:
+        self.messages.append((reference, "joined panel"))
+        return True
+
+    async def record_site_answer(self, worker: WorkerRef, token: str, answer: str) -> bool:
+        self.answers.append((f"site:{token}", answer))
+        return token == "TOKEN"
+
     async def record_retaliation_answer(
         self, worker: WorkerRef, reference: str, answer: str, receipt_code: str
     ) -> tuple[str, bool] | None:
@@ -413,6 +421,9 @@ async def test_a_report_is_collected_reviewed_and_submitted_once() -> None:
     assert draft.details == ("They keep my passport.", "my payslip")
     assert chat.cases.evidence[draft.key] == [b"jpeg-bytes"]
     assert chat.state is not None
+    assert chat.state.step == "site.optin", "a listed workplace: may we ask about it later?"
+    await chat.press("panel:yes")
+    assert chat.casework.messages == [("REF00000", "joined panel")]
     assert chat.state.step == "menu"
     assert "report" not in chat.state.data
     again = await chat.press("review:send")  # a stale second press
@@ -632,3 +643,13 @@ async def test_retaliation_yes_opens_a_new_case_and_shows_its_code_once() -> Non
     assert code not in " ".join(r.text for r in again.replies)
     no = await chat.press("ret:MINE-0001:no")
     assert "/report" in no.replies[0].text
+
+
+async def test_a_site_question_is_answered_by_token_without_any_reference() -> None:
+    chat = Chat()
+    await chat.onboard("en")
+    turn = await chat.press("site:TOKEN:partly")
+    assert "Thank you for your answer" in turn.replies[0].text
+    assert chat.casework.answers == [("site:TOKEN", "partly")]
+    stale = await chat.press("site:OLD:yes")
+    assert "not linked" in stale.replies[0].text
