@@ -186,6 +186,17 @@ def cases_status(
     done(as_json, reference, new, f"{reference}: {new}")
 
 
+@cases_app.command("assign")
+def cases_assign(
+    reference: str = typer.Argument(..., help="The case reference."),
+    to: str = typer.Option(..., "--to", help="A staff member's name (empty: unassign)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Assign the case to a staff member."""
+    casework_call(lambda s: s.assign(cli_actor(), reference, to))
+    done(as_json, reference, None, f"{reference}: assigned to {to or 'nobody'}")
+
+
 @cases_app.command("note")
 def cases_note(
     reference: str = typer.Argument(..., help="The case reference."),

@@ -7,8 +7,8 @@ case service only accepts them from the worker who reported the case.
 
 from __future__ import annotations
 
-from conversations.messages import Choice, Outbound
-from conversations.ports import ValidationAnswer
+from conversations.messages import Choice, Inbound, Outbound
+from conversations.ports import EvidenceOutcome, ValidationAnswer
 from conversations.turn import Step, TurnContext, go, register
 
 ANSWER_PREFIX = "val:"
@@ -89,6 +89,9 @@ class CommentStep(Step):
     async def on_text(self, ctx: TurnContext, text: str) -> bool:
         return await save_message(ctx, "comment_ref", text)
 
+    async def on_media(self, ctx: TurnContext, inbound: Inbound) -> bool:
+        return await save_file(ctx, "comment_ref", inbound)
+
 
 @register
 class FollowupStep(Step):
@@ -104,6 +107,33 @@ class FollowupStep(Step):
 
     async def on_text(self, ctx: TurnContext, text: str) -> bool:
         return await save_message(ctx, "followup_ref", text)
+
+    async def on_media(self, ctx: TurnContext, inbound: Inbound) -> bool:
+        return await save_file(ctx, "followup_ref", inbound)
+
+
+async def save_file(ctx: TurnContext, key: str, inbound: Inbound) -> bool:
+    """A photo, document or voice note as the answer (voice suits workers who cannot write)."""
+    if inbound.fetch is None or inbound.media in ("sticker", "animation"):
+        return False
+    reference = ctx.state.data.get(key, "")
+    outcome = await ctx.services.casework.add_worker_file(
+        ctx.worker, reference, inbound.media, inbound.fetch, inbound.mime or None
+    )
+    if outcome is not EvidenceOutcome.STORED:
+        ctx.say(
+            ctx._("I can't keep this type of file. Please send a photo, a PDF document "
+                  "or a voice note.")
+            if outcome is EvidenceOutcome.UNSUPPORTED
+            else ctx._("I could not receive this file. Please try again.")
+        )  # fmt: skip
+        return True
+    ctx.state.data.pop(key, None)
+    if inbound.text.strip():
+        await ctx.services.casework.add_worker_message(ctx.worker, reference, inbound.text.strip())
+    ctx.say(ctx._("Thank you. Your message was added to your report."))
+    await go(ctx, "menu", remember=False)
+    return True
 
 
 async def save_message(ctx: TurnContext, key: str, text: str) -> bool:

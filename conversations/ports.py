@@ -157,6 +157,11 @@ class Casework(Protocol):
     async def add_worker_message(self, worker: WorkerRef, reference: str, text: str) -> bool:
         """Add the worker's follow-up answer or comment to their case; False if not theirs."""
 
+    async def add_worker_file(
+        self, worker: WorkerRef, reference: str, kind: str, fetch: FetchMedia, mime: str | None
+    ) -> EvidenceOutcome:
+        """A photo, document or voice note answering staff, added to the worker's case."""
+
     async def record_retaliation_answer(
         self, worker: WorkerRef, reference: str, answer: str, receipt_code: str
     ) -> tuple[str, bool] | None:

@@ -15,11 +15,11 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from services.outbox import STAFF, WORKER, OutboxPayload, outbox_purpose
+from services.outbox import STAFF, WORKER, Outbox, OutboxPayload, outbox_purpose
 from services.workers import address_purpose
 from storage.crypto import Keyring
 from storage.database import Database
-from storage.models import OutboxMessage, Worker, WorkerAddress, utc_now
+from storage.models import Case, CaseEvent, OutboxMessage, Worker, WorkerAddress, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,7 @@ class OutboxRelay:
         except Unreachable as reason:
             status, error = "unreachable", str(reason)[:200]
             log.info("outbox message %d: worker unreachable", row.id)
+            await self._tell_staff_unreachable(row, str(reason))
         except Exception as failure:
             error = type(failure).__name__
             if row.attempts + 1 >= MAX_ATTEMPTS:
@@ -145,6 +146,20 @@ class OutboxRelay:
             await self.send_to_worker(row.channel, address, payload)
             return
         raise NotConfigured(f"unknown recipient kind {row.recipient!r}")
+
+    async def _tell_staff_unreachable(self, row: OutboxMessage, reason: str) -> None:
+        """Staff must know a follow-up or validation prompt never reached the worker."""
+        if row.case_id is None:
+            return
+        async with self.database.transaction() as session:
+            case = await session.get(Case, row.case_id)
+            if case is None:
+                return
+            session.add(CaseEvent(case_id=case.id, actor="system", action="worker_unreachable"))
+            Outbox(self.keyring).enqueue(session, OutboxPayload(
+                f"Case {case.reference}: a message could not reach the worker ({reason}). "
+                "They can still read staff messages with /status and their receipt code."
+            ), recipient=STAFF)  # fmt: skip
 
     async def _address(self, row: OutboxMessage) -> str:
         if row.worker_id is None:

@@ -5,6 +5,7 @@ case event; every staff action is audited; every message to the worker goes thro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
@@ -13,7 +14,14 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conversations.ports import ValidationAnswer, WorkerRef
+from conversations.messages import FetchMedia
+from conversations.ports import (
+    EvidenceOutcome,
+    MediaTooLarge,
+    MediaUnavailable,
+    ValidationAnswer,
+    WorkerRef,
+)
 from locales import LANGUAGES, Translator, translator
 from services import audit, lifecycle
 from services.cases import case_purpose
@@ -29,6 +37,7 @@ from storage.models import (
     CaseTask,
     SitePanelMember,
     SiteQuestion,
+    StaffMember,
     Validation,
     Worker,
     Workplace,
@@ -140,7 +149,9 @@ class CaseworkService:
         )
 
     def _to_worker(self, session: AsyncSession, case: Case, payload: OutboxPayload) -> None:
-        self.outbox.enqueue(session, payload, recipient=WORKER, worker_id=case.reporter_id)
+        self.outbox.enqueue(
+            session, payload, recipient=WORKER, worker_id=case.reporter_id, case_id=case.id
+        )
 
     @staticmethod
     def _moved(action: str, case: Case, target: str) -> str:
@@ -177,6 +188,23 @@ class CaseworkService:
             self._event(session, case, actor, "status_changed", self._moved("set", case, status))
             audit.record(session, actor, "case.status", case.reference, status=status)
             return case.status
+
+    async def assign(self, actor: str, reference: str, staff_name: str) -> None:
+        """Give the case to a staff member (an empty name takes it back)."""
+        async with self.database.transaction() as session:
+            case = await self._case(session, reference)
+            name = staff_name.strip() or None
+            if name is not None:
+                known = await session.scalar(
+                    select(StaffMember.id).where(
+                        StaffMember.name == name, StaffMember.active.is_(True)
+                    )
+                )
+                if known is None:
+                    raise StaffError(f"no staff member named {name!r}; see `wvb staff list`")
+            case.assigned_to = name
+            self._event(session, case, actor, "assigned", note=name or "unassigned")
+            audit.record(session, actor, "case.assign", case.reference, to=name)
 
     async def add_note(self, actor: str, reference: str, text: str) -> None:
         """A staff-only note: never shown to the worker."""
@@ -385,6 +413,33 @@ class CaseworkService:
         if new_status == "reopened":
             return ValidationOutcome.REOPENED
         return ValidationOutcome.NOTED
+
+    async def add_worker_file(
+        self, worker: WorkerRef, reference: str, kind: str, fetch: FetchMedia, mime: str | None
+    ) -> EvidenceOutcome:
+        """A photo, document or voice note answering staff: cleaned, encrypted, on the case."""
+        from services import media_sanitizer
+
+        try:
+            data = await fetch()
+        except MediaTooLarge:
+            return EvidenceOutcome.TOO_LARGE
+        except MediaUnavailable:
+            return EvidenceOutcome.UNAVAILABLE
+        try:
+            clean = await asyncio.to_thread(media_sanitizer.sanitize, data, declared_mime=mime)
+        except media_sanitizer.UnsupportedMedia:
+            return EvidenceOutcome.UNSUPPORTED
+        async with self.database.transaction() as session:
+            case = await self._workers_case(session, worker, reference)
+            if case is None:
+                return EvidenceOutcome.UNAVAILABLE
+            session.add(CaseEntry(
+                case_id=case.id, author="worker", kind=kind, mime_type=clean.mime_type,
+                ciphertext=self.keyring.encrypt(clean.data, case_purpose(case.reference, "entry")),
+            ))  # fmt: skip
+            self._event(session, case, "worker", "worker_message")
+        return EvidenceOutcome.STORED
 
     async def add_worker_message(self, worker: WorkerRef, reference: str, text: str) -> bool:
         """A worker's answer to a follow-up, or a comment on a validation, joins the case."""

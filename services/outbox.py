@@ -52,6 +52,7 @@ class Outbox:
         recipient: str,
         channel: str = "telegram",
         worker_id: int | None = None,
+        case_id: int | None = None,
     ) -> None:
         key = str(uuid.uuid4())
         session.add(
@@ -60,6 +61,7 @@ class Outbox:
                 channel=channel,
                 recipient=recipient,
                 worker_id=worker_id,
+                case_id=case_id,
                 payload_ciphertext=self.keyring.encrypt(payload.to_bytes(), outbox_purpose(key)),
             )
         )

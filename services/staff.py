@@ -58,6 +58,7 @@ class StaffService:
             "urgent": case.urgent,
             "created_at": _iso(case.created_at),
             "workplace": case.workplace.name if case.workplace else None,
+            "assigned_to": case.assigned_to,
             "acknowledge_due_at": _iso(case.acknowledge_due_at),
             "response_due_at": _iso(case.response_due_at),
         }

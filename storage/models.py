@@ -163,6 +163,7 @@ class Case(Base):
     draft_key: Mapped[str] = mapped_column(String(36), unique=True)
     # Each recorded remediation starts a new round; only a "yes" in the current round closes.
     validation_round: Mapped[int] = mapped_column(default=0, server_default="0")
+    assigned_to: Mapped[str | None] = mapped_column(String(64), default=None)
     # A retaliation case points at the case whose worker was punished for complaining.
     linked_case_id: Mapped[int | None] = mapped_column(default=None)
     receipt_hash: Mapped[str] = mapped_column(String(200))
@@ -341,6 +342,7 @@ class OutboxMessage(Base):
     channel: Mapped[str] = mapped_column(String(16))
     recipient: Mapped[str] = mapped_column(String(16))  # staff | worker
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id", ondelete="SET NULL"))
+    case_id: Mapped[int | None] = mapped_column(default=None)  # to tell staff of a failure
     payload_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(default=0)

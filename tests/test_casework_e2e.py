@@ -296,3 +296,40 @@ async def test_site_validation_asks_other_workers_without_the_case_and_hides_sma
     assert shown == {"asked": 6, "answered": 6, "answers": {"no": 4, "yes": 2}}
     case = await staff_does(bot, backend, "show", ref)
     assert case["status"] == "awaiting_validation", "other workers' yes never closes a case"
+
+
+async def test_assignment_voice_answers_and_an_unreachable_worker_are_all_on_the_case(
+    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
+) -> None:
+    server = fake_telegram
+    env = backend.environment(bot.settings)
+    assert (await run_wvb(env, "staff", "add", "Mai", "--role", "case_handler")).returncode == 0
+    user = server.user(5_400_001, language_code="en")
+    await onboard(server, user, "en")
+    receipt = await report(server, user)
+    assert receipt is not None
+    ref = receipt.reference
+    unknown = await wvb(bot, backend, "cases", "assign", ref, "--to", "Nobody")
+    assert unknown.returncode == 1
+    assert "staff list" in unknown.stderr
+    await staff_does(bot, backend, "assign", ref, "--to", "Mai")
+    assert (await staff_does(bot, backend, "show", ref))["assigned_to"] == "Mai"
+
+    await staff_does(bot, backend, "reply", ref, "--text", "Can you tell us more?")
+    await worker_receives(server, user, f"ans:{ref}")
+    await press(server, user, f"ans:{ref}", lambda m: "Type your answer" in m.text)
+    from tests.test_media_sanitizer import opus_with_tags
+
+    voice = opus_with_tags()  # a real Ogg Opus voice note, tagged with its author's name
+    await ask(server, user, lambda: user.send_voice(data=voice), has("menu:report"))
+    entries = (await staff_does(bot, backend, "show", ref))["entries"]
+    [answer] = [e for e in entries if e["kind"] == "voice"]  # type: ignore[union-attr]
+    assert answer["author"] == "worker"
+    assert answer["mime_type"].startswith("audio/")
+
+    server.block(user.chat_id)
+    await staff_does(bot, backend, "reply", ref, "--text", "Are you safe?")
+    await server.wait_for(lambda m: m.chat_id == STAFF_CHAT and ref in m.text
+                          and "could not reach" in m.text, timeout=20)  # fmt: skip
+    events = [e["action"] for e in (await staff_does(bot, backend, "show", ref))["events"]]  # type: ignore[index]
+    assert "worker_unreachable" in events

@@ -109,6 +109,12 @@ class CaseworkInMemory:
         self.messages.append((reference, text))
         return True
 
+    async def add_worker_file(
+        self, worker: WorkerRef, reference: str, kind: str, fetch: FetchMedia, mime: str | None
+    ) -> EvidenceOutcome:
+        self.messages.append((reference, f"{kind}:{(await fetch()).decode()}"))
+        return EvidenceOutcome.STORED
+
     async def join_site_panel(self, worker: WorkerRef, reference: str) -> bool:
         self.messages.append((reference, "joined panel"))
         return True
@@ -653,3 +659,16 @@ async def test_a_site_question_is_answered_by_token_without_any_reference() -> N
     assert chat.casework.answers == [("site:TOKEN", "partly")]
     stale = await chat.press("site:OLD:yes")
     assert "not linked" in stale.replies[0].text
+
+
+async def test_a_voice_note_can_answer_staff() -> None:
+    chat = Chat()
+    await chat.onboard("en")
+    await chat.press("ans:MINE-0001")
+
+    async def voice() -> bytes:
+        return b"ogg"
+
+    turn = await chat.send(Inbound.media_of("voice", mime="audio/ogg", fetch=voice))
+    assert "added to your report" in turn.replies[0].text
+    assert chat.casework.messages == [("MINE-0001", "voice:ogg")]

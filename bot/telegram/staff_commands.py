@@ -28,6 +28,7 @@ USAGE = {
     "case": "/case REFERENCE",
     "ack": "/ack REFERENCE",
     "note": "/note REFERENCE text",
+    "assign": "/assign REFERENCE staff-name",
     "reply": "/reply REFERENCE text",
     "remediate": "/remediate REFERENCE summary",
     "close": "/close REFERENCE [unvalidated reason]",
@@ -46,6 +47,7 @@ class StaffCommands:
             "case": ("cases.view", self.case),
             "ack": ("cases.change", self.ack),
             "note": ("cases.change", self.note),
+            "assign": ("cases.change", self.assign),
             "reply": ("cases.change", self.reply),
             "remediate": ("cases.change", self.remediate),
             "close": ("cases.change", self.close),
@@ -115,6 +117,11 @@ class StaffCommands:
         reference, text = self._reference_and_text("note", args)
         await self.casework.add_note(member.actor, reference, text)
         return f"{reference}: note added"
+
+    async def assign(self, member: Staff, args: str) -> str:
+        reference, name = self._reference_and_text("assign", args)
+        await self.casework.assign(member.actor, reference, name)
+        return f"{reference}: assigned to {name or 'nobody'}"
 
     async def reply(self, member: Staff, args: str) -> str:
         reference, text = self._reference_and_text("reply", args)
