@@ -17,7 +17,8 @@ from services.casework import CaseworkService, Remediation
 from services.outbox import Outbox, OutboxPayload, outbox_purpose
 from storage.crypto import Keyring
 from storage.database import Database
-from storage.models import Case, CaseEvent, OutboxMessage, Worker, utc_now
+from storage.models import Case, CaseEvent, OutboxMessage, utc_now
+from tests.case_factory import insert_case
 from tests.conftest import Backend
 
 KEYRING = Keyring((b"k" * 32,))
@@ -35,20 +36,7 @@ async def database(backend: Backend) -> AsyncIterator[Database]:
 
 
 async def new_case(database: Database, reference: str = "CASE-0001") -> None:
-    async with database.transaction() as session:
-        worker = await session.scalar(select(Worker).where(Worker.pseudonym == WORKER.pseudonym))
-        if worker is None:
-            worker = Worker(pseudonym=WORKER.pseudonym, language="en")
-            session.add(worker)
-            await session.flush()
-        now = utc_now()
-        session.add(Case(
-            reference=reference, categories=["wages"], occurred="week", affected="few",
-            danger_now=False, confidentiality="confidential", language="en",
-            reporter_id=worker.id, draft_key=reference, receipt_hash="x",
-            acknowledge_due_at=now + timedelta(days=7),
-            response_due_at=now + timedelta(days=90),
-        ))  # fmt: skip
+    await insert_case(database, WORKER.pseudonym, reference)
 
 
 async def messages(database: Database) -> list[tuple[str, str]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 
 from hypothesis import settings, strategies
@@ -25,7 +24,8 @@ from services.outbox import Outbox
 from services.staff import StaffError
 from storage.crypto import Keyring
 from storage.database import Database
-from storage.models import CASE_STATUSES, Case, Validation, Worker, utc_now
+from storage.models import CASE_STATUSES, Case, Validation
+from tests.case_factory import insert_case
 
 KEYRING = Keyring((b"k" * 32,))
 WORKER = WorkerRef("w" * 64, "telegram", "1")
@@ -47,18 +47,7 @@ class CaseLifecycle(RuleBasedStateMachine):
 
     async def _setup(self) -> None:
         await self.database.upgrade()
-        async with self.database.transaction() as session:
-            worker = Worker(pseudonym=WORKER.pseudonym, language="en")
-            session.add(worker)
-            await session.flush()
-            now = utc_now()
-            session.add(Case(
-                reference=REFERENCE, categories=["wages"], occurred="week", affected="few",
-                danger_now=False, confidentiality="confidential", language="en",
-                reporter_id=worker.id, draft_key="d", receipt_hash="x",
-                acknowledge_due_at=now + timedelta(days=7),
-                response_due_at=now + timedelta(days=90),
-            ))  # fmt: skip
+        await insert_case(self.database, WORKER.pseudonym, REFERENCE)
 
     async def _status(self) -> tuple[str, int, list[str]]:
         async with self.database.sessions() as session:
