@@ -88,15 +88,14 @@ def connect_redis(settings: Settings) -> Redis | None:
 def build_state_store(
     settings: Settings, keyring: Keyring, redis: Redis | None = None
 ) -> ConversationStore:
+    """The state store; it closes the Redis client only if it made that client itself."""
     ttl = settings.draft_ttl_hours * 3600
-    if settings.redis_url:
-        if redis is not None:
-            return RedisConversationStore(
-                redis, keyring, ttl, settings.redis_prefix, owns_client=False
-            )
-        client = Redis.from_url(settings.redis_url, health_check_interval=30)
-        return RedisConversationStore(client, keyring, ttl, settings.redis_prefix)
-    return MemoryConversationStore(keyring, ttl)
+    client = redis or connect_redis(settings)
+    if client is None:
+        return MemoryConversationStore(keyring, ttl)
+    return RedisConversationStore(
+        client, keyring, ttl, settings.redis_prefix, owns_client=redis is None
+    )
 
 
 async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -> App:

@@ -16,8 +16,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.casework import ANSWER_PREFIX, RETALIATION_PREFIX
 from locales import translator
-from services.casework import ANSWER_PREFIX, RETALIATION_PREFIX, answer_choices
+from services.casework import answer_choices
 from services.outbox import STAFF, WORKER, Outbox, OutboxPayload
 from storage.database import Database
 from storage.models import Case, CaseEvent, CaseTask, EscalationDay, utc_now
@@ -36,14 +37,16 @@ class CaseClock:
 
     async def run_due(self, limit: int = 500) -> int:
         """Do every task that is due; return how many were done."""
-        done = 0
-        while done < limit and await self._do_next():
-            done += 1
+        done = attempts = 0
+        while attempts < limit and (outcome := await self._do_next()) is not None:
+            attempts += 1
+            done += outcome  # False: another process took that task first
         if done:
             self.outbox.wake()
         return done
 
-    async def _do_next(self) -> bool:
+    async def _do_next(self) -> bool | None:
+        """True: did a task. False: lost a task to another process. None: nothing is due."""
         now = self.now()
         async with self.database.transaction() as session:
             task = await session.scalar(
@@ -54,14 +57,14 @@ class CaseClock:
                 .with_for_update(skip_locked=True)
             )
             if task is None:
-                return False
+                return None
             taken = await session.execute(
                 update(CaseTask)
                 .where(CaseTask.id == task.id, CaseTask.done_at.is_(None))
                 .values(done_at=now)
             )
             if getattr(taken, "rowcount", 0) != 1:
-                return True  # another process took it a moment ago; look again
+                return False  # another process took it a moment ago; look again
             case = await session.get(Case, task.case_id)
             assert case is not None
             task.outcome = await self._perform(session, task, case)

@@ -14,6 +14,12 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# The buttons' payload formats belong to the conversation core, which reads them back.
+from conversations.casework import (
+    ANSWER_PREFIX,
+    FOLLOWUP_PREFIX,
+    SITE_PREFIX,
+)
 from conversations.messages import FetchMedia
 from conversations.ports import (
     EvidenceOutcome,
@@ -46,10 +52,6 @@ from storage.models import (
 
 log = logging.getLogger(__name__)
 
-ANSWER_PREFIX = "val:"
-FOLLOWUP_PREFIX = "ans:"
-RETALIATION_PREFIX = "ret:"
-SITE_PREFIX = "site:"
 #: Site-validation counts are shown to staff only when at least this many workers answered.
 MIN_GROUP_SIZE = 5
 
@@ -69,10 +71,6 @@ class ClockPolicy:
     reminder_days: tuple[int, ...] = (2, 5)
     overdue_days: int = 10
     retaliation_checkin_days: int = 30
-
-
-ValidationOutcome = ValidationAnswer  # "noted": not sure, staff decide; "not_applicable": not
-# this worker's case, or not waiting for an answer
 
 
 @dataclass(frozen=True)
@@ -387,11 +385,11 @@ class CaseworkService:
 
     async def record_validation(
         self, worker: WorkerRef, reference: str, answer: str
-    ) -> ValidationOutcome:
+    ) -> ValidationAnswer:
         async with self.database.transaction() as session:
             case = await self._workers_case(session, worker, reference)
             if case is None or case.status != "awaiting_validation":
-                return ValidationOutcome.NOT_APPLICABLE
+                return ValidationAnswer.NOT_APPLICABLE
             new_status = lifecycle.validated(case.status, answer)
             session.add(Validation(
                 case_id=case.id, round=case.validation_round, respondent="reporter", answer=answer
@@ -409,10 +407,10 @@ class CaseworkService:
                 ), recipient=STAFF)  # fmt: skip
         self.outbox.wake()
         if new_status == "closed":
-            return ValidationOutcome.CLOSED
+            return ValidationAnswer.CLOSED
         if new_status == "reopened":
-            return ValidationOutcome.REOPENED
-        return ValidationOutcome.NOTED
+            return ValidationAnswer.REOPENED
+        return ValidationAnswer.NOTED
 
     async def add_worker_file(
         self, worker: WorkerRef, reference: str, kind: str, fetch: FetchMedia, mime: str | None
