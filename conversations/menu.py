@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conversations.commands import WORKER_COMMANDS
+from conversations.learn import open_topics
 from conversations.messages import Choice, Outbound
 from conversations.report import start_report
 from conversations.turn import STEPS, Step, TurnContext, go, register
@@ -41,7 +42,7 @@ class MenuStep(Step):
         elif payload == MENU_STATUS:
             await go(ctx, "status.reference")
         elif payload == MENU_LEARN:
-            await coming_soon(ctx)
+            await open_topics(ctx)
         else:
             return False
         return True

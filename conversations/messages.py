@@ -90,6 +90,9 @@ class Outbound:
     protect_content: bool = False  # ask the messenger to prevent forwarding and saving
     # Update the message whose button was pressed instead of sending a new one (toggles).
     replace_previous: bool = False
+    # Parts of ``text`` shown bold, as (start, length) in Python string indices. The text itself
+    # is never markup, so nothing a worker or staff member typed can be interpreted as such.
+    bold: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)

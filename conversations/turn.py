@@ -77,6 +77,11 @@ class Step:
     async def on_media(self, ctx: TurnContext, inbound: Inbound) -> bool:
         return False
 
+    async def on_back(self, ctx: TurnContext) -> bool:
+        """Back (pressed or typed) inside the step, such as to a lesson's previous page; False
+        to let the engine go back to the previous step."""
+        return False
+
     def reprompt_hint(self, ctx: TurnContext, inbound: Inbound) -> str:
         """A short line saying why the input was not understood, shown above the question again."""
         if inbound.kind is InboundKind.MEDIA:

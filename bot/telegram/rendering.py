@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity
 
 from conversations.messages import Outbound
 
@@ -43,6 +43,22 @@ def _largest_prefix(text: str, limit: int) -> int:
         if units > limit:
             return index
     return len(text)
+
+
+def bold_entities(text: str, spans: tuple[tuple[int, int], ...]) -> list[MessageEntity] | None:
+    """Bold spans (Python string indices) as Telegram entities (UTF-16 offsets and lengths)."""
+    entities = []
+    for start, length in spans:
+        if start < 0 or length <= 0 or start + length > len(text):
+            continue  # never send an entity Telegram would reject the whole message for
+        entities.append(
+            MessageEntity(
+                type="bold",
+                offset=utf16_length(text[:start]),
+                length=utf16_length(text[start : start + length]),
+            )
+        )
+    return entities or None
 
 
 def keyboard(message: Outbound) -> InlineKeyboardMarkup | None:

@@ -46,7 +46,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.gateway import ConversationGateway
-from bot.telegram.rendering import keyboard, split_text
+from bot.telegram.rendering import bold_entities, keyboard, split_text
 from bot.telegram.staff_commands import StaffCommands
 from bot.telegram.updates import (
     MediaFile,
@@ -230,6 +230,8 @@ class TelegramChannel:
         sent: list[int] = []
         for reply in replies:
             parts = split_text(reply.text)
+            # Formatting only on a message sent whole: a split one goes out as plain parts.
+            entities = bold_entities(reply.text, reply.bold) if len(parts) == 1 else None
             if reply.replace_previous and pressed_message_id is not None and len(parts) == 1:
                 try:
                     await self.bot.edit_message_text(
@@ -237,6 +239,7 @@ class TelegramChannel:
                         chat_id=chat_id,
                         message_id=pressed_message_id,
                         reply_markup=keyboard(reply),
+                        entities=entities,
                     )
                     continue
                 except TelegramBadRequest:
@@ -248,6 +251,7 @@ class TelegramChannel:
                     text=part,
                     reply_markup=keyboard(reply) if last else None,
                     protect_content=reply.protect_content,
+                    entities=entities,
                 )
                 sent.append(message.message_id)
         return sent
