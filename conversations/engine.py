@@ -10,7 +10,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from conversations import casework, forget, menu, onboarding, report, status
+from conversations import (
+    casework,
+    forget,
+    learn,
+    menu,
+    onboarding,
+    report,
+    status,
+    subscriptions,
+)
 from conversations.commands import WORKER_COMMANDS
 from conversations.messages import Effects, Inbound, InboundKind, Outbound
 from conversations.ports import Services, WorkerRef
@@ -29,10 +38,9 @@ from locales import N_, SOURCE_LANGUAGE, guess_language, translator
 log = logging.getLogger(__name__)
 
 _NAV_WORDS = {NAV_BACK: N_("Back"), NAV_CANCEL: N_("Cancel"), NAV_MENU: N_("Menu")}
-_UNDER_CONSTRUCTION = frozenset({"learn", "stop", "subscribe"})
 
 # Steps register themselves on import; name them so the registry is complete here.
-_FLOW_MODULES = (onboarding, menu, report, status, forget, casework)
+_FLOW_MODULES = (onboarding, menu, report, status, forget, casework, learn, subscriptions)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,8 @@ class ConversationEngine:
         fresh = state is None
         if state is None:
             state = await self._restore(worker)
+        if state.onboarded:
+            await self.services.profiles.mark_reachable(worker.pseudonym)
         if state.step not in STEPS:  # written by an older version with other steps
             state.step = "menu" if state.onboarded else "language"
             state.history.clear()
@@ -74,6 +84,8 @@ class ConversationEngine:
             await self._command(ctx, inbound.command)
         elif inbound.kind is InboundKind.CHOICE and casework.is_casework_payload(inbound.payload):
             await casework.on_casework_payload(ctx, inbound.payload)  # arrives at any step
+        elif inbound.kind is InboundKind.CHOICE and learn.is_learn_payload(inbound.payload):
+            await self._learn_payload(ctx, inbound)  # lesson buttons work at any step too
         elif fresh and not state.onboarded and inbound.kind is not InboundKind.CHOICE:
             await self._command(ctx, "start")  # a first "hello" is a start
         elif (nav := self._navigation(ctx, inbound)) is not None:
@@ -125,12 +137,22 @@ class ConversationEngine:
                 await report.start_report(ctx)
             else:
                 await self._to_menu(ctx)  # language and privacy notice come first
+        elif command == "learn":
+            if state.onboarded:
+                await learn.open_topics(ctx)
+            else:
+                await self._to_menu(ctx)  # language and privacy notice come first
         elif command == "status":  # works before onboarding: a worker on a new phone
             await go(ctx, "status.reference")
         elif command == "forget":
             await go(ctx, "forget.confirm")
-        elif command in _UNDER_CONSTRUCTION:
-            await menu.coming_soon(ctx)
+        elif command in ("stop", "subscribe"):
+            if not state.onboarded:
+                await self._to_menu(ctx)  # nothing to subscribe before the privacy notice
+            elif command == "stop":
+                await subscriptions.unsubscribe(ctx)
+            else:
+                await subscriptions.subscribe(ctx)
         else:
             commands = " ".join(f"/{name}" for name in WORKER_COMMANDS)
             ctx.say(
@@ -139,6 +161,12 @@ class ConversationEngine:
                 )
             )
             await STEPS[state.step].enter(ctx)
+
+    async def _learn_payload(self, ctx: TurnContext, inbound: Inbound) -> None:
+        if not ctx.state.onboarded:
+            await self._to_menu(ctx)
+        elif not await learn.on_learn_payload(ctx, inbound.payload):
+            await self._step_input(ctx, inbound)  # a malformed one: re-prompt the current step
 
     async def _to_menu(self, ctx: TurnContext) -> None:
         if ctx.state.language is None:
@@ -160,6 +188,8 @@ class ConversationEngine:
 
     async def _navigate(self, ctx: TurnContext, nav: str) -> None:
         state = ctx.state
+        if nav == NAV_BACK and await STEPS[state.step].on_back(ctx):
+            return
         if nav == NAV_BACK and (previous := state.pop()) is not None:
             state.step = previous
             await STEPS[previous].enter(ctx)
@@ -190,4 +220,8 @@ class ConversationEngine:
         if not handled:
             prompt = step.prompt(ctx)
             hint = step.reprompt_hint(ctx, inbound)
-            ctx.replies.append(Outbound(f"{hint}\n\n{prompt.text}", prompt.choices, prompt.columns))
+            shift = len(hint) + 2
+            bold = tuple((start + shift, length) for start, length in prompt.bold)
+            ctx.replies.append(
+                Outbound(f"{hint}\n\n{prompt.text}", prompt.choices, prompt.columns, bold=bold)
+            )

@@ -83,6 +83,5 @@ class PrivacyStep(Step):
             return False
         ctx.state.onboarded = True
         await ctx.services.profiles.save(ctx.worker, ctx.state.language or ctx.default_language)
-        ctx.say(ctx._("Thank you. You are ready."))
-        await go(ctx, "menu", remember=False)
+        await go(ctx, "subscribe.offer", remember=False)  # opt in, or not, to broadcasts
         return True

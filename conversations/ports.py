@@ -36,6 +36,7 @@ class WorkerRef:
 class WorkerProfile:
     language: str
     subscribed: bool
+    workplace_id: int | None = None
 
 
 class WorkerProfiles(Protocol):
@@ -47,6 +48,15 @@ class WorkerProfiles(Protocol):
 
     async def forget(self, pseudonym: str) -> None:
         """Erase the profile and address and cut the link to the worker's cases."""
+
+    async def set_subscribed(self, pseudonym: str, subscribed: bool) -> None:
+        """Whether the worker receives broadcasts (/subscribe, /stop)."""
+
+    async def set_workplace(self, pseudonym: str, workplace_id: int | None) -> None:
+        """The workplace the worker wants news about (segments, time zone, contacts)."""
+
+    async def mark_reachable(self, pseudonym: str) -> None:
+        """The worker wrote to us: if they had blocked the bot, they may be messaged again."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +185,11 @@ class Casework(Protocol):
         """A panel worker's answer to a site-validation question; False if not theirs."""
 
 
+class Learning(Protocol):
+    async def record_feedback(self, topic: str, language: str, helpful: bool) -> None:
+        """Count one answer to "Was this helpful?" after a lesson: counters only, no worker."""
+
+
 @dataclass(frozen=True)
 class Services:
     """Everything the conversation core may call, bundled so flows take one argument."""
@@ -182,3 +197,4 @@ class Services:
     profiles: WorkerProfiles
     cases: Cases
     casework: Casework
+    learning: Learning

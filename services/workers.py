@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from conversations.ports import WorkerProfile, WorkerRef
 from storage.crypto import Keyring
 from storage.database import Database
-from storage.models import Worker
+from storage.models import Worker, Workplace
 from storage.repositories import WorkerRepository
 
 
@@ -25,7 +25,9 @@ class WorkerProfileService:
     async def find(self, pseudonym: str) -> WorkerProfile | None:
         async with self.database.sessions() as session:
             worker = await WorkerRepository(session).by_pseudonym(pseudonym)
-            return None if worker is None else WorkerProfile(worker.language, worker.subscribed)
+            if worker is None:
+                return None
+            return WorkerProfile(worker.language, worker.subscribed, worker.workplace_id)
 
     async def save(self, worker: WorkerRef, language: str) -> None:
         ciphertext = self.keyring.encrypt(
@@ -48,3 +50,32 @@ class WorkerProfileService:
         (the database sets ``cases.reporter_id`` to NULL), reachable only by receipt code."""
         async with self.database.transaction() as session:
             await session.execute(delete(Worker).where(Worker.pseudonym == pseudonym))
+
+    async def set_subscribed(self, pseudonym: str, subscribed: bool) -> None:
+        async with self.database.transaction() as session:
+            await session.execute(
+                update(Worker).where(Worker.pseudonym == pseudonym).values(subscribed=subscribed)
+            )
+
+    async def set_workplace(self, pseudonym: str, workplace_id: int | None) -> None:
+        async with self.database.transaction() as session:
+            if workplace_id is not None and await session.get(Workplace, workplace_id) is None:
+                workplace_id = None  # removed meanwhile: better none than a wrong one
+            await session.execute(
+                update(Worker)
+                .where(Worker.pseudonym == pseudonym)
+                .values(workplace_id=workplace_id)
+            )
+
+    async def mark_reachable(self, pseudonym: str) -> None:
+        # A read first: almost nobody is blocked, and a write on every turn would contend.
+        async with self.database.sessions() as session:
+            blocked = await session.scalar(
+                select(Worker.blocked_at).where(Worker.pseudonym == pseudonym)
+            )
+        if blocked is None:
+            return
+        async with self.database.transaction() as session:
+            await session.execute(
+                update(Worker).where(Worker.pseudonym == pseudonym).values(blocked_at=None)
+            )

@@ -48,8 +48,17 @@ async def ask(
     return await reply(server, user, predicate, since)
 
 
-async def onboard(server: FakeTelegramServer, user: SimulatedUser, language: str) -> SentMessage:
-    """/start, pick ``language`` by its button, accept the privacy notice; return the menu."""
+async def onboard(
+    server: FakeTelegramServer,
+    user: SimulatedUser,
+    language: str,
+    *,
+    subscribe: bool = False,
+    workplace_id: int | None = None,
+) -> SentMessage:
+    """/start, pick ``language`` by its button, accept the privacy notice, answer the broadcast
+    offer (and, subscribing, pick ``workplace_id`` or skip when workplaces are listed); return
+    the menu."""
     picker = await ask(
         server, user, lambda: user.send_command("start"), lambda m: "lang:en" in data_of(m)
     )
@@ -61,11 +70,27 @@ async def onboard(server: FakeTelegramServer, user: SimulatedUser, language: str
         lambda m: "privacy:ok" in data_of(m),
     )
     assert "/forget" in privacy.text
-    return await ask(
+    offer = await ask(
         server,
         user,
         lambda: user.press("privacy:ok", privacy),
-        lambda m: "menu:report" in data_of(m),
+        lambda m: "sub:yes" in data_of(m),
+    )
+    if not subscribe:
+        return await ask(
+            server, user, lambda: user.press("sub:no", offer), lambda m: "menu:report" in data_of(m)
+        )
+    answer = await ask(
+        server,
+        user,
+        lambda: user.press("sub:yes", offer),
+        lambda m: bool(data_of(m) & {"menu:report", "sub:wp-skip"}),
+    )
+    if "menu:report" in data_of(answer):
+        return answer
+    choice = "sub:wp-skip" if workplace_id is None else f"sub:wp:{workplace_id}"
+    return await ask(
+        server, user, lambda: user.press(choice, answer), lambda m: "menu:report" in data_of(m)
     )
 
 

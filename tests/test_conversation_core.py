@@ -32,17 +32,37 @@ from locales import LANGUAGES
 class ProfilesInMemory:
     def __init__(self) -> None:
         self.saved: dict[str, tuple[str, str]] = {}
+        self.subscribed: set[str] = set()
+        self.workplaces: dict[str, int | None] = {}
+        self.reached: list[str] = []
 
     async def find(self, pseudonym: str) -> WorkerProfile | None:
         if pseudonym not in self.saved:
             return None
-        return WorkerProfile(self.saved[pseudonym][0], subscribed=False)
+        return WorkerProfile(
+            self.saved[pseudonym][0],
+            subscribed=pseudonym in self.subscribed,
+            workplace_id=self.workplaces.get(pseudonym),
+        )
 
     async def save(self, worker: WorkerRef, language: str) -> None:
         self.saved[worker.pseudonym] = (language, worker.address)
 
     async def forget(self, pseudonym: str) -> None:
         self.saved.pop(pseudonym, None)
+        self.subscribed.discard(pseudonym)
+
+    async def set_subscribed(self, pseudonym: str, subscribed: bool) -> None:
+        if subscribed:
+            self.subscribed.add(pseudonym)
+        else:
+            self.subscribed.discard(pseudonym)
+
+    async def set_workplace(self, pseudonym: str, workplace_id: int | None) -> None:
+        self.workplaces[pseudonym] = workplace_id
+
+    async def mark_reachable(self, pseudonym: str) -> None:
+        self.reached.append(pseudonym)
 
 
 class CasesInMemory:
@@ -132,6 +152,14 @@ class CaseworkInMemory:
         return "NEWC-0002", len(self.answers) == 1
 
 
+class LearningInMemory:
+    def __init__(self) -> None:
+        self.feedback: list[tuple[str, str, bool]] = []
+
+    async def record_feedback(self, topic: str, language: str, helpful: bool) -> None:
+        self.feedback.append((topic, language, helpful))
+
+
 WORKER = WorkerRef(pseudonym="p" * 64, channel="test", address="42")
 
 
@@ -142,8 +170,14 @@ class Chat:
         self.profiles = ProfilesInMemory()
         self.cases = CasesInMemory()
         self.casework = CaseworkInMemory()
+        self.learning = LearningInMemory()
         self.engine = ConversationEngine(
-            Services(profiles=self.profiles, cases=self.cases, casework=self.casework)
+            Services(
+                profiles=self.profiles,
+                cases=self.cases,
+                casework=self.casework,
+                learning=self.learning,
+            )
         )
         self.state: ConversationState | None = None
         self.hint = language_hint
@@ -168,7 +202,8 @@ class Chat:
     async def onboard(self, language: str = "en") -> Turn:
         await self.command("start")
         await self.press(f"lang:{language}")
-        return await self.press("privacy:ok")
+        await self.press("privacy:ok")
+        return await self.press("sub:no")
 
 
 def last_text(turn: Turn) -> str:
@@ -209,7 +244,11 @@ async def test_onboarding_picks_language_shows_privacy_then_menu_and_saves_profi
     assert chat.state.step == "privacy"
     assert "/forget" in last_text(privacy)
     assert chat.profiles.saved == {}, "nothing is stored before the privacy notice is accepted"
-    menu = await chat.press("privacy:ok")
+    offer = await chat.press("privacy:ok")
+    assert chat.state.step == "subscribe.offer"
+    assert payloads(offer) == ["sub:yes", "sub:no"]
+    assert chat.profiles.subscribed == set(), "nobody is subscribed without saying yes"
+    menu = await chat.press("sub:no")
     assert chat.state.step == "menu"
     assert payloads(menu) == [
         "menu:learn",
@@ -273,6 +312,7 @@ async def test_unexpected_input_gets_a_short_reprompt_at_every_step(
         await chat.press("lang:en")
     if step == "menu":
         await chat.press("privacy:ok")
+        await chat.press("sub:no")
     assert chat.state is not None
     assert chat.state.step == step
     turn = await chat.send(inbound)
@@ -335,14 +375,65 @@ async def test_changing_language_after_onboarding_updates_profile_and_returns_to
     assert chat.profiles.saved[WORKER.pseudonym][0] == "es"
 
 
-@pytest.mark.parametrize("command", ["learn", "stop", "subscribe"])
-async def test_features_still_to_come_answer_coming_soon_translated(command: str) -> None:
+async def test_offer_yes_subscribes_and_asks_the_workplace_which_can_be_skipped() -> None:
+    chat = Chat()
+    await chat.command("start")
+    await chat.press("lang:en")
+    await chat.press("privacy:ok")
+    question = await chat.press("sub:yes")
+    assert chat.profiles.subscribed == {WORKER.pseudonym}
+    assert payloads(question) == ["sub:wp:1", "sub:wp:2", "sub:wp-skip"]
+    assert "Golden Fish Co." in [choice.label for choice in question.replies[-1].choices]
+    menu = await chat.text("2")  # a typed number picks Sunrise Garments
+    assert chat.profiles.workplaces == {WORKER.pseudonym: 2}
+    assert "menu:report" in payloads(menu)
+    assert "/stop" in menu.replies[0].text
+
+
+async def test_a_workplace_not_offered_is_refused() -> None:
+    chat = Chat()
+    await chat.command("start")
+    await chat.press("lang:en")
+    await chat.press("privacy:ok")
+    await chat.press("sub:yes")
+    turn = await chat.press("sub:wp:99")
+    assert chat.profiles.workplaces == {}
+    assert chat.state is not None
+    assert chat.state.step == "subscribe.workplace"
+    assert "sub:wp-skip" in payloads(turn)
+
+
+async def test_stop_and_subscribe_change_the_subscription_in_the_workers_language() -> None:
     chat = Chat()
     await chat.onboard("es")
-    turn = await chat.command(command)
-    assert "coming soon" not in turn.replies[0].text  # Spanish, not the English source
+    assert chat.profiles.subscribed == set()
+    await chat.command("subscribe")
+    turn = await chat.press("sub:wp-skip")
+    assert chat.profiles.subscribed == {WORKER.pseudonym}
+    assert chat.profiles.workplaces == {}, "skipping keeps no workplace"
+    assert "/stop" in turn.replies[0].text
+    turn = await chat.command("stop")
+    assert chat.profiles.subscribed == set()
+    assert "/subscribe" in turn.replies[0].text
+    assert "broadcast messages" not in turn.replies[0].text  # Spanish, not the English source
     assert chat.state is not None
     assert chat.state.step == "menu"
+
+
+async def test_stop_before_onboarding_leads_to_the_language_picker_and_stores_nothing() -> None:
+    chat = Chat()
+    turn = await chat.command("stop")
+    assert "lang:en" in payloads(turn)
+    assert chat.profiles.saved == {}
+    assert chat.profiles.subscribed == set()
+
+
+async def test_every_turn_of_a_known_worker_tells_profiles_they_are_reachable() -> None:
+    chat = Chat()
+    await chat.onboard("en")
+    before = len(chat.profiles.reached)
+    await chat.command("menu")
+    assert len(chat.profiles.reached) == before + 1
 
 
 async def test_unknown_command_lists_the_commands() -> None:

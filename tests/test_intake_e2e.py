@@ -249,7 +249,7 @@ async def test_the_same_update_delivered_twice_is_handled_once(
         user.send_command("start")
         await deliver_pending()
         await fake_telegram.wait_for(lambda m: "lang:en" in data_of(m))
-        steps = [("lang:en", "privacy:ok"), ("privacy:ok", "menu:report")]
+        steps = [("lang:en", "privacy:ok"), ("privacy:ok", "sub:no"), ("sub:no", "menu:report")]
         for payload, expected in steps:
             user.press(payload, next(m for m in reversed(user.messages()) if payload in data_of(m)))
             await deliver_pending()

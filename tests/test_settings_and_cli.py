@@ -119,7 +119,13 @@ def test_run_without_a_channel_says_what_to_set(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help() -> None:
-    for command in (["run"], ["chat"], ["db", "upgrade"], ["keys", "generate"], ["db"], ["keys"]):
+    commands = (
+        ["run"], ["chat"], ["db", "upgrade"], ["keys", "generate"], ["db"], ["keys"],
+        ["broadcast"], ["broadcast", "create"], ["broadcast", "status"], ["broadcast", "watch"],
+        ["broadcast", "relay"], ["broadcast", "cancel"], ["subscribers", "tag"],
+        ["lessons", "list"], ["lessons", "check"],
+    )  # fmt: skip
+    for command in commands:
         result = wvb(*command, "--help")
         assert result.returncode == 0
         assert "Usage" in result.stdout
@@ -127,7 +133,7 @@ def test_every_command_has_help() -> None:
 
 def test_chat_on_the_embedded_default_reaches_the_menu_in_thai(tmp_path: Path) -> None:
     """The README's first command, as a newcomer types it: pick Thai, read privacy, see menu."""
-    result = wvb("chat", cwd=tmp_path, stdin="2\n1\n")
+    result = wvb("chat", cwd=tmp_path, stdin="2\n1\n2\n")  # Thai, I understand, no messages
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "ไทย" in out
