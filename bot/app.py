@@ -16,8 +16,10 @@ from bot.gateway import ConversationGateway
 from bot.settings import SecretKeys, Settings, resolve_keys
 from conversations.engine import ConversationEngine
 from conversations.ports import Services
+from services.broadcasts import BroadcastPolicy
 from services.cases import CasePolicy, CaseService
 from services.casework import CaseworkService, ClockPolicy
+from services.education import LearningService
 from services.outbox import Outbox
 from services.staff_accounts import StaffAccounts
 from services.workers import WorkerProfileService
@@ -37,6 +39,7 @@ from storage.recent_ids import (
     RedisUpdateLog,
     UpdateLog,
 )
+from storage.send_rate import MemorySendRate, RedisSendRate, SendRate
 
 
 @dataclass
@@ -98,6 +101,24 @@ def build_state_store(
     )
 
 
+def broadcast_policy(settings: Settings) -> BroadcastPolicy:
+    return BroadcastPolicy(
+        quiet_window=settings.quiet_window,
+        default_timezone=settings.timezone,
+        language_timezones=settings.timezones_by_language,
+        default_language=settings.default_language,
+    )
+
+
+def build_send_rate(settings: Settings, redis: Redis | None) -> SendRate:
+    """The broadcast rate: shared through Redis by every process, or in memory (one process)."""
+    if redis is not None:
+        return RedisSendRate(
+            redis, settings.redis_prefix, settings.broadcast_rate, settings.broadcast_chat_interval
+        )
+    return MemorySendRate(settings.broadcast_rate, settings.broadcast_chat_interval)
+
+
 async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -> App:
     """Build the bot. The embedded default migrates its own SQLite file; a shared database is
     migrated only by `wvb db upgrade`, so two processes never race to migrate it."""
@@ -151,7 +172,10 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         ),
     )
     services = Services(
-        profiles=WorkerProfileService(database, keyring), cases=cases, casework=casework
+        profiles=WorkerProfileService(database, keyring),
+        cases=cases,
+        casework=casework,
+        learning=LearningService(database),
     )
     engine = ConversationEngine(
         services,

@@ -8,21 +8,25 @@ from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
+from aiogram import Bot
 from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramUnauthorizedError,
 )
 
-from bot.app import build_app
+from bot.app import App, broadcast_policy, build_app, build_send_rate
 from bot.errors import ChannelStartError
 from bot.settings import Settings, SettingsError
+from bot.telegram.broadcast import broadcast_sender, build_broadcast_bot
 from bot.telegram.runtime import CHANNEL, TelegramChannel, WebhookServer, build_bot
 from bot.telegram.staff_commands import StaffCommands
 from conversations.messages import Choice, Outbound
+from scheduler.broadcast_relay import BroadcastRelay, lesson_button
 from scheduler.case_clock import CaseClock
 from scheduler.jobs import build_scheduler
-from scheduler.outbox_relay import OutboxRelay, SendToStaff, SendToWorker, Unreachable
+from scheduler.outbox_relay import Blocked, OutboxRelay, SendToStaff, SendToWorker, Unreachable
+from services.broadcasts import BroadcastService
 from services.outbox import OutboxPayload
 from services.staff import StaffService
 
@@ -41,7 +45,7 @@ def worker_sender(channel: TelegramChannel) -> SendToWorker:
         try:
             await channel.send(int(address), [outbound])
         except TelegramForbiddenError:
-            raise Unreachable("the worker blocked the bot") from None
+            raise Blocked("the worker blocked the bot") from None
 
     return send
 
@@ -56,6 +60,38 @@ def staff_sender(channel: TelegramChannel, staff_chat_id: int | None) -> SendToS
     return send
 
 
+def broadcast_relay(app: App, token: str) -> tuple[BroadcastRelay, Bot]:
+    settings = app.settings
+    bot = build_broadcast_bot(token, settings.telegram_api_base)
+    relay = BroadcastRelay(
+        app.database,
+        app.keyring,
+        broadcast_sender(bot),
+        build_send_rate(settings, app.redis),
+        policy=broadcast_policy(settings),
+        lesson_button=lesson_button,
+        channel=CHANNEL,
+        chat_interval=settings.broadcast_chat_interval,
+        history=app.chat_history,
+    )
+    return relay, bot
+
+
+async def relay_broadcasts(settings: Settings, stop: asyncio.Event) -> None:
+    """`wvb broadcast relay`: only the broadcast relay, for extra sending capacity."""
+    if settings.telegram_token is None:
+        raise SettingsError("WVB_TELEGRAM_TOKEN: not set, so there is nowhere to send")
+    app = await build_app(settings)
+    relay, bot = broadcast_relay(app, settings.telegram_token.get_secret_value())
+    try:
+        log.info("broadcast relay running at up to %s messages/s", settings.broadcast_rate)
+        await relay.run(stop)
+    finally:
+        await bot.session.close()
+        await app.close()
+    log.info("broadcast relay stopped cleanly")
+
+
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set, then shut everything down in order."""
     if settings.telegram_token is None:
@@ -66,7 +102,10 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     token = settings.telegram_token.get_secret_value()
     bot = build_bot(token, settings.telegram_api_base)
     staff_commands = StaffCommands(
-        app.staff_accounts, StaffService(app.database, app.keyring), app.casework
+        app.staff_accounts,
+        StaffService(app.database, app.keyring),
+        app.casework,
+        BroadcastService(app.database, broadcast_policy(settings)),
     )
     channel = TelegramChannel(
         bot,
@@ -87,8 +126,10 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         wake=app.outbox_wake,
         send_to_worker=worker_sender(channel),
     )
+    broadcasts, broadcast_bot = broadcast_relay(app, token)
     relay_stop = asyncio.Event()
     relaying: asyncio.Task[None] | None = None
+    broadcasting: asyncio.Task[None] | None = None
     webhook: WebhookServer | None = None
     polling: asyncio.Task[None] | None = None
     try:
@@ -102,6 +143,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             ) from None
         scheduler.start()
         relaying = asyncio.create_task(relay.run(relay_stop), name="outbox-relay")
+        broadcasting = asyncio.create_task(broadcasts.run(relay_stop), name="broadcast-relay")
         if settings.webhook_url:
             host, port = settings.webhook_host_port
             secret = WebhookServer.secret_or_random(
@@ -131,8 +173,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         relay_stop.set()
         if relaying is not None:
             await relaying
+        if broadcasting is not None:
+            await broadcasting
         if scheduler.running:
             scheduler.shutdown(wait=False)
         await bot.session.close()
+        await broadcast_bot.session.close()
         await app.close()
     log.info("stopped cleanly")

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     retaliation_checkin_days: int = Field(default=30, ge=1, le=3650)
     # Idle conversation drafts expire after this long; durable profile data lives in the database.
     draft_ttl_hours: int = Field(default=72, ge=1, le=24 * 90)
+    # Broadcasts: the global send rate shared by every process (Telegram allows about 30 messages
+    # a second, up to 1,000 with paid broadcasts), and the least gap between two to one chat.
+    broadcast_rate: float = Field(default=25.0, gt=0, le=1000)
+    broadcast_chat_interval: float = Field(default=1.0, ge=0, le=60)
+    # Quiet hours are local time: the worker's workplace time zone, else their language's, else
+    # this one.
+    timezone: str = "UTC"
+    language_timezones: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -133,6 +141,39 @@ class Settings(BaseSettings):
             raise ValueError("must look like 21:00-07:00, or be empty to disable")
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return _check_timezone(value.strip())
+
+    @field_validator("language_timezones")
+    @classmethod
+    def _language_timezones(cls, value: str) -> str:
+        from locales import LANGUAGES
+
+        for part in filter(None, (part.strip() for part in value.split(","))):
+            language, sep, zone = part.partition("=")
+            if not sep or language.strip() not in LANGUAGES:
+                raise ValueError(
+                    f"must be LANG=ZONE pairs separated by commas (LANG one of "
+                    f"{', '.join(LANGUAGES)}), such as my=Asia/Bangkok"
+                )
+            _check_timezone(zone.strip())
+        return value
+
+    @property
+    def timezones_by_language(self) -> dict[str, str]:
+        pairs = (part.partition("=") for part in self.language_timezones.split(",") if part)
+        return {language.strip(): zone.strip() for language, _, zone in pairs}
+
+    @property
+    def quiet_window(self) -> tuple[int, int] | None:
+        """Quiet hours as minutes after midnight (start, end), or None when disabled."""
+        if not self.quiet_hours:
+            return None
+        start, end = self.quiet_hours.split("-")
+        return _minutes(start), _minutes(end)
+
     @field_validator("validation_reminder_days")
     @classmethod
     def _reminder_days(cls, value: str) -> str:
@@ -162,6 +203,23 @@ class Settings(BaseSettings):
     def webhook_host_port(self) -> tuple[str, int]:
         host, _, port = self.webhook_listen.rpartition(":")
         return host.strip("[]"), int(port)
+
+
+def _minutes(clock: str) -> int:
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _check_timezone(zone: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {zone!r}; use an IANA name such as Asia/Bangkok"
+        ) from None
+    return zone
 
 
 @dataclass(frozen=True)

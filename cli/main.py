@@ -6,15 +6,15 @@ stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sys
 from typing import Any
 
 import typer
 
 from bot.settings import generate_key_lines, resolve_keys
-from cli.common import run_async, settings_or_exit
+from cli.broadcast import broadcast_app, subscribers_app
+from cli.common import run_async, run_until_stopped, settings_or_exit
+from cli.lessons import lessons_app
 from cli.staff import cases_app, contacts_app, staff_app, workplaces_app
 
 app = typer.Typer(
@@ -32,6 +32,9 @@ app.add_typer(cases_app, name="cases")
 app.add_typer(workplaces_app, name="workplaces")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(staff_app, name="staff")
+app.add_typer(broadcast_app, name="broadcast")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(lessons_app, name="lessons")
 
 
 @db_app.command("upgrade")
@@ -116,15 +119,7 @@ def run() -> None:
         if value is not None
     ]
     configure_logging(settings.log_level, secrets)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signal_number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signal_number, stop.set)
-        await serve(settings, stop)
-
-    run_async(main())
+    run_until_stopped(lambda stop: serve(settings, stop))
 
 
 @app.command("chat")

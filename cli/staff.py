@@ -5,7 +5,6 @@ Every command accepts ``--json`` and then prints exactly one JSON document on st
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,14 +15,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.settings import resolve_keys
-from cli.common import fail, run_async, settings_or_exit
+from cli.common import call_service, fail, open_database, print_json, settings_or_exit
 from services.audit import cli_actor
 from services.casework import CaseworkService, Remediation
 from services.outbox import Outbox
 from services.staff import StaffError, StaffService
 from services.staff_accounts import StaffAccounts
 from storage.crypto import Keyring, Pseudonymizer
-from storage.database import Database
 
 T = TypeVar("T")
 
@@ -54,36 +52,14 @@ EXPORT_OPTION = typer.Option(
 @asynccontextmanager
 async def staff_service() -> AsyncIterator[StaffService]:
     settings = settings_or_exit()
-    from bot.app import database_errors_named
-
     keyring = Keyring(resolve_keys(settings).encryption_keys)
-    database = Database(settings.database_url)
-    try:
-        async with database_errors_named():
-            if not await database.is_up_to_date():
-                raise StaffError("the database schema is not up to date; run `wvb db upgrade`")
-            yield StaffService(database, keyring)
-    finally:
-        await database.dispose()
+    async with open_database(settings, StaffError) as database:
+        yield StaffService(database, keyring)
 
 
 def call(action: Callable[[StaffService], Awaitable[T]]) -> T:
     """Run one staff action; a StaffError becomes one line on stderr and exit code 1."""
-    result: list[T] = []
-
-    async def main() -> None:
-        async with staff_service() as service:
-            result.append(await action(service))
-
-    try:
-        run_async(main())
-    except StaffError as error:
-        fail(str(error))
-    return result[0]
-
-
-def print_json(document: object) -> None:
-    typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
+    return call_service(staff_service, action, StaffError)
 
 
 @cases_app.command("list")
@@ -263,10 +239,13 @@ def cases_close(
 def workplaces_add(
     name: str = typer.Argument(..., help="The workplace's name as workers know it."),
     country: str | None = typer.Option(None, "--country", help="Two-letter country code."),
+    timezone: str | None = typer.Option(
+        None, "--timezone", help="IANA time zone, e.g. Asia/Bangkok: quiet hours are local time."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Add a workplace to the list workers pick from (or re-activate it)."""
-    workplace = call(lambda service: service.add_workplace(cli_actor(), name, country))
+    """Add a workplace to the list workers pick from (or re-activate or update it)."""
+    workplace = call(lambda service: service.add_workplace(cli_actor(), name, country, timezone))
     if as_json:
         print_json(workplace)
     else:
@@ -282,7 +261,10 @@ def workplaces_list(as_json: bool = JSON_OPTION) -> None:
         return
     for workplace in workplaces:
         state = "" if workplace["active"] else " (removed)"
-        typer.echo(f"{workplace['id']}\t{workplace['country'] or '-'}\t{workplace['name']}{state}")
+        typer.echo(
+            f"{workplace['id']}\t{workplace['country'] or '-'}\t{workplace['timezone'] or '-'}\t"
+            f"{workplace['name']}{state}"
+        )
 
 
 @workplaces_app.command("remove")

@@ -372,3 +372,26 @@ def lesson_preview(topic: str, language: str) -> tuple[str, str]:
     if lesson is None:
         raise LookupError(f"no lesson {topic!r}")
     return lesson.title, lesson.pages[0].text
+
+
+def check_shipped(language: str, root: Path | None = None) -> list[str]:
+    """Every problem of ``language``'s lessons as shipped: missing, malformed, or (for a language
+    other than English) with the English title left in. Empty when all is well."""
+    problems = []
+    for topic in TOPICS:
+        path = lesson_path(topic, language, root)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            problems.append(f"{language}/{topic}: cannot read {path.name} ({type(error).__name__})")
+            continue
+        found = check_lesson(text)
+        problems += [f"{language}/{topic}: {problem}" for problem in found]
+        if language != SOURCE_LANGUAGE and not found:
+            english = lesson_path(topic, SOURCE_LANGUAGE, root)
+            if (
+                english.is_file()
+                and parse_lesson(text)[0] == parse_lesson(english.read_text(encoding="utf-8"))[0]
+            ):
+                problems.append(f"{language}/{topic}: the title is still the English one")
+    return problems

@@ -36,8 +36,22 @@ class Unreachable(Exception):
     """The worker cannot be messaged: they used /forget, or blocked the bot."""
 
 
+class Blocked(Unreachable):
+    """The messenger said the worker blocked the bot: no broadcast goes to them until they
+    write to us again."""
+
+
 class NotConfigured(Exception):
     """There is nowhere to send this kind of message (e.g. no staff chat is set)."""
+
+
+async def mark_blocked(database: Database, worker_ids: list[int]) -> None:
+    async with database.transaction() as session:
+        await session.execute(
+            update(Worker)
+            .where(Worker.id.in_(worker_ids), Worker.blocked_at.is_(None))
+            .values(blocked_at=utc_now())
+        )
 
 
 def backoff(attempts: int) -> timedelta:
@@ -109,6 +123,8 @@ class OutboxRelay:
         except Unreachable as reason:
             status, error = "unreachable", str(reason)[:200]
             log.info("outbox message %d: worker unreachable", row.id)
+            if isinstance(reason, Blocked) and row.worker_id is not None:
+                await mark_blocked(self.database, [row.worker_id])
             await self._tell_staff_unreachable(row, str(reason))
         except Exception as failure:
             error = type(failure).__name__

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -193,30 +194,55 @@ class StaffService:
 
     # -- configuration the report conversation offers ------------------------------------------
 
-    async def add_workplace(self, actor: str, name: str, country: str | None) -> dict[str, Any]:
+    async def add_workplace(
+        self, actor: str, name: str, country: str | None, timezone: str | None = None
+    ) -> dict[str, Any]:
         name = name.strip()
         if not name or len(name) > 200:
             raise StaffError("a workplace name needs 1 to 200 characters")
         if country is not None and (len(country) != 2 or not country.isalpha()):
             raise StaffError("--country takes a two-letter ISO country code, such as TH")
+        if timezone is not None:
+            try:
+                ZoneInfo(timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise StaffError(
+                    f"--timezone: unknown time zone {timezone!r}; use an IANA name such as "
+                    "Asia/Bangkok"
+                ) from None
         async with self.database.transaction() as session:
             existing = await session.scalar(select(Workplace).where(Workplace.name == name))
             if existing is not None:
                 existing.active = True
                 existing.country = country.upper() if country else existing.country
+                existing.timezone = timezone or existing.timezone
                 workplace = existing
             else:
-                workplace = Workplace(name=name, country=country.upper() if country else None)
+                workplace = Workplace(
+                    name=name, country=country.upper() if country else None, timezone=timezone
+                )
                 session.add(workplace)
             await session.flush()
             audit.record(session, actor, "workplace.add", str(workplace.id), name=name)
-            return {"id": workplace.id, "name": workplace.name, "country": workplace.country}
+            return {
+                "id": workplace.id,
+                "name": workplace.name,
+                "country": workplace.country,
+                "timezone": workplace.timezone,
+            }
 
     async def list_workplaces(self) -> list[dict[str, Any]]:
         async with self.database.sessions() as session:
             rows = (await session.execute(select(Workplace).order_by(Workplace.name))).scalars()
             return [
-                {"id": w.id, "name": w.name, "country": w.country, "active": w.active} for w in rows
+                {
+                    "id": w.id,
+                    "name": w.name,
+                    "country": w.country,
+                    "timezone": w.timezone,
+                    "active": w.active,
+                }
+                for w in rows
             ]
 
     async def remove_workplace(self, actor: str, name: str) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -69,6 +70,12 @@ class Worker(Base):
     pseudonym: Mapped[str] = mapped_column(String(64), unique=True)
     language: Mapped[str] = mapped_column(String(8))
     subscribed: Mapped[bool] = mapped_column(default=False)
+    # The workplace the worker chose to hear about (broadcast segments, quiet-hours time zone).
+    workplace_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workplaces.id", ondelete="SET NULL")
+    )
+    # Set when the messenger said the worker blocked the bot; cleared when they write again.
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
 
@@ -112,6 +119,7 @@ class Workplace(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     country: Mapped[str | None] = mapped_column(String(2))
+    timezone: Mapped[str | None] = mapped_column(String(64))  # IANA name, for quiet hours
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
@@ -305,6 +313,20 @@ class StaffMember(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
+class LessonFeedback(Base):
+    """Answers to "Was this helpful?" after a lesson: counters only, never who answered."""
+
+    __tablename__ = "lesson_feedback"
+    __table_args__ = (UniqueConstraint("topic", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(40))
+    language: Mapped[str] = mapped_column(String(8))
+    helpful_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    unhelpful_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+
+
 class DraftAttachment(Base):
     """Evidence sent during a report that is not yet confirmed; moved into the case on confirm,
     deleted with the draft otherwise."""
@@ -348,5 +370,87 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class WorkerTag(Base):
+    """A label staff put on a worker for broadcast segments (e.g. ``night-shift``)."""
+
+    __tablename__ = "worker_tags"
+    __table_args__ = (UniqueConstraint("worker_id", "tag"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"))
+    tag: Mapped[str] = mapped_column(String(40), index=True)
+
+
+BROADCAST_STATES = ("scheduled", "sending", "done", "cancelled")
+DELIVERY_STATUSES = ("pending", "sent", "failed", "blocked")
+
+
+class Broadcast(Base):
+    """A message staff send to a segment of subscribed workers, from a lesson or per-language
+    texts (rights education, not personal data: kept in the clear)."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN (" + ", ".join(f"'{state}'" for state in BROADCAST_STATES) + ")",
+            name="state_known",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="scheduled")
+    topic: Mapped[str | None] = mapped_column(String(40))
+    segment: Mapped[str] = mapped_column(String(500), default="all")
+    urgent: Mapped[bool] = mapped_column(default=False)
+    fallback: Mapped[str] = mapped_column(String(16), default="skip")
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    created_by: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    total: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)  # no text in their language, rule "skip"
+
+
+class BroadcastText(Base):
+    __tablename__ = "broadcast_texts"
+    __table_args__ = (UniqueConstraint("broadcast_id", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class BroadcastDelivery(Base):
+    """One recipient of one broadcast. The relay claims due rows by a compare-and-set on
+    ``next_attempt_at`` and records the outcome, so a restart resumes where it stopped."""
+
+    __tablename__ = "broadcast_deliveries"
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "worker_id"),
+        Index("ix_broadcast_deliveries_due", "status", "next_attempt_at", "id"),
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{status}'" for status in DELIVERY_STATUSES) + ")",
+            name="status_known",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True
+    )
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id", ondelete="SET NULL"))
+    language: Mapped[str] = mapped_column(String(8))
+    timezone: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    claim: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(default=0)
+    waiting_quiet: Mapped[bool] = mapped_column(default=False)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(200))

@@ -24,6 +24,10 @@ MAX_UPDATES_IN_MEMORY = 100_000
 class ChatHistory(Protocol):
     async def add(self, pseudonym: str, message_ids: list[int]) -> None: ...
 
+    async def add_many(self, entries: list[tuple[str, int]]) -> None:
+        """One message each for many chats (broadcasts), in one round trip where possible."""
+        ...
+
     async def recent(self, pseudonym: str) -> list[int]: ...
 
     async def clear(self, pseudonym: str) -> None: ...
@@ -44,6 +48,10 @@ class MemoryChatHistory:
         entries += [(now, message_id) for message_id in message_ids]
         self._chats[pseudonym] = entries[-MAX_HISTORY_PER_CHAT:]
 
+    async def add_many(self, entries: list[tuple[str, int]]) -> None:
+        for pseudonym, message_id in entries:
+            await self.add(pseudonym, [message_id])
+
     async def recent(self, pseudonym: str) -> list[int]:
         now = time.time()
         return [mid for at, mid in self._chats.get(pseudonym, []) if now - at < HISTORY_SECONDS]
@@ -52,10 +60,20 @@ class MemoryChatHistory:
         self._chats.pop(pseudonym, None)
 
 
+_ADD_MANY = """
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, ARGV[1], ARGV[i + 2])
+  redis.call('EXPIRE', key, ARGV[2])
+end
+return #KEYS
+"""
+
+
 class RedisChatHistory:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._add_many = redis.register_script(_ADD_MANY)
 
     def _key(self, pseudonym: str) -> str:
         return f"{self._prefix}:history:{pseudonym}"
@@ -71,6 +89,16 @@ class RedisChatHistory:
             pipe.zremrangebyrank(key, 0, -MAX_HISTORY_PER_CHAT - 1)
             pipe.expire(key, HISTORY_SECONDS)
             await pipe.execute()
+
+    async def add_many(self, entries: list[tuple[str, int]]) -> None:
+        if not entries:
+            return
+        # One script call for all (a pipeline costs a packed command each): trimmed by the next
+        # conversational add.
+        await self._add_many(
+            keys=[self._key(pseudonym) for pseudonym, _ in entries],
+            args=[time.time(), HISTORY_SECONDS, *(message_id for _, message_id in entries)],
+        )
 
     async def recent(self, pseudonym: str) -> list[int]:
         now = time.time()

@@ -265,3 +265,27 @@ def test_bold_entities_count_utf16_units() -> None:
     [both] = bold_entities(text, ((smiley, 5),)) or []
     assert (both.offset, both.length) == (9, 6)
     assert bold_entities(text, ((len(text) - 1, 5), (0, 0))) is None, "bad spans are dropped"
+
+
+def test_the_operators_check_passes_on_what_ships_and_fails_on_a_broken_copy(
+    tmp_path: Path,
+) -> None:
+    from locales.education import check_shipped
+
+    assert [problem for code in LANGUAGES for problem in check_shipped(code)] == []
+    for language in ("en", "th"):
+        folder = tmp_path / language / "education"
+        folder.mkdir(parents=True)
+        for topic in TOPICS:
+            source = lesson_path(topic, language, LOCALES_DIR)
+            (folder / source.name).write_text(source.read_text(encoding="utf-8"), "utf-8")
+    (tmp_path / "th" / "education" / "pay.md").write_text(
+        shipped("en", "pay"), encoding="utf-8"
+    )  # left in English
+    (tmp_path / "th" / "education" / "fees.md").unlink()
+    (tmp_path / "th" / "education" / "union.md").write_text("# หัวข้อ\n\n**ไม่ปิด\n", "utf-8")
+    problems = check_shipped("th", tmp_path)
+    assert any(p.startswith("th/pay: the title is still the English one") for p in problems)
+    assert any(p.startswith("th/fees: cannot read") for p in problems)
+    assert any(p.startswith("th/union:") for p in problems)
+    assert check_shipped("en", tmp_path) == []

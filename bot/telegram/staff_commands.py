@@ -16,6 +16,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.telegram.rendering import split_text
+from services.broadcasts import BroadcastError, BroadcastService, topic_texts
 from services.casework import CaseworkService, Remediation
 from services.staff import StaffError, StaffService
 from services.staff_accounts import Staff, StaffAccounts
@@ -32,16 +33,23 @@ USAGE = {
     "reply": "/reply REFERENCE text",
     "remediate": "/remediate REFERENCE summary",
     "close": "/close REFERENCE [unvalidated reason]",
+    "broadcast": "/broadcast TOPIC [SEGMENT] (add 'dry' first to only count: /broadcast dry pay)",
+    "bstatus": "/bstatus ID",
 }
 
 
 class StaffCommands:
     def __init__(
-        self, accounts: StaffAccounts, staff: StaffService, casework: CaseworkService
+        self,
+        accounts: StaffAccounts,
+        staff: StaffService,
+        casework: CaseworkService,
+        broadcasts: BroadcastService | None = None,
     ) -> None:
         self.accounts = accounts
         self.staff = staff
         self.casework = casework
+        self.broadcasts = broadcasts
         self.handlers: dict[str, tuple[str, Handler]] = {
             "cases": ("cases.view", self.cases),
             "case": ("cases.view", self.case),
@@ -52,6 +60,9 @@ class StaffCommands:
             "remediate": ("cases.change", self.remediate),
             "close": ("cases.change", self.close),
         }
+        if broadcasts is not None:
+            self.handlers["broadcast"] = ("broadcasts", self.broadcast)
+            self.handlers["bstatus"] = ("broadcasts", self.broadcast_status)
 
     def router(self) -> Router:
         router = Router(name="staff")
@@ -75,7 +86,7 @@ class StaffCommands:
             return
         try:
             answer = await handler(member, (command.args or "").strip())
-        except StaffError as error:
+        except (StaffError, BroadcastError) as error:
             answer = f"Refused: {error}"
         for part in split_text(answer):
             await message.answer(part, protect_content=True)
@@ -141,3 +152,36 @@ class StaffCommands:
             member.actor, reference, unvalidated=unvalidated, reason=reason or None
         )
         return f"{reference}: {status}"
+
+    async def broadcast(self, member: Staff, args: str) -> str:
+        assert self.broadcasts is not None
+        words = args.split(maxsplit=1)
+        dry = bool(words) and words[0].lower() == "dry"
+        if dry:
+            words = words[1].split(maxsplit=1) if len(words) > 1 else []
+        if not words:
+            raise StaffError(f"usage: {USAGE['broadcast']}")
+        topic, segment_text = words[0], (words[1] if len(words) > 1 else "all")
+        texts = topic_texts(topic)
+        segment = await self.broadcasts.parse_segment(segment_text)
+        if dry:
+            preview = await self.broadcasts.preview(texts, segment)
+            languages = ", ".join(f"{code} {n}" for code, n in preview["languages"].items())
+            return f"Would reach {preview['total']} worker(s): {languages or 'nobody'}."
+        created = await self.broadcasts.create(member.actor, texts, segment, topic=topic)
+        return (
+            f"Broadcast {created['id']} created for {created['total']} worker(s). "
+            f"Check it with /bstatus {created['id']}."
+        )
+
+    async def broadcast_status(self, member: Staff, args: str) -> str:
+        assert self.broadcasts is not None
+        if not args.strip().isdigit():
+            raise StaffError(f"usage: {USAGE['bstatus']}")
+        status = await self.broadcasts.status(member.actor, int(args))
+        line = (
+            f"Broadcast {status['id']}: {status['state']} · {status['sent']}/{status['total']} "
+            f"sent · {status['failed']} failed ({status['blocked']} blocked) · "
+            f"{status['pending']} pending"
+        )
+        return line + (f"\n{status['note']}" if "note" in status else "")

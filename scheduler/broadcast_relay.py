@@ -1,0 +1,451 @@
+"""The broadcast relay: sends delivery rows at the shared rate and records each outcome.
+
+Claiming: a batch of due rows is taken with a compare-and-set (``next_attempt_at`` moved
+``CLAIM_SECONDS`` ahead, a claim token written) in one transaction, with ``SKIP LOCKED`` on
+PostgreSQL and ``BEGIN IMMEDIATE`` on SQLite, so two relays never hold the same row. A relay
+sends a row only while its claim has more than ``CLAIM_MARGIN`` seconds left; what it cannot
+send in time goes back for anyone to take.
+
+Recording: outcomes are written in small batches (about every ten messages: every
+``max(0.1, min(1, 10 / rate))`` seconds, or ``FLUSH_ROWS``). A relay killed between sending and
+recording leaves those rows claimed; when the claim runs out they are sent again. So nobody is
+skipped, and a kill repeats at most the messages sent since the last flush plus those in flight:
+at most ``max(10, rate / 10) + MAX_IN_FLIGHT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from locales import translator
+from scheduler.outbox_relay import Unreachable
+from services.broadcasts import BroadcastPolicy, BroadcastService, footer
+from services.outbox import OutboxPayload
+from services.workers import address_purpose
+from storage.crypto import Keyring
+from storage.database import Database
+from storage.models import (
+    Broadcast,
+    BroadcastDelivery,
+    BroadcastText,
+    Worker,
+    WorkerAddress,
+    utc_now,
+)
+from storage.recent_ids import ChatHistory
+from storage.send_rate import SendRate
+
+log = logging.getLogger(__name__)
+
+CLAIM_SECONDS = 15
+CLAIM_MARGIN = 11.0  # longer than one send may take (the sender's own timeout is 10 s)
+FLUSH_SECONDS = 0.1
+FLUSH_ROWS = 200
+MAX_IN_FLIGHT = 64
+MAX_ATTEMPTS = 5
+IDLE_SECONDS = 1.0
+LANES = 2
+DUE_CHECK_SECONDS = 5.0
+
+#: (address, payload) -> the message id; raises ``Unreachable`` (blocked), ``RetryAfter``,
+#: ``Rejected`` or ``ChannelDown``.
+BroadcastSend = Callable[[str, OutboxPayload], Awaitable[int | None]]
+#: A lesson topic -> (button label, payload) that opens it, in a language.
+LessonButton = Callable[[str, str], tuple[str, str]]
+
+
+class RetryAfter(Exception):
+    """The messenger asked us to slow down (HTTP 429)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds} s")
+        self.seconds = seconds
+
+
+class ChannelDown(Exception):
+    """The channel itself fails (token rejected, API unreachable): deliveries wait, without
+    spending their attempts."""
+
+
+class Rejected(Exception):
+    """The messenger refused this message for good (e.g. the chat does not exist)."""
+
+
+@dataclass
+class _Item:
+    id: int
+    broadcast_id: int
+    worker_id: int | None
+    language: str
+    timezone: str
+    attempts: int
+    urgent: bool = False
+    address: str | None = field(default=None, repr=False)
+    pseudonym: str | None = field(default=None, repr=False)
+
+
+@dataclass
+class _Outcomes:
+    sent: list[int] = field(default_factory=list)
+    blocked: list[tuple[int, int | None]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    # (id, when, waiting for quiet hours, counts as an attempt)
+    later: list[tuple[int, datetime, bool, bool]] = field(default_factory=list)
+    problems: Counter[str] = field(default_factory=Counter)  # logged once a flush, not per row
+    shown: list[tuple[str, int]] = field(default_factory=list)  # (pseudonym, message id)
+
+    def __len__(self) -> int:
+        return len(self.sent) + len(self.blocked) + len(self.failed) + len(self.later)
+
+
+@dataclass
+class RelayStats:
+    sent: int = 0
+    failed: int = 0
+    blocked: int = 0
+    deferred: int = 0
+    rate_limited: int = 0
+
+
+class BroadcastRelay:
+    def __init__(
+        self,
+        database: Database,
+        keyring: Keyring,
+        send: BroadcastSend,
+        rate: SendRate,
+        *,
+        policy: BroadcastPolicy | None = None,
+        lesson_button: LessonButton | None = None,
+        channel: str = "telegram",
+        chat_interval: float = 1.0,
+        history: ChatHistory | None = None,
+    ) -> None:
+        self.database = database
+        self.keyring = keyring
+        self.send = send
+        self.rate = rate
+        self.policy = policy or BroadcastPolicy()
+        self.service = BroadcastService(database, self.policy, channel)
+        self.lesson_button = lesson_button
+        self.channel = channel
+        self.chat_interval = chat_interval
+        self.history = history  # so /forget deletes broadcast messages too
+        # Outcomes are recorded about every ten messages (at least every 0.1 s, at most every
+        # second): what a kill can repeat stays small at any rate.
+        self.flush_seconds = max(FLUSH_SECONDS, min(1.0, 10 / rate.rate))
+        self.stats = RelayStats()
+        self._payloads: dict[tuple[int, str], OutboxPayload] = {}
+        self._urgent: dict[int, bool] = {}
+        self._last_due_check = 0.0
+
+    @property
+    def batch_size(self) -> int:
+        """About a second of sending: claims stay short, so a restart resumes quickly."""
+        return max(1, min(1000, int(self.rate.rate)))
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until ``stop`` is set. Two lanes claim and send in turn, so the next batch is
+        claimed and decrypted while the current one is still going out (one lane alone idles
+        the sender for every claim); the shared bucket keeps their sum at the rate."""
+        await asyncio.gather(*(self._lane(stop) for _ in range(LANES)))
+
+    async def _lane(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                handled = await self.run_once(stop)
+            except Exception:
+                log.exception("broadcast relay pass failed")
+                handled = 0
+            if handled == 0:
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(IDLE_SECONDS):
+                        await stop.wait()
+
+    async def run_once(self, stop: asyncio.Event | None = None) -> int:
+        """Start due broadcasts, then send one claimed batch; return how many rows were handled."""
+        monotonic = time.monotonic()
+        if monotonic - self._last_due_check >= DUE_CHECK_SECONDS:
+            self._last_due_check = monotonic
+            await self.service.start_due()
+            await self.service.finish_done()
+        items, token, deadline = await self._claim()
+        if not items:
+            await self.service.finish_done()
+            return 0
+        await self._send_batch(items, token, deadline, stop)
+        return len(items)
+
+    async def drain(self, stop: asyncio.Event | None = None) -> None:
+        """Send everything due now (tests and one-off runs)."""
+        self._last_due_check = 0.0
+        while await self.run_once(stop):
+            pass
+
+    # -- claiming -----------------------------------------------------------------------------
+
+    async def _claim(self) -> tuple[list[_Item], str, float]:
+        now = utc_now()
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + CLAIM_SECONDS - CLAIM_MARGIN
+        due = (
+            select(BroadcastDelivery.id)
+            .where(BroadcastDelivery.status == "pending")
+            .where(BroadcastDelivery.next_attempt_at <= now)
+            .order_by(BroadcastDelivery.next_attempt_at, BroadcastDelivery.id)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.database.transaction() as session:
+            # Two statements, not UPDATE ... WHERE id IN (SELECT ... LIMIT): PostgreSQL may run
+            # such a subquery more than once and claim more rows than the limit.
+            ids = list(await session.scalars(due))
+            if not ids:
+                return [], token, deadline
+            claimed = await session.execute(
+                update(BroadcastDelivery)
+                .where(BroadcastDelivery.id.in_(ids))
+                .where(BroadcastDelivery.status == "pending")
+                .where(BroadcastDelivery.next_attempt_at <= now)
+                .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS), claim=token)
+                .returning(
+                    BroadcastDelivery.id,
+                    BroadcastDelivery.broadcast_id,
+                    BroadcastDelivery.worker_id,
+                    BroadcastDelivery.language,
+                    BroadcastDelivery.timezone,
+                    BroadcastDelivery.attempts,
+                )
+            )
+            items = [_Item(*row) for row in claimed]
+            if items:
+                await self._prepare(session, items)
+        items.sort(key=lambda item: item.id)
+        return items, token, deadline
+
+    async def _prepare(self, session: AsyncSession, items: list[_Item]) -> None:
+        """Load texts (cached per broadcast and language) and decrypt addresses."""
+        broadcasts = {item.broadcast_id for item in items} - set(self._urgent)
+        if broadcasts:
+            for broadcast_id, urgent, topic in await session.execute(
+                select(Broadcast.id, Broadcast.urgent, Broadcast.topic).where(
+                    Broadcast.id.in_(broadcasts)
+                )
+            ):
+                self._urgent[broadcast_id] = urgent
+                for language, text in await session.execute(
+                    select(BroadcastText.language, BroadcastText.text).where(
+                        BroadcastText.broadcast_id == broadcast_id
+                    )
+                ):
+                    self._payloads[(broadcast_id, language)] = self._payload(topic, language, text)
+        worker_ids = [item.worker_id for item in items if item.worker_id is not None]
+        addresses: dict[int, tuple[str, bytes]] = {}
+        if worker_ids:
+            for worker_id, pseudonym, ciphertext in await session.execute(
+                select(Worker.id, Worker.pseudonym, WorkerAddress.address_ciphertext)
+                .join(WorkerAddress, WorkerAddress.worker_id == Worker.id)
+                .where(Worker.id.in_(worker_ids), WorkerAddress.channel == self.channel)
+            ):
+                addresses[worker_id] = (pseudonym, ciphertext)
+        for item in items:
+            item.urgent = self._urgent.get(item.broadcast_id, False)
+            found = addresses.get(item.worker_id) if item.worker_id is not None else None
+            if found is not None:
+                pseudonym, ciphertext = found
+                item.pseudonym = pseudonym
+                item.address = self.keyring.decrypt(
+                    ciphertext, address_purpose(pseudonym, self.channel)
+                ).decode()
+
+    def _payload(self, topic: str | None, language: str, text: str) -> OutboxPayload:
+        choices: tuple[tuple[str, str], ...] = ()
+        if topic and self.lesson_button is not None:
+            choices = (self.lesson_button(topic, language),)
+        return OutboxPayload(f"{text}\n\n{footer(language)}", choices=choices)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def _send_batch(
+        self, items: list[_Item], token: str, deadline: float, stop: asyncio.Event | None
+    ) -> None:
+        outcomes = _Outcomes()
+        queue = list(reversed(self._screen(items, outcomes)))
+        in_flight: set[asyncio.Task[None]] = set()
+        slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        last_flush = time.monotonic()
+        while queue:
+            if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+                now = utc_now()  # not sent in time: back for anyone to take
+                outcomes.later.extend((item.id, now, False, False) for item in queue)
+                queue.clear()
+                break
+            granted = await self.rate.take(min(len(queue), max(1, int(self.rate.rate / 20))))
+            chunk = [queue.pop() for _ in range(min(granted, len(queue)))]
+            allowed = await self.rate.chat_slots([item.worker_id or 0 for item in chunk])
+            for item, may in zip(chunk, allowed, strict=True):
+                if not may:  # this chat got a message less than a second ago
+                    later = utc_now() + timedelta(seconds=max(1.0, self.chat_interval))
+                    outcomes.later.append((item.id, later, False, False))
+                    continue
+                await slots.acquire()
+                task = asyncio.create_task(self._send_one(item, outcomes))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+                task.add_done_callback(lambda _: slots.release())
+            if len(outcomes) >= FLUSH_ROWS or time.monotonic() - last_flush >= self.flush_seconds:
+                await self._flush(outcomes, token)
+                last_flush = time.monotonic()
+        if in_flight:
+            await asyncio.gather(*in_flight)
+        await self._flush(outcomes, token)
+
+    def _screen(self, items: list[_Item], outcomes: _Outcomes) -> list[_Item]:
+        """Rows that cannot or must not go now: forgotten workers, quiet hours."""
+        now = utc_now()
+        ready = []
+        for item in items:
+            if item.worker_id is None or item.address is None:
+                outcomes.failed.append((item.id, "the worker used /forget"))
+                continue
+            if (item.broadcast_id, item.language) not in self._payloads:
+                outcomes.failed.append((item.id, "no text in this language"))
+                continue
+            if not item.urgent:
+                wait = self.policy.quiet_until(now, item.timezone)
+                if wait is not None:
+                    outcomes.later.append((item.id, wait, True, False))
+                    continue
+            ready.append(item)
+        return ready
+
+    async def _send_one(self, item: _Item, outcomes: _Outcomes) -> None:
+        assert item.address is not None
+        payload = self._payloads[(item.broadcast_id, item.language)]
+        try:
+            message_id = await self.send(item.address, payload)
+        except Unreachable:
+            outcomes.blocked.append((item.id, item.worker_id))
+        except RetryAfter as limited:
+            self.stats.rate_limited += 1
+            await self.rate.pause(limited.seconds)
+            later = utc_now() + timedelta(seconds=limited.seconds)
+            outcomes.later.append((item.id, later, False, False))
+        except Rejected as reason:
+            outcomes.failed.append((item.id, str(reason)[:200]))
+        except ChannelDown as reason:
+            outcomes.problems[str(reason)] += 1
+            outcomes.later.append((item.id, utc_now() + timedelta(seconds=30), False, False))
+        except Exception as failure:  # trouble with this message: try again later, a few times
+            if item.attempts + 1 >= MAX_ATTEMPTS:
+                outcomes.failed.append((item.id, type(failure).__name__))
+            else:
+                later = utc_now() + timedelta(seconds=min(300, 5 * 2**item.attempts))
+                outcomes.later.append((item.id, later, False, True))
+            outcomes.problems[type(failure).__name__] += 1
+        else:
+            outcomes.sent.append(item.id)
+            if message_id is not None and item.pseudonym is not None:
+                outcomes.shown.append((item.pseudonym, message_id))
+
+    async def _flush(self, outcomes: _Outcomes, token: str) -> None:
+        """Record outcomes; take them out of ``outcomes`` (tasks may still be adding more)."""
+        sent, outcomes.sent = outcomes.sent, []
+        blocked, outcomes.blocked = outcomes.blocked, []
+        failed, outcomes.failed = outcomes.failed, []
+        later, outcomes.later = outcomes.later, []
+        problems, outcomes.problems = outcomes.problems, Counter()
+        shown, outcomes.shown = outcomes.shown, []
+        for problem, count in problems.items():
+            log.warning(
+                "%d broadcast deliveries not sent (%s); they will be retried", count, problem
+            )
+        if not (sent or blocked or failed or later):
+            return
+        now = utc_now()
+        mine = (BroadcastDelivery.claim == token, BroadcastDelivery.status == "pending")
+        async with self.database.transaction() as session:
+            if sent:
+                await session.execute(
+                    update(BroadcastDelivery)
+                    .where(BroadcastDelivery.id.in_(sent), BroadcastDelivery.status == "pending")
+                    .values(
+                        status="sent",
+                        sent_at=now,
+                        attempts=BroadcastDelivery.attempts + 1,
+                        claim=None,
+                        waiting_quiet=False,
+                    )
+                )
+            if blocked:
+                await session.execute(
+                    update(BroadcastDelivery)
+                    .where(BroadcastDelivery.id.in_([row for row, _ in blocked]))
+                    .where(BroadcastDelivery.status == "pending")
+                    .values(status="blocked", last_error="the worker blocked the bot", claim=None)
+                )
+                workers = [worker for _, worker in blocked if worker is not None]
+                if workers:
+                    await session.execute(
+                        update(Worker)
+                        .where(Worker.id.in_(workers), Worker.blocked_at.is_(None))
+                        .values(blocked_at=now)
+                    )
+            for row, reason in failed:
+                await session.execute(
+                    update(BroadcastDelivery)
+                    .where(BroadcastDelivery.id == row, BroadcastDelivery.status == "pending")
+                    .values(
+                        status="failed",
+                        last_error=reason,
+                        attempts=BroadcastDelivery.attempts + 1,
+                        claim=None,
+                    )
+                )
+            groups: dict[tuple[datetime, bool, bool], list[int]] = {}
+            for row, when, quiet, counted in later:
+                groups.setdefault((when, quiet, counted), []).append(row)
+            for (when, quiet, counted), rows in groups.items():
+                values: dict[str, object] = {
+                    "next_attempt_at": when,
+                    "waiting_quiet": quiet,
+                    "claim": None,
+                }
+                if counted:
+                    values["attempts"] = BroadcastDelivery.attempts + 1
+                await session.execute(
+                    update(BroadcastDelivery)
+                    .where(BroadcastDelivery.id.in_(rows), *mine)
+                    .values(**values)
+                )
+        if shown and self.history is not None:
+            try:
+                await self.history.add_many(shown)
+            except Exception as error:  # the messages went out; only /forget's reach is less
+                log.warning(
+                    "broadcast messages not added to chat history: %s", type(error).__name__
+                )
+        self.stats.sent += len(sent)
+        self.stats.blocked += len(blocked)
+        self.stats.failed += len(failed)
+        self.stats.deferred += len(later)
+
+
+def lesson_button(topic: str, language: str) -> tuple[str, str]:
+    """The "Read the lesson" button under a broadcast made from a lesson topic."""
+    from conversations.learn import learn_payload
+
+    return ("📖 " + translator(language).gettext("Read the lesson"), learn_payload(topic))

@@ -1,0 +1,533 @@
+"""Broadcasts: staff send rights education to a segment of subscribed workers.
+
+A broadcast is created with its text in every language it will go out in (a lesson topic brings
+its own text in every shipped language; staff texts come per language). When it is due, one
+delivery row is written per recipient in the same transaction that moves it to ``sending``; the
+broadcast relay (``scheduler/broadcast_relay.py``) sends those rows at the configured rate.
+Workers who stopped broadcasts, blocked the bot or used /forget are never recipients.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from locales import LANGUAGES, translator
+from services import audit
+from storage.database import Database
+from storage.models import (
+    Broadcast,
+    BroadcastDelivery,
+    BroadcastText,
+    Worker,
+    WorkerAddress,
+    WorkerTag,
+    Workplace,
+    utc_now,
+)
+
+#: Telegram's limit; the footer telling workers how to stop is added to every text.
+MAX_TEXT_UNITS = 4096
+FALLBACKS = ("skip", "default")
+DEFAULT_CHANNEL = "telegram"
+
+
+class BroadcastError(Exception):
+    """A broadcast request that cannot be done; one line to show as it is."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Who a broadcast is for. Terms of one kind are alternatives (language=th,language=my);
+    kinds are combined (language=th,tag=night-shift: Thai speakers tagged night-shift)."""
+
+    languages: frozenset[str] = frozenset()
+    workplaces: frozenset[int] = frozenset()
+    tags: frozenset[str] = frozenset()
+
+    def describe(self) -> str:
+        terms = [f"language={code}" for code in sorted(self.languages)]
+        terms += [f"workplace={wid}" for wid in sorted(self.workplaces)]
+        terms += [f"tag={tag}" for tag in sorted(self.tags)]
+        return ",".join(terms) or "all"
+
+
+@dataclass(frozen=True)
+class BroadcastPolicy:
+    """Quiet hours (minutes after midnight, local) and how a worker's time zone is found."""
+
+    quiet_window: tuple[int, int] | None = (21 * 60, 7 * 60)
+    default_timezone: str = "UTC"
+    language_timezones: dict[str, str] = field(default_factory=dict)
+    default_language: str = "en"
+
+    def timezone_for(self, language: str, workplace_timezone: str | None) -> str:
+        return workplace_timezone or self.language_timezones.get(language) or self.default_timezone
+
+    def quiet_until(self, now: datetime, timezone: str) -> datetime | None:
+        """When quiet hours end for someone in ``timezone``, if they are in them at ``now``."""
+        if self.quiet_window is None:
+            return None
+        start, end = self.quiet_window
+        if start == end:
+            return None
+        local = now.astimezone(_zone(timezone))
+        minute = local.hour * 60 + local.minute
+        quiet = start <= minute < end if start < end else (minute >= start or minute < end)
+        if not quiet:
+            return None
+        day = local.date() if minute < end else local.date() + timedelta(days=1)
+        ends = datetime(day.year, day.month, day.day, end // 60, end % 60, tzinfo=local.tzinfo)
+        return ends.astimezone(now.tzinfo)
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def check_tag(tag: str) -> str:
+    tag = tag.strip().lower()
+    if not tag or len(tag) > 40 or not all(c.isalnum() or c in "-_." for c in tag):
+        raise BroadcastError("a tag is 1-40 letters, digits, '-', '_' or '.', such as night-shift")
+    return tag
+
+
+def footer(language: str) -> str:
+    return translator(language).gettext("To stop these messages, send /stop.")
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+class BroadcastService:
+    def __init__(
+        self,
+        database: Database,
+        policy: BroadcastPolicy | None = None,
+        channel: str = DEFAULT_CHANNEL,
+    ) -> None:
+        self.database = database
+        self.policy = policy or BroadcastPolicy()
+        self.channel = channel
+
+    # -- segments --------------------------------------------------------------------------
+
+    async def parse_segment(self, text: str | None) -> Segment:
+        text = (text or "").strip()
+        if text in ("", "all"):
+            return Segment()
+        languages: set[str] = set()
+        workplace_specs: list[str] = []
+        tags: set[str] = set()
+        for term in filter(None, (part.strip() for part in text.split(","))):
+            kind, sep, value = term.partition("=")
+            kind, value = kind.strip().lower(), value.strip()
+            if not sep or not value:
+                raise BroadcastError(
+                    f"segment term {term!r}: use language=CODE, workplace=ID-OR-NAME or tag=TAG"
+                )
+            if kind == "language":
+                if value not in LANGUAGES:
+                    raise BroadcastError(
+                        f"segment: unknown language {value!r}; one of {', '.join(LANGUAGES)}"
+                    )
+                languages.add(value)
+            elif kind == "workplace":
+                workplace_specs.append(value)
+            elif kind == "tag":
+                tags.add(check_tag(value))
+            else:
+                raise BroadcastError(
+                    f"segment term {term!r}: use language=CODE, workplace=ID-OR-NAME or tag=TAG"
+                )
+        workplaces: set[int] = set()
+        if workplace_specs:
+            async with self.database.sessions() as session:
+                for spec in workplace_specs:
+                    condition = (
+                        Workplace.id == int(spec) if spec.isdigit() else Workplace.name == spec
+                    )
+                    found = await session.scalar(select(Workplace.id).where(condition))
+                    if found is None:
+                        raise BroadcastError(f"segment: no workplace {spec!r} (see wvb workplaces)")
+                    workplaces.add(found)
+        return Segment(frozenset(languages), frozenset(workplaces), frozenset(tags))
+
+    def _recipients(self, segment: Segment) -> Any:
+        """Subscribed, reachable workers of the segment: (id, language, workplace time zone)."""
+        query = (
+            select(Worker.id, Worker.language, Workplace.timezone)
+            .join(
+                WorkerAddress,
+                and_(WorkerAddress.worker_id == Worker.id, WorkerAddress.channel == self.channel),
+            )
+            .outerjoin(Workplace, Workplace.id == Worker.workplace_id)
+            .where(Worker.subscribed.is_(True), Worker.blocked_at.is_(None))
+            .order_by(Worker.id)
+        )
+        if segment.languages:
+            query = query.where(Worker.language.in_(sorted(segment.languages)))
+        if segment.workplaces:
+            query = query.where(Worker.workplace_id.in_(sorted(segment.workplaces)))
+        if segment.tags:
+            query = query.where(
+                exists().where(WorkerTag.worker_id == Worker.id, WorkerTag.tag.in_(segment.tags))
+            )
+        return query
+
+    def _language_for(self, language: str, texts: set[str], fallback: str) -> str | None:
+        if language in texts:
+            return language
+        if fallback == "default" and self.policy.default_language in texts:
+            return self.policy.default_language
+        return None
+
+    # -- create, dry run, status -------------------------------------------------------------
+
+    def _check_texts(self, texts: dict[str, str]) -> dict[str, str]:
+        if not texts:
+            raise BroadcastError("give --topic or at least one --text-file LANG=PATH")
+        checked = {}
+        for language, text in texts.items():
+            if language not in LANGUAGES:
+                raise BroadcastError(
+                    f"--text-file: unknown language {language!r}; one of {', '.join(LANGUAGES)}"
+                )
+            text = text.strip()
+            if not text:
+                raise BroadcastError(f"--text-file {language}: the text is empty")
+            if utf16_units(text + "\n\n" + footer(language)) > MAX_TEXT_UNITS:
+                raise BroadcastError(
+                    f"--text-file {language}: too long for one message "
+                    f"({utf16_units(text)} units; at most about 3,900)"
+                )
+            checked[language] = text
+        return checked
+
+    async def preview(
+        self, texts: dict[str, str], segment: Segment, fallback: str = "skip"
+    ) -> dict[str, Any]:
+        """What ``create`` would do now: recipients per language, skipped, in quiet hours."""
+        texts = self._check_texts(texts)
+        self._check_fallback(fallback)
+        now = utc_now()
+        per_language: Counter[str] = Counter()
+        skipped = quiet = 0
+        async with self.database.sessions() as session:
+            for _worker_id, language, zone in await session.execute(self._recipients(segment)):
+                chosen = self._language_for(language, set(texts), fallback)
+                if chosen is None:
+                    skipped += 1
+                    continue
+                per_language[chosen] += 1
+                timezone = self.policy.timezone_for(language, zone)
+                if self.policy.quiet_until(now, timezone) is not None:
+                    quiet += 1
+        return {
+            "dry_run": True,
+            "segment": segment.describe(),
+            "total": sum(per_language.values()),
+            "languages": dict(sorted(per_language.items())),
+            "skipped_no_text": skipped,
+            "in_quiet_hours_now": quiet,
+        }
+
+    @staticmethod
+    def _check_fallback(fallback: str) -> None:
+        if fallback not in FALLBACKS:
+            raise BroadcastError(f"--fallback takes {' or '.join(FALLBACKS)}")
+
+    async def create(
+        self,
+        actor: str,
+        texts: dict[str, str],
+        segment: Segment,
+        *,
+        topic: str | None = None,
+        at: datetime | None = None,
+        urgent: bool = False,
+        fallback: str = "skip",
+    ) -> dict[str, Any]:
+        texts = self._check_texts(texts)
+        self._check_fallback(fallback)
+        now = utc_now()
+        if at is not None and at.tzinfo is None:
+            raise BroadcastError("--at needs a time zone, such as 2026-12-01T09:00+07:00")
+        async with self.database.transaction() as session:
+            broadcast = Broadcast(
+                topic=topic,
+                segment=segment.describe(),
+                urgent=urgent,
+                fallback=fallback,
+                scheduled_at=max(at, now) if at else now,
+                created_by=actor[:64],
+            )
+            session.add(broadcast)
+            await session.flush()
+            for language, text in texts.items():
+                session.add(BroadcastText(broadcast_id=broadcast.id, language=language, text=text))
+            if broadcast.scheduled_at <= now:
+                await self._start(session, broadcast, segment, set(texts), now)
+            audit.record(
+                session,
+                actor,
+                "broadcast.create",
+                str(broadcast.id),
+                topic=topic,
+                segment=broadcast.segment,
+                languages=sorted(texts),
+                urgent=urgent,
+                scheduled_at=broadcast.scheduled_at.isoformat(),
+            )
+            return {"id": broadcast.id, "state": broadcast.state, "total": broadcast.total}
+
+    async def _start(
+        self,
+        session: AsyncSession,
+        broadcast: Broadcast,
+        segment: Segment,
+        languages: set[str],
+        now: datetime,
+    ) -> None:
+        """Write one delivery per recipient and move the broadcast to ``sending``."""
+        rows = []
+        skipped = 0
+        for worker_id, language, zone in await session.execute(self._recipients(segment)):
+            chosen = self._language_for(language, languages, broadcast.fallback)
+            if chosen is None:
+                skipped += 1
+                continue
+            timezone = self.policy.timezone_for(language, zone)
+            wait = None if broadcast.urgent else self.policy.quiet_until(now, timezone)
+            rows.append(
+                {
+                    "broadcast_id": broadcast.id,
+                    "worker_id": worker_id,
+                    "language": chosen,
+                    "timezone": timezone,
+                    "status": "pending",
+                    "next_attempt_at": wait or now,
+                    "waiting_quiet": wait is not None,
+                    "attempts": 0,
+                }
+            )
+        for start in range(0, len(rows), 5000):
+            await session.execute(insert(BroadcastDelivery), rows[start : start + 5000])
+        broadcast.state = "sending"
+        broadcast.started_at = now
+        broadcast.total = len(rows)
+        broadcast.skipped = skipped
+
+    async def start_due(self, now: datetime | None = None) -> int:
+        """Start scheduled broadcasts whose time has come; each is started by one process only
+        (a compare-and-set on its state). Returns how many this call started."""
+        now = now or utc_now()
+        started = 0
+        async with self.database.sessions() as session:
+            due = list(
+                await session.scalars(
+                    select(Broadcast.id).where(
+                        Broadcast.state == "scheduled", Broadcast.scheduled_at <= now
+                    )
+                )
+            )
+        for broadcast_id in due:
+            async with self.database.transaction() as session:
+                won = await session.execute(
+                    update(Broadcast)
+                    .where(Broadcast.id == broadcast_id, Broadcast.state == "scheduled")
+                    .values(state="sending")
+                )
+                if getattr(won, "rowcount", 0) != 1:
+                    continue
+                broadcast = await session.get(Broadcast, broadcast_id)
+                assert broadcast is not None
+                segment = await self.parse_segment(broadcast.segment)
+                languages = set(
+                    await session.scalars(
+                        select(BroadcastText.language).where(
+                            BroadcastText.broadcast_id == broadcast_id
+                        )
+                    )
+                )
+                await self._start(session, broadcast, segment, languages, now)
+                started += 1
+        return started
+
+    async def finish_done(self, now: datetime | None = None) -> int:
+        """Mark sending broadcasts with nothing left pending as done."""
+        pending = exists().where(
+            BroadcastDelivery.broadcast_id == Broadcast.id, BroadcastDelivery.status == "pending"
+        )
+        async with self.database.transaction() as session:
+            result = await session.execute(
+                update(Broadcast)
+                .where(Broadcast.state == "sending", ~pending)
+                .values(state="done", finished_at=now or utc_now())
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def cancel(self, actor: str, broadcast_id: int) -> dict[str, Any]:
+        async with self.database.transaction() as session:
+            broadcast = await session.get(Broadcast, broadcast_id)
+            if broadcast is None:
+                raise BroadcastError(f"no broadcast {broadcast_id}")
+            if broadcast.state in ("done", "cancelled"):
+                raise BroadcastError(f"broadcast {broadcast_id} is already {broadcast.state}")
+            broadcast.state = "cancelled"
+            broadcast.finished_at = utc_now()
+            await session.execute(
+                update(BroadcastDelivery)
+                .where(
+                    BroadcastDelivery.broadcast_id == broadcast_id,
+                    BroadcastDelivery.status == "pending",
+                )
+                .values(status="failed", last_error="cancelled by staff", claim=None)
+            )
+            audit.record(session, actor, "broadcast.cancel", str(broadcast_id))
+        return await self.status(actor, broadcast_id, audited=False)
+
+    async def status(
+        self, actor: str, broadcast_id: int, *, audited: bool = True
+    ) -> dict[str, Any]:
+        now = utc_now()
+        async with self.database.transaction() as session:
+            broadcast = await session.get(Broadcast, broadcast_id)
+            if broadcast is None:
+                raise BroadcastError(f"no broadcast {broadcast_id}")
+            counts: Counter[str] = Counter()
+            languages: Counter[str] = Counter()
+            of_this = BroadcastDelivery.broadcast_id == broadcast_id
+            for status, language, count in await session.execute(
+                select(BroadcastDelivery.status, BroadcastDelivery.language, func.count())
+                .where(of_this)
+                .group_by(BroadcastDelivery.status, BroadcastDelivery.language)
+            ):
+                counts[status] += count
+                languages[language] += count
+            waiting = await session.scalar(
+                select(func.count()).where(
+                    of_this,
+                    BroadcastDelivery.status == "pending",
+                    BroadcastDelivery.waiting_quiet.is_(True),
+                    BroadcastDelivery.next_attempt_at > now,
+                )
+            )
+            waiting = int(waiting or 0)
+            if audited:
+                audit.record(session, actor, "broadcast.status", str(broadcast_id))
+            return self._view(broadcast, counts, languages, waiting)
+
+    @staticmethod
+    def _view(
+        broadcast: Broadcast, counts: Counter[str], languages: Counter[str], waiting: int
+    ) -> dict[str, Any]:
+        def iso(moment: datetime | None) -> str | None:
+            return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+        state = broadcast.state
+        if state == "sending" and waiting and waiting == counts["pending"]:
+            state = "waiting"  # everything left waits for quiet hours to end
+        view: dict[str, Any] = {
+            "id": broadcast.id,
+            "state": state,
+            "total": broadcast.total,
+            "sent": counts["sent"],
+            # Failed includes blocked: total = sent + failed + pending.
+            "failed": counts["failed"] + counts["blocked"],
+            "pending": counts["pending"],
+            "blocked": counts["blocked"],
+            "waiting_quiet_hours": waiting,
+            "skipped_no_text": broadcast.skipped,
+            "languages": dict(sorted(languages.items())),
+            "topic": broadcast.topic,
+            "segment": broadcast.segment,
+            "urgent": broadcast.urgent,
+            "scheduled_at": iso(broadcast.scheduled_at),
+            "started_at": iso(broadcast.started_at),
+            "finished_at": iso(broadcast.finished_at),
+        }
+        if waiting:
+            view["note"] = (
+                f"{waiting} recipient(s) are in quiet hours in their time zone; "
+                "their messages wait until the quiet hours end"
+            )
+        elif broadcast.state == "scheduled":
+            view["note"] = f"starts at {iso(broadcast.scheduled_at)}"
+        return view
+
+    async def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        async with self.database.sessions() as session:
+            rows = await session.scalars(
+                select(Broadcast).order_by(Broadcast.id.desc()).limit(limit)
+            )
+            return [
+                {
+                    "id": b.id,
+                    "state": b.state,
+                    "topic": b.topic,
+                    "segment": b.segment,
+                    "total": b.total,
+                    "created_at": b.created_at.isoformat().replace("+00:00", "Z"),
+                }
+                for b in rows
+            ]
+
+    # -- tags staff put on workers, through a case they reported -------------------------------
+
+    async def tag_reporter(
+        self, actor: str, reference: str, tag: str, *, remove: bool = False
+    ) -> None:
+        """Tag (or untag) the worker who reported a case, for segments; staff never see who."""
+        from storage.models import Case
+
+        tag = check_tag(tag)
+        async with self.database.transaction() as session:
+            case = await session.scalar(select(Case).where(Case.reference == reference.upper()))
+            if case is None:
+                raise BroadcastError(f"no case {reference!r}")
+            if case.reporter_id is None:
+                raise BroadcastError(
+                    f"case {case.reference}: the reporter used /forget; they cannot be tagged"
+                )
+            existing = await session.scalar(
+                select(WorkerTag).where(
+                    WorkerTag.worker_id == case.reporter_id, WorkerTag.tag == tag
+                )
+            )
+            if remove and existing is not None:
+                await session.delete(existing)
+            elif not remove and existing is None:
+                session.add(WorkerTag(worker_id=case.reporter_id, tag=tag))
+            action = "subscriber.untag" if remove else "subscriber.tag"
+            audit.record(session, actor, action, case.reference, tag=tag)
+
+    async def tags(self) -> dict[str, int]:
+        async with self.database.sessions() as session:
+            rows = await session.execute(
+                select(WorkerTag.tag, func.count()).group_by(WorkerTag.tag).order_by(WorkerTag.tag)
+            )
+            return {tag: count for tag, count in rows}
+
+
+def topic_texts(topic: str) -> dict[str, str]:
+    """A broadcast made from a lesson: its title and opening in every shipped language."""
+    from locales.education import lesson_preview, topics
+
+    if topic not in topics():
+        raise BroadcastError(f"--topic: unknown topic {topic!r}; one of {', '.join(topics())}")
+    texts = {}
+    for language in LANGUAGES:
+        title, first_page = lesson_preview(topic, language)  # the page starts with the title
+        blocks = [block.strip() for block in first_page.split("\n\n")[1:2]]
+        texts[language] = "\n\n".join(["📖 " + title, *blocks])
+    return texts
