@@ -51,7 +51,8 @@ def has_draft(ctx: TurnContext) -> bool:
 
 async def start_report(ctx: TurnContext, categories: tuple[str, ...] = ()) -> None:
     """Begin a new report (a lesson may preselect its category), or offer to resume one."""
-    if has_draft(ctx) and not categories:
+    if has_draft(ctx):  # never drop an unfinished report silently
+        ctx.state.data["report_preselect"] = list(categories)
         await go(ctx, "report.resume")
         return
     await discard(ctx)
@@ -125,11 +126,13 @@ class ResumeStep(Step):
 
     async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
         if payload == "resume:continue":
+            ctx.state.data.pop("report_preselect", None)
             draft(ctx)["editing"] = False
             await go(ctx, "report.review", remember=False)
         elif payload == "resume:new":
+            preselected = tuple(ctx.state.data.pop("report_preselect", ()))
             await discard(ctx)
-            await start_report(ctx)
+            await start_report(ctx, preselected)  # with a lesson's category, if it came from one
         else:
             return False
         return True

@@ -180,12 +180,14 @@ async def test_quiet_hours_hold_a_broadcast_and_status_says_so_but_urgent_goes(
         await stop_bot(bot)
 
 
-async def test_bad_broadcast_requests_get_one_clear_line(backend: Backend, tmp_path: Path) -> None:
-    settings = backend.settings()
+async def test_bad_broadcast_requests_get_one_clear_line(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'wvb.sqlite3'}"
+    settings = Backend("sqlite-memory", url, None, "unused").settings()  # checked once: the
+    # answers do not depend on the backend
     database = Database(settings.database_url)
     await database.upgrade()
     await database.dispose()
-    env = backend.environment(settings)
+    env = Backend("sqlite-memory", url, None, "unused").environment(settings)
     cases = [
         (["--topic", "nonsense"], "unknown topic"),
         (["--topic", "pay", "--segment", "language=xx"], "unknown language"),
@@ -266,6 +268,9 @@ async def test_educators_broadcast_from_the_staff_chat_and_case_handlers_cannot(
         broadcast_id = created.text.split()[1]
         status = await wait_done(env, int(broadcast_id))
         assert (status["sent"], status["total"]) == (1, 1)
+        watched = await run_wvb(env, "broadcast", "watch", broadcast_id, "--interval", "0.2")
+        assert watched.returncode == 0, watched.stderr
+        assert f"broadcast {broadcast_id} done: 1 sent, 0 failed" in watched.stdout
         shown = await ask(fake_telegram, educator,
                           lambda: educator.send_text(f"/bstatus {broadcast_id}"),
                           lambda m: f"Broadcast {broadcast_id}:" in m.text)  # fmt: skip

@@ -122,6 +122,21 @@ async def test_report_a_problem_about_this_preselects_the_topics_category() -> N
     assert "Was this helpful?" in last_text(back)
 
 
+async def test_a_lessons_report_button_never_drops_an_unfinished_report() -> None:
+    chat = Chat()
+    await chat.onboard("en")
+    await chat.command("report")
+    await chat.press("cat:wages")  # an unfinished report about wages
+    await chat.press(learn_payload("harassment"))
+    turn = await chat.press("learn:report:harassment")
+    assert chat.state is not None
+    assert chat.state.step == "report.resume", "asked first, not thrown away"
+    assert "resume:continue" in payloads(turn)
+    turn = await chat.press("resume:new")
+    ticked = [c.payload for c in turn.replies[-1].choices if c.label.startswith("✅")]
+    assert ticked == ["cat:violence"], "the new report starts with the lesson's category"
+
+
 async def test_report_from_a_topic_without_category_ticks_nothing() -> None:
     chat = Chat()
     await chat.onboard("en")

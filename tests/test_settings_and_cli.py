@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,16 +120,33 @@ def test_run_without_a_channel_says_what_to_set(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help() -> None:
-    commands = (
-        ["run"], ["chat"], ["db", "upgrade"], ["keys", "generate"], ["db"], ["keys"],
-        ["broadcast"], ["broadcast", "create"], ["broadcast", "status"], ["broadcast", "watch"],
-        ["broadcast", "relay"], ["broadcast", "cancel"], ["subscribers", "tag"],
-        ["lessons", "list"], ["lessons", "check"],
-    )  # fmt: skip
-    for command in commands:
-        result = wvb(*command, "--help")
-        assert result.returncode == 0
-        assert "Usage" in result.stdout
+    """Every command and group, found by walking the app (so a new one cannot be forgotten),
+    answers --help with a description; the installed entry point answers too."""
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    def walk(command: Any, path: list[str]) -> list[list[str]]:
+        found = [path]
+        for name, child in getattr(command, "commands", {}).items():  # a group's subcommands
+            found += walk(child, [*path, name])
+        return found
+
+    root = get_command(app)
+    paths = walk(root, [])
+    assert ["broadcast", "create"] in paths
+    assert ["lessons", "check"] in paths
+    runner = CliRunner()
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, path
+        assert "Usage" in result.output
+        command: Any = root
+        for name in path:
+            command = command.commands[name]
+        assert (command.help or "").strip(), f"wvb {' '.join(path)} has no help text"
+    assert "Usage" in wvb("--help").stdout
 
 
 def test_chat_on_the_embedded_default_reaches_the_menu_in_thai(tmp_path: Path) -> None:
