@@ -318,8 +318,11 @@ class BroadcastRelay:
         now = utc_now()
         ready = []
         for item in items:
-            if item.worker_id is None or item.address is None:
+            if item.worker_id is None:
                 outcomes.failed.append((item.id, "the worker used /forget"))
+                continue
+            if item.address is None:
+                outcomes.failed.append((item.id, f"no {self.channel} address for the worker"))
                 continue
             if (item.broadcast_id, item.language) not in self._payloads:
                 outcomes.failed.append((item.id, "no text in this language"))

@@ -368,6 +368,12 @@ class BroadcastService:
         pending = exists().where(
             BroadcastDelivery.broadcast_id == Broadcast.id, BroadcastDelivery.status == "pending"
         )
+        async with self.database.sessions() as session:  # a read first: idle relays call this
+            candidates = await session.scalar(
+                select(func.count()).where(Broadcast.state == "sending", ~pending)
+            )
+        if not candidates:
+            return 0
         async with self.database.transaction() as session:
             result = await session.execute(
                 update(Broadcast)
