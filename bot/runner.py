@@ -21,7 +21,6 @@ from bot.settings import Settings, SettingsError
 from bot.telegram.broadcast import broadcast_sender, build_broadcast_bot
 from bot.telegram.runtime import CHANNEL, TelegramChannel, WebhookServer, build_bot
 from bot.telegram.staff_commands import StaffCommands
-from conversations.messages import Choice, Outbound
 from scheduler.broadcast_relay import BroadcastRelay, lesson_button
 from scheduler.case_clock import CaseClock
 from scheduler.jobs import build_scheduler
@@ -37,13 +36,8 @@ def worker_sender(channel: TelegramChannel) -> SendToWorker:
     async def send(channel_name: str, address: str, payload: OutboxPayload) -> None:
         if channel_name != CHANNEL:
             raise Unreachable(f"no {channel_name} channel is running")
-        outbound = Outbound(
-            payload.text,
-            tuple(Choice(label, data) for label, data in payload.choices),
-            protect_content=payload.protect_content,
-        )
         try:
-            await channel.send(int(address), [outbound])
+            await channel.send(int(address), [payload.outbound()])
         except TelegramForbiddenError:
             raise Blocked("the worker blocked the bot") from None
 

@@ -14,6 +14,11 @@ FetchMedia = Callable[[], Awaitable[bytes]]
 MAX_PAYLOAD_BYTES = 64
 
 
+def utf16_length(text: str) -> int:
+    """Length as Telegram (and JavaScript) count it: in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 class InboundKind(StrEnum):
     COMMAND = "command"  # /start, /menu ... (``command`` holds the name without the slash)
     TEXT = "text"  # free text typed by the worker

@@ -32,7 +32,7 @@ from locales import translator
 from scheduler.outbox_relay import Unreachable
 from services.broadcasts import BroadcastPolicy, BroadcastService, footer
 from services.outbox import OutboxPayload
-from services.workers import address_purpose
+from services.workers import address_purpose, mark_blocked
 from storage.crypto import Keyring
 from storage.database import Database
 from storage.models import (
@@ -402,11 +402,7 @@ class BroadcastRelay:
                 )
                 workers = [worker for _, worker in blocked if worker is not None]
                 if workers:
-                    await session.execute(
-                        update(Worker)
-                        .where(Worker.id.in_(workers), Worker.blocked_at.is_(None))
-                        .values(blocked_at=now)
-                    )
+                    await session.execute(mark_blocked(workers, now))
             for row, reason in failed:
                 await session.execute(
                     update(BroadcastDelivery)

@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from services.outbox import STAFF, WORKER, Outbox, OutboxPayload, outbox_purpose
-from services.workers import address_purpose
+from services.workers import address_purpose, mark_blocked
 from storage.crypto import Keyring
 from storage.database import Database
 from storage.models import Case, CaseEvent, OutboxMessage, Worker, WorkerAddress, utc_now
@@ -43,15 +43,6 @@ class Blocked(Unreachable):
 
 class NotConfigured(Exception):
     """There is nowhere to send this kind of message (e.g. no staff chat is set)."""
-
-
-async def mark_blocked(database: Database, worker_ids: list[int]) -> None:
-    async with database.transaction() as session:
-        await session.execute(
-            update(Worker)
-            .where(Worker.id.in_(worker_ids), Worker.blocked_at.is_(None))
-            .values(blocked_at=utc_now())
-        )
 
 
 def backoff(attempts: int) -> timedelta:
@@ -124,7 +115,8 @@ class OutboxRelay:
             status, error = "unreachable", str(reason)[:200]
             log.info("outbox message %d: worker unreachable", row.id)
             if isinstance(reason, Blocked) and row.worker_id is not None:
-                await mark_blocked(self.database, [row.worker_id])
+                async with self.database.transaction() as session:
+                    await session.execute(mark_blocked([row.worker_id], utc_now()))
             await self._tell_staff_unreachable(row, str(reason))
         except Exception as failure:
             error = type(failure).__name__

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.messages import utf16_length
 from locales import LANGUAGES, translator
 from services import audit
 from storage.database import Database
@@ -30,6 +31,7 @@ from storage.models import (
     WorkerAddress,
     WorkerTag,
     Workplace,
+    iso_utc,
     utc_now,
 )
 
@@ -88,6 +90,13 @@ class BroadcastPolicy:
         return ends.astimezone(now.tzinfo)
 
 
+@dataclass(frozen=True)
+class _Recipient:
+    worker_id: int
+    language: str  # the language of the text they get
+    timezone: str
+
+
 @lru_cache(maxsize=256)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
@@ -102,10 +111,6 @@ def check_tag(tag: str) -> str:
 
 def footer(language: str) -> str:
     return translator(language).gettext("To stop these messages, send /stop.")
-
-
-def utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 class BroadcastService:
@@ -184,12 +189,25 @@ class BroadcastService:
             )
         return query
 
-    def _language_for(self, language: str, texts: set[str], fallback: str) -> str | None:
-        if language in texts:
-            return language
-        if fallback == "default" and self.policy.default_language in texts:
-            return self.policy.default_language
-        return None
+    async def _plan(
+        self, session: AsyncSession, segment: Segment, languages: set[str], fallback: str
+    ) -> tuple[list[_Recipient], int]:
+        """The recipients of the segment with the language each gets (their own, or the default
+        under fallback ``default``) and their time zone; and how many are skipped for want of a
+        text in their language. Dry runs and starts both count from this, so they agree."""
+        recipients = []
+        skipped = 0
+        for worker_id, language, zone in await session.execute(self._recipients(segment)):
+            if language in languages:
+                chosen = language
+            elif fallback == "default" and self.policy.default_language in languages:
+                chosen = self.policy.default_language
+            else:
+                skipped += 1
+                continue
+            timezone = self.policy.timezone_for(language, zone)
+            recipients.append(_Recipient(worker_id, chosen, timezone))
+        return recipients, skipped
 
     # -- create, dry run, status -------------------------------------------------------------
 
@@ -205,10 +223,10 @@ class BroadcastService:
             text = text.strip()
             if not text:
                 raise BroadcastError(f"--text-file {language}: the text is empty")
-            if utf16_units(text + "\n\n" + footer(language)) > MAX_TEXT_UNITS:
+            if utf16_length(text + "\n\n" + footer(language)) > MAX_TEXT_UNITS:
                 raise BroadcastError(
                     f"--text-file {language}: too long for one message "
-                    f"({utf16_units(text)} units; at most about 3,900)"
+                    f"({utf16_length(text)} units; at most about 3,900)"
                 )
             checked[language] = text
         return checked
@@ -220,18 +238,12 @@ class BroadcastService:
         texts = self._check_texts(texts)
         self._check_fallback(fallback)
         now = utc_now()
-        per_language: Counter[str] = Counter()
-        skipped = quiet = 0
         async with self.database.sessions() as session:
-            for _worker_id, language, zone in await session.execute(self._recipients(segment)):
-                chosen = self._language_for(language, set(texts), fallback)
-                if chosen is None:
-                    skipped += 1
-                    continue
-                per_language[chosen] += 1
-                timezone = self.policy.timezone_for(language, zone)
-                if self.policy.quiet_until(now, timezone) is not None:
-                    quiet += 1
+            recipients, skipped = await self._plan(session, segment, set(texts), fallback)
+        per_language = Counter(recipient.language for recipient in recipients)
+        quiet = sum(
+            1 for recipient in recipients if self.policy.quiet_until(now, recipient.timezone)
+        )
         return {
             "dry_run": True,
             "segment": segment.describe(),
@@ -299,21 +311,16 @@ class BroadcastService:
         now: datetime,
     ) -> None:
         """Write one delivery per recipient and move the broadcast to ``sending``."""
+        recipients, skipped = await self._plan(session, segment, languages, broadcast.fallback)
         rows = []
-        skipped = 0
-        for worker_id, language, zone in await session.execute(self._recipients(segment)):
-            chosen = self._language_for(language, languages, broadcast.fallback)
-            if chosen is None:
-                skipped += 1
-                continue
-            timezone = self.policy.timezone_for(language, zone)
-            wait = None if broadcast.urgent else self.policy.quiet_until(now, timezone)
+        for recipient in recipients:
+            wait = None if broadcast.urgent else self.policy.quiet_until(now, recipient.timezone)
             rows.append(
                 {
                     "broadcast_id": broadcast.id,
-                    "worker_id": worker_id,
-                    "language": chosen,
-                    "timezone": timezone,
+                    "worker_id": recipient.worker_id,
+                    "language": recipient.language,
+                    "timezone": recipient.timezone,
                     "status": "pending",
                     "next_attempt_at": wait or now,
                     "waiting_quiet": wait is not None,
@@ -437,9 +444,6 @@ class BroadcastService:
     def _view(
         broadcast: Broadcast, counts: Counter[str], languages: Counter[str], waiting: int
     ) -> dict[str, Any]:
-        def iso(moment: datetime | None) -> str | None:
-            return moment.isoformat().replace("+00:00", "Z") if moment else None
-
         state = broadcast.state
         if state == "sending" and waiting and waiting == counts["pending"]:
             state = "waiting"  # everything left waits for quiet hours to end
@@ -458,9 +462,9 @@ class BroadcastService:
             "topic": broadcast.topic,
             "segment": broadcast.segment,
             "urgent": broadcast.urgent,
-            "scheduled_at": iso(broadcast.scheduled_at),
-            "started_at": iso(broadcast.started_at),
-            "finished_at": iso(broadcast.finished_at),
+            "scheduled_at": iso_utc(broadcast.scheduled_at),
+            "started_at": iso_utc(broadcast.started_at),
+            "finished_at": iso_utc(broadcast.finished_at),
         }
         if waiting:
             view["note"] = (
@@ -468,7 +472,7 @@ class BroadcastService:
                 "their messages wait until the quiet hours end"
             )
         elif broadcast.state == "scheduled":
-            view["note"] = f"starts at {iso(broadcast.scheduled_at)}"
+            view["note"] = f"starts at {iso_utc(broadcast.scheduled_at)}"
         return view
 
     async def list(self, limit: int = 50) -> list[dict[str, Any]]:
@@ -483,7 +487,7 @@ class BroadcastService:
                     "topic": b.topic,
                     "segment": b.segment,
                     "total": b.total,
-                    "created_at": b.created_at.isoformat().replace("+00:00", "Z"),
+                    "created_at": iso_utc(b.created_at),
                 }
                 for b in rows
             ]

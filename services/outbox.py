@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.messages import Choice, Outbound
 from storage.crypto import Keyring
 from storage.models import OutboxMessage
 
@@ -31,6 +32,14 @@ class OutboxPayload:
         return json.dumps(
             {"text": self.text, "protect": self.protect_content, "choices": self.choices}
         ).encode()
+
+    def outbound(self) -> Outbound:
+        """The message as a channel sends it."""
+        return Outbound(
+            self.text,
+            tuple(Choice(label, data) for label, data in self.choices),
+            protect_content=self.protect_content,
+        )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> OutboxPayload:

@@ -4,7 +4,6 @@ in the same transaction."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,15 +23,12 @@ from storage.models import (
     SiteQuestion,
     Validation,
     Workplace,
+    iso_utc,
 )
 
 
 class StaffError(Exception):
     """A staff request that cannot be done; the message is one line to show as it is."""
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 class StaffService:
@@ -57,11 +53,11 @@ class StaffService:
             "categories": list(case.categories),
             "language": case.language,
             "urgent": case.urgent,
-            "created_at": _iso(case.created_at),
+            "created_at": iso_utc(case.created_at),
             "workplace": case.workplace.name if case.workplace else None,
             "assigned_to": case.assigned_to,
-            "acknowledge_due_at": _iso(case.acknowledge_due_at),
-            "response_due_at": _iso(case.response_due_at),
+            "acknowledge_due_at": iso_utc(case.acknowledge_due_at),
+            "response_due_at": iso_utc(case.response_due_at),
         }
 
     async def list_cases(self, actor: str, status: str | None = None) -> list[dict[str, Any]]:
@@ -110,7 +106,7 @@ class StaffService:
                     "entries": [self._entry(case, entry) for entry in case.entries],
                     "events": [
                         {
-                            "at": _iso(event.at),
+                            "at": iso_utc(event.at),
                             "actor": event.actor,
                             "action": event.action,
                             "from_status": event.from_status,
@@ -153,7 +149,7 @@ class StaffService:
     def _entry(self, case: Case, entry: Any) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": entry.id,
-            "at": _iso(entry.created_at),
+            "at": iso_utc(entry.created_at),
             "author": entry.author,
             "kind": entry.kind,
             "mime_type": entry.mime_type,

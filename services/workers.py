@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from datetime import datetime
+
+from sqlalchemy import Update, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from conversations.ports import WorkerProfile, WorkerRef
@@ -10,6 +12,16 @@ from storage.crypto import Keyring
 from storage.database import Database
 from storage.models import Worker, Workplace
 from storage.repositories import WorkerRepository
+
+
+def mark_blocked(worker_ids: list[int], at: datetime) -> Update:
+    """The statement recording that these workers blocked the bot: no broadcast reaches them
+    until they write again (``WorkerProfileService.mark_reachable``)."""
+    return (
+        update(Worker)
+        .where(Worker.id.in_(worker_ids), Worker.blocked_at.is_(None))
+        .values(blocked_at=at)
+    )
 
 
 def address_purpose(pseudonym: str, channel: str) -> bytes:

@@ -38,6 +38,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(moment: datetime | None) -> str | None:
+    """A stored timestamp as staff output shows it: ISO 8601 ending in Z."""
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp that is always timezone-aware UTC, on SQLite as on PostgreSQL."""
 

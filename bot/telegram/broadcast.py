@@ -24,7 +24,6 @@ from aiogram.methods.base import Response
 from aiogram.types import Message
 
 from bot.telegram.rendering import keyboard
-from conversations.messages import Choice, Outbound
 from scheduler.broadcast_relay import BroadcastSend, ChannelDown, Rejected, RetryAfter
 from scheduler.outbox_relay import Blocked
 from services.outbox import OutboxPayload
@@ -47,12 +46,9 @@ def build_broadcast_bot(token: str, api_base: str) -> Bot:
 
 def broadcast_sender(bot: Bot) -> BroadcastSend:
     async def send(address: str, payload: OutboxPayload) -> int:
-        outbound = Outbound(
-            payload.text, tuple(Choice(label, data) for label, data in payload.choices)
-        )
         try:
             message = await bot.send_message(
-                chat_id=int(address), text=payload.text, reply_markup=keyboard(outbound)
+                chat_id=int(address), text=payload.text, reply_markup=keyboard(payload.outbound())
             )
         except TelegramRetryAfter as error:
             raise RetryAfter(float(error.retry_after)) from None

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity
 
-from conversations.messages import Outbound
+from conversations.messages import Outbound, utf16_length
 
 #: Telegram's limit on message text, counted in UTF-16 code units.
 MAX_MESSAGE_LENGTH = 4096
-
-
-def utf16_length(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def split_text(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
