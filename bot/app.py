@@ -1,26 +1,49 @@
-"""The composition root: builds every part of the bot from one ``Settings`` object."""
+"""The composition root: builds every part of the bot from one ``Settings`` object.
+
+Every entry point opens the same application object — `wvb run`, `wvb chat`, every `wvb`
+subcommand, the staff chat, and any later surface::
+
+    async with open_app(settings) as app:            # services only (CLI commands)
+        await app.casework.remediate(...)
+    async with open_app(settings, channels=True) as app:   # plus the configured messengers
+        await app.serve(stop)
+
+Nothing else builds a service, a relay, a clock or a channel, so a setting (say
+``WVB_VALIDATION_REMINDER_DAYS``) means the same thing on every surface.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
+from bot.channels.broadcast_relay import BroadcastRelay, lesson_button
+from bot.channels.gateway import ConversationGateway
+from bot.channels.outbox_relay import OutboxRelay
+from bot.channels.sending import Sender
+from bot.channels.staff_chat import StaffChat
 from bot.errors import SchemaOutdatedError, ServiceUnavailableError
-from bot.gateway import ConversationGateway
-from bot.settings import SecretKeys, Settings, resolve_keys
+from bot.settings import SecretKeys, Settings, SettingsError, resolve_keys
 from conversations.engine import ConversationEngine
 from conversations.ports import Services
-from services.broadcasts import BroadcastPolicy
+from scheduler.case_clock import CaseClock
+from scheduler.jobs import build_scheduler
+from services.broadcasts import BroadcastPolicy, BroadcastService
 from services.cases import CasePolicy, CaseService
 from services.casework import CaseworkService, ClockPolicy
 from services.education import LearningService
 from services.outbox import Outbox
+from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
 from services.workers import WorkerProfileService
 from storage.conversation_state import (
@@ -41,6 +64,36 @@ from storage.recent_ids import (
 )
 from storage.send_rate import MemorySendRate, RedisSendRate, SendRate
 
+log = logging.getLogger(__name__)
+
+#: The channel where staff alerts go (the staff chat is a Telegram chat).
+STAFF_CHANNEL = "telegram"
+
+
+class Channel(Protocol):
+    """What the composition root needs of a channel: start it, run it, send on it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def rate(self) -> SendRate:
+        """The shared rate of this channel's bot token (see ``bot/channels/pacing.py``)."""
+
+    def sender(self) -> Sender:
+        """Messages to one person outside a turn (outbox): conversation lane, 429s waited out."""
+
+    def broadcast_sender(self) -> Sender:
+        """Broadcast messages: the broadcast relay paces them itself."""
+
+    async def start(self) -> None:
+        """Connect and check; raises ``ChannelStartError`` naming the setting to fix."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Receive updates until ``stop`` is set."""
+
+    async def close(self) -> None: ...
+
 
 @dataclass
 class App:
@@ -49,22 +102,134 @@ class App:
     keyring: Keyring
     pseudonymizer: Pseudonymizer
     database: Database
+    redis: Redis | None
     state_store: ConversationStore
-    gateway: ConversationGateway
-    cases: CaseService
+    chat_history: ChatHistory
     outbox_wake: asyncio.Event
     outbox: Outbox
+    profiles: WorkerProfileService
+    cases: CaseService
     casework: CaseworkService
+    learning: LearningService
+    staff: StaffService
     staff_accounts: StaffAccounts
-    chat_history: ChatHistory
-    redis: Redis | None
+    broadcasts: BroadcastService
+    case_clock: CaseClock
+    engine: ConversationEngine
+    gateway: ConversationGateway
+    channels: list[Channel] = field(default_factory=list)
+    _rates: dict[str, SendRate] = field(default_factory=dict)
+
+    # -- parts built on demand ---------------------------------------------------------------
 
     def update_log(self, bot_id: str) -> UpdateLog:
         if self.redis is not None:
             return RedisUpdateLog(self.redis, self.settings.redis_prefix, bot_id)
         return MemoryUpdateLog()
 
+    def send_rate(self, name: str) -> SendRate:
+        """The one rate of a bot token (``name`` never holds the secret half), shared by its
+        conversation replies, outbox messages and broadcasts, in this and every process."""
+        if name not in self._rates:
+            settings = self.settings
+            if self.redis is not None:
+                self._rates[name] = RedisSendRate(
+                    self.redis,
+                    settings.redis_prefix,
+                    settings.broadcast_rate,
+                    settings.broadcast_chat_interval,
+                    name=name,
+                )
+            else:
+                self._rates[name] = MemorySendRate(
+                    settings.broadcast_rate, settings.broadcast_chat_interval
+                )
+        return self._rates[name]
+
+    def staff_chat(self) -> StaffChat:
+        return StaffChat(self.staff_accounts, self.staff, self.casework, self.broadcasts)
+
+    def add_channel(self, channel: Channel) -> None:
+        self.channels.append(channel)
+
+    def outbox_relay(self) -> OutboxRelay:
+        staff_chat_id = self.settings.staff_chat_id
+        return OutboxRelay(
+            self.database,
+            self.keyring,
+            {channel.name: channel.sender() for channel in self.channels},
+            staff_address=str(staff_chat_id) if staff_chat_id is not None else None,
+            staff_channel=STAFF_CHANNEL,
+            wake=self.outbox_wake,
+        )
+
+    def broadcast_relay(self, channel: Channel) -> BroadcastRelay:
+        return BroadcastRelay(
+            self.database,
+            self.keyring,
+            channel.broadcast_sender(),
+            channel.rate,
+            policy=self.broadcasts.policy,
+            lesson_button=lesson_button,
+            chat_interval=self.settings.broadcast_chat_interval,
+            history=self.chat_history,
+        )
+
+    def scheduler(self) -> AsyncIOScheduler:
+        return build_scheduler(
+            self.database,
+            draft_ttl=timedelta(hours=self.settings.draft_ttl_hours),
+            clock=self.case_clock,
+        )
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def serve(self, stop: asyncio.Event, *, relays_only: bool = False) -> None:
+        """Start every channel, the scheduler and the relays; run until ``stop`` is set, then
+        shut down in order. ``relays_only``: send broadcasts only (extra sending capacity)."""
+        if not relays_only:
+            for channel in self.channels:
+                await channel.start()
+        relay_stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(self.broadcast_relay(channel).run(relay_stop),
+                                name=f"broadcast-relay-{channel.name}")
+            for channel in self.channels
+        ]  # fmt: skip
+        scheduler = None if relays_only else self.scheduler()
+        receiving: list[asyncio.Task[None]] = []
+        try:
+            if scheduler is not None:
+                scheduler.start()
+                tasks.append(
+                    asyncio.create_task(self.outbox_relay().run(relay_stop), name="outbox-relay")
+                )
+                receiving = [
+                    asyncio.create_task(channel.run(stop), name=f"channel-{channel.name}")
+                    for channel in self.channels
+                ]
+            log.info("bot running; stop with SIGINT or SIGTERM")
+            waiting: set[asyncio.Task[Any]] = {asyncio.create_task(stop.wait()), *receiving}
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task in receiving and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            log.info("shutting down")
+        finally:
+            stop.set()
+            for task in receiving:
+                with suppress(asyncio.CancelledError):
+                    await task
+            relay_stop.set()
+            for task in tasks:
+                await task
+            if scheduler is not None and scheduler.running:
+                scheduler.shutdown(wait=False)
+        log.info("stopped cleanly")
+
     async def close(self) -> None:
+        for channel in self.channels:
+            await channel.close()
         await self.state_store.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -110,21 +275,15 @@ def broadcast_policy(settings: Settings) -> BroadcastPolicy:
     )
 
 
-def build_send_rate(settings: Settings, redis: Redis | None) -> SendRate:
-    """The broadcast rate: shared through Redis by every process, or in memory (one process)."""
-    if redis is not None:
-        return RedisSendRate(
-            redis, settings.redis_prefix, settings.broadcast_rate, settings.broadcast_chat_interval
-        )
-    return MemorySendRate(settings.broadcast_rate, settings.broadcast_chat_interval)
+def clock_policy(settings: Settings) -> ClockPolicy:
+    return ClockPolicy(
+        reminder_days=settings.reminder_days,
+        overdue_days=settings.validation_overdue_days,
+        retaliation_checkin_days=settings.retaliation_checkin_days,
+    )
 
 
-async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -> App:
-    """Build the bot. The embedded default migrates its own SQLite file; a shared database is
-    migrated only by `wvb db upgrade`, so two processes never race to migrate it."""
-    keys = resolve_keys(settings)
-    keyring = Keyring(keys.encryption_keys)
-    pseudonymizer = Pseudonymizer(keys.secret_key)
+async def _open_database(settings: Settings, upgrade_schema: bool | None) -> Database:
     database = Database(settings.database_url)
     try:
         async with database_errors_named():
@@ -137,69 +296,141 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
     except BaseException:
         await database.dispose()
         raise
+    return database
+
+
+async def _open_redis(settings: Settings) -> Redis | None:
     redis = connect_redis(settings)
     if redis is not None:
         try:
             await redis.ping()
         except (RedisError, OSError) as error:
             await redis.aclose()
-            await database.dispose()
             raise ServiceUnavailableError(
                 f"WVB_REDIS_URL: cannot reach Redis ({type(error).__name__})"
             ) from None
+    return redis
+
+
+async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -> App:
+    """Build the bot's services. The embedded default migrates its own SQLite file; a shared
+    database is migrated only by `wvb db upgrade`, so two processes never race to migrate it."""
+    keys = resolve_keys(settings)
+    keyring = Keyring(keys.encryption_keys)
+    pseudonymizer = Pseudonymizer(keys.secret_key)
+    database = await _open_database(settings, upgrade_schema)
+    try:
+        redis = await _open_redis(settings)
+    except BaseException:
+        await database.dispose()
+        raise
     outbox_wake = asyncio.Event()
     attempts: AttemptCounter = (
         RedisAttemptCounter(redis, settings.redis_prefix) if redis else MemoryAttemptCounter()
     )
-    outbox = Outbox(keyring, wake=outbox_wake.set)
-    cases = CaseService(
-        database,
-        keyring,
-        outbox,
-        attempts,
-        CasePolicy(
-            acknowledge_days=settings.acknowledge_days, response_days=settings.response_days
-        ),
+    outbox = Outbox(keyring, wake=outbox_wake.set, staff_channel=STAFF_CHANNEL)
+    case_policy = CasePolicy(
+        acknowledge_days=settings.acknowledge_days, response_days=settings.response_days
     )
-    casework = CaseworkService(
-        database,
-        keyring,
-        outbox,
-        ClockPolicy(
-            reminder_days=settings.reminder_days,
-            overdue_days=settings.validation_overdue_days,
-            retaliation_checkin_days=settings.retaliation_checkin_days,
-        ),
-    )
-    services = Services(
-        profiles=WorkerProfileService(database, keyring),
-        cases=cases,
-        casework=casework,
-        learning=LearningService(database),
-    )
+    cases = CaseService(database, keyring, outbox, attempts, case_policy)
+    casework = CaseworkService(database, keyring, outbox, clock_policy(settings))
+    profiles = WorkerProfileService(database, keyring)
+    learning = LearningService(database)
     engine = ConversationEngine(
-        services,
+        Services(profiles=profiles, cases=cases, casework=casework, learning=learning),
         default_language=settings.default_language,
         draft_days=max(1, settings.draft_ttl_hours // 24),
     )
     store = build_state_store(settings, keyring, redis)
-    gateway = ConversationGateway(engine, store, pseudonymizer)
     history: ChatHistory = (
         RedisChatHistory(redis, settings.redis_prefix) if redis else MemoryChatHistory()
     )
     return App(
-        settings,
-        keys,
-        keyring,
-        pseudonymizer,
-        database,
-        store,
-        gateway,
-        cases,
-        outbox_wake,
-        outbox,
-        casework,
-        StaffAccounts(database, pseudonymizer),
-        history,
-        redis,
+        settings=settings,
+        keys=keys,
+        keyring=keyring,
+        pseudonymizer=pseudonymizer,
+        database=database,
+        redis=redis,
+        state_store=store,
+        chat_history=history,
+        outbox_wake=outbox_wake,
+        outbox=outbox,
+        profiles=profiles,
+        cases=cases,
+        casework=casework,
+        learning=learning,
+        staff=StaffService(database, keyring),
+        staff_accounts=StaffAccounts(database, pseudonymizer),
+        broadcasts=BroadcastService(database, broadcast_policy(settings)),
+        case_clock=CaseClock(database, outbox),
+        engine=engine,
+        gateway=ConversationGateway(engine, store, pseudonymizer),
     )
+
+
+def telegram_channel(app: App) -> Channel:
+    """The Telegram channel on the runtime ``WVB_TELEGRAM_RUNTIME`` names."""
+    settings = app.settings
+    if settings.telegram_token is None:
+        raise SettingsError("WVB_TELEGRAM_TOKEN: not set")
+    token = settings.telegram_token.get_secret_value()
+    bot_id = token.split(":")[0]  # the public half: it names the bot, never the secret
+    rate = app.send_rate(f"telegram:{bot_id}")
+    history, updates = app.chat_history, app.update_log(bot_id)
+    webhook = None
+    if settings.webhook_url:
+        from bot.channels.telegram.runtime import WebhookSettings
+
+        host, port = settings.webhook_host_port
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        webhook = WebhookSettings(
+            settings.webhook_url, WebhookSettings.secret_or_random(secret), host, port
+        )
+    if settings.telegram_runtime == "ptb":
+        raise SettingsError("WVB_TELEGRAM_RUNTIME: ptb is not built yet")  # being built now
+    from bot.channels.telegram.runtime import TelegramChannel
+
+    return TelegramChannel(
+        token, settings.telegram_api_base, app.gateway, rate,
+        history=history, updates=updates, staff_chat=app.staff_chat(), webhook=webhook,
+    )  # fmt: skip
+
+
+#: Builds a channel of the app; `open_app(channels=...)` adds the ones asked for.
+ChannelFactory = Callable[[App], Channel]
+
+
+def configured_channels(settings: Settings) -> list[ChannelFactory]:
+    """The messengers the settings turn on."""
+    factories: list[ChannelFactory] = []
+    if settings.telegram_token is not None:
+        factories.append(telegram_channel)
+    return factories
+
+
+@asynccontextmanager
+async def open_app(
+    settings: Settings,
+    *,
+    channels: bool | list[ChannelFactory] = False,
+    upgrade_schema: bool | None = None,
+) -> AsyncIterator[App]:
+    """The application, closed on exit. ``channels=True`` adds every configured messenger;
+    a list adds those channels (``wvb chat`` adds the console)."""
+    app = await build_app(settings, upgrade_schema=upgrade_schema)
+    try:
+        factories = configured_channels(settings) if channels is True else channels or []
+        for factory in factories:
+            app.add_channel(factory(app))
+        yield app
+    finally:
+        await app.close()
+
+
+async def run_surface(
+    settings: Settings, action: Callable[[App], Awaitable[Any]], **options: Any
+) -> Any:
+    """Open the app, run one action on it, close it: what a CLI command does."""
+    async with open_app(settings, **options) as app:
+        return await action(app)

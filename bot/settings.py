@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     redis_prefix: str = "wvb"
     telegram_token: SecretStr | None = None
     telegram_api_base: str = "https://api.telegram.org"
+    # Which library runs the Telegram channel; both implement the same channel protocol.
+    telegram_runtime: Literal["aiogram", "ptb"] = "aiogram"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "127.0.0.1:8080"

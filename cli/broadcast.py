@@ -6,26 +6,25 @@ Thin callers of ``services.broadcasts``; every action is audited there.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from bot.settings import Settings
 from cli.common import (
-    call_service,
+    call_app,
     fail,
-    open_database,
     print_json,
-    run_async,
     run_until_stopped,
     settings_or_exit,
 )
 from services.audit import cli_actor
-from services.broadcasts import BroadcastError, BroadcastService, topic_texts
+from services.broadcasts import BroadcastService, topic_texts
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 T = TypeVar("T")
 
@@ -48,18 +47,9 @@ SEGMENT_HELP = (
 )
 
 
-@asynccontextmanager
-async def broadcast_service(settings: Settings) -> AsyncIterator[BroadcastService]:
-    from bot.app import broadcast_policy
-
-    async with open_database(settings, BroadcastError) as database:
-        yield BroadcastService(database, broadcast_policy(settings))
-
-
 def call(action: Callable[[BroadcastService], Awaitable[T]]) -> T:
     """Run one action; a BroadcastError becomes one line on stderr and exit code 1."""
-    settings = settings_or_exit()
-    return call_service(lambda: broadcast_service(settings), action, BroadcastError)
+    return call_app(lambda app: action(app.broadcasts))
 
 
 def _read_texts(text_files: list[str]) -> dict[str, str]:
@@ -168,44 +158,32 @@ def broadcast_watch(
     """A live progress bar until the broadcast is done (Ctrl-C stops watching, not sending)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    settings = settings_or_exit()
-
-    async def watch() -> dict[str, Any]:
-        async with broadcast_service(settings) as service:
-            status = await service.status(cli_actor(), broadcast_id)
-            with Progress(
-                TextColumn("broadcast {task.fields[id]}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[detail]}"),
-            ) as progress:
-                task = progress.add_task("", total=max(1, status["total"]), id=broadcast_id,
-                                         detail="")  # fmt: skip
-                while True:
-                    done = status["sent"] + status["failed"]
-                    detail = f"{status['state']} · {status['failed']} failed"
-                    if status["waiting_quiet_hours"]:
-                        detail += f" · {status['waiting_quiet_hours']} waiting for quiet hours"
-                    progress.update(
-                        task, total=max(1, status["total"]), completed=done, detail=detail
-                    )
-                    if status["state"] in ("done", "cancelled"):
-                        return status
-                    await asyncio.sleep(interval)
-                    status = await service.status(cli_actor(), broadcast_id, audited=False)
-
-    result: list[dict[str, Any]] = []
-
-    async def main() -> None:
-        result.append(await watch())
+    async def watch(app: App) -> dict[str, Any]:
+        service = app.broadcasts
+        status = await service.status(cli_actor(), broadcast_id)
+        with Progress(
+            TextColumn("broadcast {task.fields[id]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+        ) as progress:
+            task = progress.add_task("", total=max(1, status["total"]), id=broadcast_id,
+                                     detail="")  # fmt: skip
+            while True:
+                done = status["sent"] + status["failed"]
+                detail = f"{status['state']} · {status['failed']} failed"
+                if status["waiting_quiet_hours"]:
+                    detail += f" · {status['waiting_quiet_hours']} waiting for quiet hours"
+                progress.update(task, total=max(1, status["total"]), completed=done, detail=detail)
+                if status["state"] in ("done", "cancelled"):
+                    return status
+                await asyncio.sleep(interval)
+                status = await service.status(cli_actor(), broadcast_id, audited=False)
 
     try:
-        run_async(main())
-    except BroadcastError as error:
-        fail(str(error))
+        final = call_app(watch)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
-    final = result[0]
     typer.echo(
         f"broadcast {final['id']} {final['state']}: {final['sent']} sent, "
         f"{final['failed']} failed ({final['blocked']} blocked)"

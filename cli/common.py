@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 
 from bot.errors import ChannelStartError, SchemaOutdatedError, ServiceUnavailableError
 from bot.settings import Settings, SettingsError, load_settings
-from storage.database import Database
 
-S = TypeVar("S")
+if TYPE_CHECKING:
+    from bot.app import App
+
 T = TypeVar("T")
 
 EXIT_CONFIG = 2
@@ -48,38 +48,24 @@ def print_json(document: object) -> None:
     typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
 
 
-@asynccontextmanager
-async def open_database(settings: Settings, error: type[Exception]) -> AsyncIterator[Database]:
-    """The database of a staff command: named on connection failure, refused (as ``error``)
-    when its schema is behind this version."""
-    from bot.app import database_errors_named
+def call_app(action: Callable[[App], Awaitable[T]]) -> T:
+    """Open the application (the one composition root), run one staff action on it, close it.
+    A refusal (``StaffError``, ``BroadcastError``) becomes one line on stderr and exit code 1."""
+    from bot.app import open_app
+    from services.broadcasts import BroadcastError
+    from services.staff import StaffError
 
-    database = Database(settings.database_url)
-    try:
-        async with database_errors_named():
-            if not await database.is_up_to_date():
-                raise error("the database schema is not up to date; run `wvb db upgrade`")
-            yield database
-    finally:
-        await database.dispose()
-
-
-def call_service(
-    open_service: Callable[[], AbstractAsyncContextManager[S]],
-    action: Callable[[S], Awaitable[T]],
-    error: type[Exception],
-) -> T:
-    """Run one action on a freshly opened service; ``error`` becomes one line and exit code 1."""
+    settings = settings_or_exit()
     result: list[T] = []
 
     async def main() -> None:
-        async with open_service() as service:
-            result.append(await action(service))
+        async with open_app(settings) as app:
+            result.append(await action(app))
 
     try:
         run_async(main())
-    except error as failure:
-        fail(str(failure))
+    except (StaffError, BroadcastError) as refusal:
+        fail(str(refusal))
     return result[0]
 
 

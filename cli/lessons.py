@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli.common import fail, print_json, run_async, settings_or_exit
+from cli.common import call_app, fail, print_json
 from locales import LANGUAGES
 from locales.education import TOPICS, check_shipped, lesson_preview
 
@@ -17,23 +17,7 @@ JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on std
 def lessons_list(as_json: bool = JSON_OPTION) -> None:
     """The topics (usable with `wvb broadcast create --topic`), with workers' "Was this helpful?"
     answers summed over languages."""
-    settings = settings_or_exit()
-    counts: dict[tuple[str, str], tuple[int, int]] = {}
-
-    async def read() -> None:
-        from bot.app import database_errors_named
-        from services.education import LearningService
-        from storage.database import Database
-
-        database = Database(settings.database_url)
-        try:
-            async with database_errors_named():
-                if await database.is_up_to_date():
-                    counts.update(await LearningService(database).feedback())
-        finally:
-            await database.dispose()
-
-    run_async(read())
+    counts = call_app(lambda app: app.learning.feedback())
     rows = []
     for topic in TOPICS:
         helpful = sum(yes for (name, _), (yes, _no) in counts.items() if name == topic)

@@ -6,14 +6,15 @@ stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Any
 
 import typer
 
-from bot.settings import generate_key_lines, resolve_keys
+from bot.settings import generate_key_lines
 from cli.broadcast import broadcast_app, subscribers_app
-from cli.common import run_async, run_until_stopped, settings_or_exit
+from cli.common import call_app, run_async, run_until_stopped, settings_or_exit
 from cli.lessons import lessons_app
 from cli.staff import cases_app, contacts_app, staff_app, workplaces_app
 
@@ -66,44 +67,34 @@ def keys_generate() -> None:
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Re-encrypt everything under the first key in WVB_ENCRYPTION_KEYS; then drop the old ones."""
-    settings = settings_or_exit()
     from rich.progress import Progress
 
-    from bot.app import build_state_store, database_errors_named
+    from bot.app import App, database_errors_named
     from services.key_rotation import KeyRotation
     from storage.conversation_state import RedisConversationStore
-    from storage.crypto import Keyring
-    from storage.database import Database
 
-    keyring = Keyring(resolve_keys(settings).encryption_keys)
+    async def rotate(bot_app: App) -> None:
+        async with database_errors_named():
+            with Progress(transient=True) as progress:
+                tasks: dict[str, Any] = {}
 
-    async def rotate() -> None:
-        database = Database(settings.database_url)
-        store = build_state_store(settings, keyring) if settings.redis_url else None
-        try:
-            async with database_errors_named():
-                with Progress(transient=True) as progress:
-                    tasks: dict[str, Any] = {}
+                def report(table: str, done: int, total: int) -> None:
+                    if table not in tasks:
+                        tasks[table] = progress.add_task(table, total=total)
+                    progress.update(tasks[table], completed=done)
 
-                    def report(table: str, done: int, total: int) -> None:
-                        if table not in tasks:
-                            tasks[table] = progress.add_task(table, total=total)
-                        progress.update(tasks[table], completed=done)
-
-                    redis_store = store if isinstance(store, RedisConversationStore) else None
-                    result = await KeyRotation(database, keyring, redis_store).run(report)
-            for table, count in result.reencrypted.items():
-                typer.echo(
-                    f"{table}: {count} re-encrypted, "
-                    f"{result.already_current[table]} already current",
-                    err=True,
+                store = bot_app.state_store
+                redis_store = store if isinstance(store, RedisConversationStore) else None
+                result = await KeyRotation(bot_app.database, bot_app.keyring, redis_store).run(
+                    report
                 )
-        finally:
-            if store is not None:
-                await store.close()
-            await database.dispose()
+        for table, count in result.reencrypted.items():
+            typer.echo(
+                f"{table}: {count} re-encrypted, {result.already_current[table]} already current",
+                err=True,
+            )
 
-    run_async(rotate())
+    call_app(rotate)
 
 
 @app.command("run")
@@ -128,21 +119,25 @@ def chat(
         "local", "--as", help="Talk as this simulated worker (each name is a separate worker)."
     ),
 ) -> None:
-    """Talk to the bot in this terminal (the console channel), with numbered choices."""
+    """Talk to the bot in this terminal (the console channel), with numbered choices.
+
+    Staff replies, validation prompts, reminders and broadcasts for this worker are printed as
+    they arrive: the console runs the same relays and case clock as `wvb run`."""
     settings = settings_or_exit()
     from bot.logging_setup import configure_logging
 
     configure_logging("WARNING")
 
     async def main() -> None:
-        from bot.app import build_app
-        from bot.console import ConsoleChannel
+        from bot.app import open_app
+        from bot.channels.console import ConsoleChannel
 
-        bot_app = await build_app(settings)
-        try:
-            await ConsoleChannel(bot_app.gateway, identity=identity).run()
-        finally:
-            await bot_app.close()
+        async with open_app(settings) as bot_app:
+            console = ConsoleChannel(
+                bot_app.gateway, identity=identity, rate=bot_app.send_rate("console")
+            )
+            bot_app.add_channel(console)
+            await bot_app.serve(asyncio.Event())
 
     try:
         run_async(main())

@@ -5,8 +5,7 @@ Every command accepts ``--json`` and then prints exactly one JSON document on st
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,14 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.settings import resolve_keys
-from cli.common import call_service, fail, open_database, print_json, settings_or_exit
+from cli.common import call_app, fail, print_json
 from services.audit import cli_actor
 from services.casework import CaseworkService, Remediation
-from services.outbox import Outbox
-from services.staff import StaffError, StaffService
+from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
-from storage.crypto import Keyring, Pseudonymizer
 
 T = TypeVar("T")
 
@@ -49,17 +45,9 @@ EXPORT_OPTION = typer.Option(
 )
 
 
-@asynccontextmanager
-async def staff_service() -> AsyncIterator[StaffService]:
-    settings = settings_or_exit()
-    keyring = Keyring(resolve_keys(settings).encryption_keys)
-    async with open_database(settings, StaffError) as database:
-        yield StaffService(database, keyring)
-
-
 def call(action: Callable[[StaffService], Awaitable[T]]) -> T:
     """Run one staff action; a StaffError becomes one line on stderr and exit code 1."""
-    return call_service(staff_service, action, StaffError)
+    return call_app(lambda app: action(app.staff))
 
 
 @cases_app.command("list")
@@ -131,8 +119,7 @@ def _print_case(case: dict[str, Any]) -> None:
 
 
 def casework_call(action: Callable[[CaseworkService], Awaitable[T]]) -> T:
-    return call(lambda staff: action(CaseworkService(staff.database, staff.keyring,
-                                                     Outbox(staff.keyring))))  # fmt: skip
+    return call_app(lambda app: action(app.casework))
 
 
 def done(as_json: bool, reference: str, status: str | None, message: str) -> None:
@@ -295,11 +282,7 @@ def contacts_list(as_json: bool = JSON_OPTION) -> None:
 
 
 def staff_accounts_call(action: Callable[[StaffAccounts], Awaitable[T]]) -> T:
-    def with_accounts(staff: StaffService) -> Awaitable[T]:
-        keys = resolve_keys(settings_or_exit())
-        return action(StaffAccounts(staff.database, Pseudonymizer(keys.secret_key)))
-
-    return call(with_accounts)
+    return call_app(lambda app: action(app.staff_accounts))
 
 
 @staff_app.command("add")

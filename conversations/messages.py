@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 #: Hands over a file the worker sent, when the core decides to keep it (never before).
 #: Raises ``conversations.ports.MediaUnavailable`` (or ``MediaTooLarge``) when the channel cannot.
@@ -98,6 +100,33 @@ class Outbound:
     # Parts of ``text`` shown bold, as (start, length) in Python string indices. The text itself
     # is never markup, so nothing a worker or staff member typed can be interpreted as such.
     bold: tuple[tuple[int, int], ...] = ()
+
+    def to_bytes(self) -> bytes:
+        """The message as the outbox stores it (encrypted): every field, as JSON."""
+        document: dict[str, Any] = {"text": self.text}
+        if self.choices:
+            document["choices"] = [[choice.label, choice.payload] for choice in self.choices]
+        if self.columns != 1:
+            document["columns"] = self.columns
+        if self.protect_content:
+            document["protect"] = True
+        if self.replace_previous:
+            document["replace"] = True
+        if self.bold:
+            document["bold"] = [list(span) for span in self.bold]
+        return json.dumps(document, ensure_ascii=False).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Outbound:
+        document = json.loads(raw)
+        return cls(
+            str(document["text"]),
+            tuple(Choice(str(label), str(data)) for label, data in document.get("choices", [])),
+            columns=int(document.get("columns", 1)),
+            protect_content=bool(document.get("protect", False)),
+            replace_previous=bool(document.get("replace", False)),
+            bold=tuple((int(start), int(length)) for start, length in document.get("bold", [])),
+        )
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conversations.casework import ANSWER_PREFIX, RETALIATION_PREFIX
-from locales import translator
-from services.casework import answer_choices
-from services.outbox import STAFF, WORKER, Outbox, OutboxPayload
+from conversations import notices
+from conversations.messages import Outbound
+from services.outbox import Outbox
 from storage.database import Database
 from storage.models import Case, CaseEvent, CaseTask, EscalationDay, utc_now
 
@@ -72,40 +71,27 @@ class CaseClock:
         return True
 
     async def _perform(self, session: AsyncSession, task: CaseTask, case: Case) -> str:
-        t = translator(case.language)
         if task.kind in ("validation_reminder", "validation_overdue"):
             if case.status != "awaiting_validation" or case.validation_round != task.round:
                 return "no_longer_due"
             if task.kind == "validation_reminder":
-                text = t.gettext(
-                    "Reminder: we asked whether the problem in your report {reference} was "
-                    "really fixed. Please answer:"
-                ).format(reference=case.reference)
-                choices = answer_choices(t, f"{ANSWER_PREFIX}{case.reference}:")
-                self._to_worker(session, case, OutboxPayload(text, True, choices))
+                reminder = notices.validation_reminder(case.language, case.reference)
+                await self.outbox.to_worker(session, case.reporter_id, reminder, case_id=case.id)
                 return "reminded"
             session.add(CaseEvent(case_id=case.id, actor="system", action="validation_overdue"))
-            self.outbox.enqueue(session, OutboxPayload(
+            self.outbox.to_staff(session, Outbound(
                 f"Case {case.reference}: the worker has not answered whether the remediation "
                 "really happened (validation overdue). The case stays open; it never closes "
                 f"by itself. See: wvb cases show {case.reference}"
-            ), recipient=STAFF)  # fmt: skip
+            ), case_id=case.id)  # fmt: skip
             return "flagged"
         if task.kind == "retaliation_checkin":
             if case.status != "closed":
                 return "no_longer_due"
-            text = t.gettext(
-                "Your report {reference} was closed some time ago. Has anyone treated you "
-                "badly because you complained?"
-            ).format(reference=case.reference)
-            prefix = f"{RETALIATION_PREFIX}{case.reference}:"
-            choices = ((t.gettext("Yes"), prefix + "yes"), (t.gettext("No"), prefix + "no"))
-            self._to_worker(session, case, OutboxPayload(text, True, choices))
+            checkin = notices.retaliation_checkin(case.language, case.reference)
+            await self.outbox.to_worker(session, case.reporter_id, checkin, case_id=case.id)
             return "asked"
         return "unknown_kind"
-
-    def _to_worker(self, session: AsyncSession, case: Case, payload: OutboxPayload) -> None:
-        self.outbox.enqueue(session, payload, recipient=WORKER, worker_id=case.reporter_id)
 
     async def escalate_daily(self) -> int | None:
         """Once per UTC day, tell staff which cases are past their clocks. Returns how many were
@@ -132,9 +118,9 @@ class CaseClock:
                 session.add(EscalationDay(day=day, at=now, overdue=len(lines)))
                 await session.flush()  # the primary key says whether today was done already
                 if lines:
-                    self.outbox.enqueue(session, OutboxPayload(
-                        f"Overdue cases on {day}:\n" + "\n".join(lines)
-                    ), recipient=STAFF)  # fmt: skip
+                    self.outbox.to_staff(
+                        session, Outbound(f"Overdue cases on {day}:\n" + "\n".join(lines))
+                    )
         except IntegrityError:
             return None
         if lines:

@@ -3,7 +3,7 @@
 A broadcast is created with its text in every language it will go out in (a lesson topic brings
 its own text in every shipped language; staff texts come per language). When it is due, one
 delivery row is written per recipient in the same transaction that moves it to ``sending``; the
-broadcast relay (``scheduler/broadcast_relay.py``) sends those rows at the configured rate.
+broadcast relay (``bot/channels/broadcast_relay.py``) sends those rows at the configured rate.
 Workers who stopped broadcasts, blocked the bot or used /forget are never recipients.
 """
 
@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.messages import utf16_length
@@ -38,7 +38,6 @@ from storage.models import (
 #: Telegram's limit; the footer telling workers how to stop is added to every text.
 MAX_TEXT_UNITS = 4096
 FALLBACKS = ("skip", "default")
-DEFAULT_CHANNEL = "telegram"
 
 
 class BroadcastError(Exception):
@@ -93,6 +92,7 @@ class BroadcastPolicy:
 @dataclass(frozen=True)
 class _Recipient:
     worker_id: int
+    channel: str
     language: str  # the language of the text they get
     timezone: str
 
@@ -118,11 +118,9 @@ class BroadcastService:
         self,
         database: Database,
         policy: BroadcastPolicy | None = None,
-        channel: str = DEFAULT_CHANNEL,
     ) -> None:
         self.database = database
         self.policy = policy or BroadcastPolicy()
-        self.channel = channel
 
     # -- segments --------------------------------------------------------------------------
 
@@ -168,13 +166,11 @@ class BroadcastService:
         return Segment(frozenset(languages), frozenset(workplaces), frozenset(tags))
 
     def _recipients(self, segment: Segment) -> Any:
-        """Subscribed, reachable workers of the segment: (id, language, workplace time zone)."""
+        """Subscribed, reachable workers of the segment, on every channel: (id, channel,
+        language, workplace time zone). A worker has one address (a pseudonym is of one channel)."""
         query = (
-            select(Worker.id, Worker.language, Workplace.timezone)
-            .join(
-                WorkerAddress,
-                and_(WorkerAddress.worker_id == Worker.id, WorkerAddress.channel == self.channel),
-            )
+            select(Worker.id, WorkerAddress.channel, Worker.language, Workplace.timezone)
+            .join(WorkerAddress, WorkerAddress.worker_id == Worker.id)
             .outerjoin(Workplace, Workplace.id == Worker.workplace_id)
             .where(Worker.subscribed.is_(True), Worker.blocked_at.is_(None))
             .order_by(Worker.id)
@@ -197,7 +193,7 @@ class BroadcastService:
         text in their language. Dry runs and starts both count from this, so they agree."""
         recipients = []
         skipped = 0
-        for worker_id, language, zone in await session.execute(self._recipients(segment)):
+        for worker_id, channel, language, zone in await session.execute(self._recipients(segment)):
             if language in languages:
                 chosen = language
             elif fallback == "default" and self.policy.default_language in languages:
@@ -206,7 +202,7 @@ class BroadcastService:
                 skipped += 1
                 continue
             timezone = self.policy.timezone_for(language, zone)
-            recipients.append(_Recipient(worker_id, chosen, timezone))
+            recipients.append(_Recipient(worker_id, channel, chosen, timezone))
         return recipients, skipped
 
     # -- create, dry run, status -------------------------------------------------------------
@@ -319,6 +315,7 @@ class BroadcastService:
                 {
                     "broadcast_id": broadcast.id,
                     "worker_id": recipient.worker_id,
+                    "channel": recipient.channel,
                     "language": recipient.language,
                     "timezone": recipient.timezone,
                     "status": "pending",

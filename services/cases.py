@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from conversations.categories import CATEGORIES, is_urgent
-from conversations.messages import FetchMedia
+from conversations.messages import FetchMedia, Outbound
 from conversations.ports import (
     CaseReceipt,
     CaseStatusView,
@@ -31,7 +31,7 @@ from conversations.ports import (
     WorkerRef,
     WorkplaceOption,
 )
-from services.outbox import STAFF, Outbox, OutboxPayload
+from services.outbox import Outbox
 from storage import codes
 from storage.crypto import DecryptionError, Keyring
 from storage.database import Database
@@ -263,12 +263,12 @@ class CaseService:
         )
         if urgent:
             alert = self._staff_alert(case, workplace.name if workplace else None)
-            self.outbox.enqueue(session, alert, recipient=STAFF)
+            self.outbox.to_staff(session, alert, case_id=case.id)
         await session.flush()
         return case
 
     @staticmethod
-    def _staff_alert(case: Case, workplace_name: str | None) -> OutboxPayload:
+    def _staff_alert(case: Case, workplace_name: str | None) -> Outbound:
         """Category, workplace, reference: enough to act on, nothing that identifies the worker.
         A workplace the worker typed is not quoted: it is free text and could say anything."""
         categories = ", ".join(CATEGORIES[code] for code in case.categories) or "-"
@@ -285,7 +285,7 @@ class CaseService:
             f"Workplace: {workplace}",
             f"Open it with: wvb cases show {case.reference}",
         ]
-        return OutboxPayload("\n".join(lines))
+        return Outbound("\n".join(lines))
 
     def _receipt(self, case: Case) -> CaseReceipt:
         return CaseReceipt(

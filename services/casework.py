@@ -14,13 +14,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# The buttons' payload formats belong to the conversation core, which reads them back.
-from conversations.casework import (
-    ANSWER_PREFIX,
-    FOLLOWUP_PREFIX,
-    SITE_PREFIX,
-)
-from conversations.messages import FetchMedia
+from conversations import notices
+from conversations.messages import FetchMedia, Outbound
 from conversations.ports import (
     EvidenceOutcome,
     MediaTooLarge,
@@ -28,10 +23,10 @@ from conversations.ports import (
     ValidationAnswer,
     WorkerRef,
 )
-from locales import LANGUAGES, Translator, translator
+from locales import LANGUAGES
 from services import audit, lifecycle
 from services.cases import case_purpose
-from services.outbox import STAFF, WORKER, Outbox, OutboxPayload
+from services.outbox import Outbox
 from services.staff import StaffError
 from storage.codes import hash_receipt, new_reference, normalize_reference
 from storage.crypto import Keyring
@@ -54,16 +49,6 @@ log = logging.getLogger(__name__)
 
 #: Site-validation counts are shown to staff only when at least this many workers answered.
 MIN_GROUP_SIZE = 5
-
-
-def answer_choices(t: Translator, prefix: str) -> tuple[tuple[str, str], ...]:
-    """The four answers to "was it really fixed?" ("Yes", "Partly", "No", "Not sure")."""
-    return (
-        ("✅ " + t.gettext("Yes, it was fixed"), prefix + "yes"),
-        ("➗ " + t.gettext("Partly"), prefix + "partly"),
-        ("❌ " + t.gettext("No, it was not fixed"), prefix + "no"),
-        ("❔ " + t.gettext("Not sure"), prefix + "unsure"),
-    )
 
 
 @dataclass(frozen=True)
@@ -146,10 +131,8 @@ class CaseworkService:
             ciphertext=self.keyring.encrypt(text.encode(), purpose),
         )
 
-    def _to_worker(self, session: AsyncSession, case: Case, payload: OutboxPayload) -> None:
-        self.outbox.enqueue(
-            session, payload, recipient=WORKER, worker_id=case.reporter_id, case_id=case.id
-        )
+    async def _to_worker(self, session: AsyncSession, case: Case, message: Outbound) -> None:
+        await self.outbox.to_worker(session, case.reporter_id, message, case_id=case.id)
 
     @staticmethod
     def _moved(action: str, case: Case, target: str) -> str:
@@ -168,13 +151,9 @@ class CaseworkService:
             self._event(
                 session, case, actor, "acknowledged", self._moved("set", case, "acknowledged")
             )
-            t = translator(case.language)
-            self._to_worker(session, case, OutboxPayload(
-                t.gettext(
-                    "Your report {reference} has been read by our staff. "
-                    "They will look into it and keep you informed here."
-                ).format(reference=case.reference)
-            ))  # fmt: skip
+            await self._to_worker(
+                session, case, notices.acknowledgement(case.language, case.reference)
+            )
             audit.record(session, actor, "case.acknowledge", case.reference)
             status = case.status
         self.outbox.wake()
@@ -226,14 +205,9 @@ class CaseworkService:
                 )
             session.add(self._text_entry(case, "staff", text))
             self._event(session, case, actor, "staff_message")
-            t = translator(case.language)
-            self._to_worker(session, case, OutboxPayload(
-                t.gettext("Message from our staff about your report {reference}:").format(
-                    reference=case.reference
-                ) + "\n\n" + text,
-                protect_content=True,
-                choices=((t.gettext("Answer"), FOLLOWUP_PREFIX + case.reference),),
-            ))  # fmt: skip
+            await self._to_worker(
+                session, case, notices.staff_reply(case.language, case.reference, text)
+            )
             audit.record(session, actor, "case.reply", case.reference)
         self.outbox.wake()
 
@@ -252,7 +226,7 @@ class CaseworkService:
             case.validation_round += 1
             self._event(session, case, actor, "remediation", new_status, note=remediation.summary)
             audit.record(session, actor, "case.remediate", case.reference)
-            self._to_worker(session, case, self._validation_prompt(case, remediation))
+            await self._to_worker(session, case, self._validation_prompt(case, remediation))
             policy = self.clock_policy
             for n, days in enumerate(policy.reminder_days, start=1):
                 self._schedule(session, case, "validation_reminder", days, n)
@@ -287,20 +261,9 @@ class CaseworkService:
             token = secrets.token_urlsafe(12)
             session.add(SiteQuestion(token=token, case_id=case.id, round=case.validation_round,
                                      worker_id=worker_id))  # fmt: skip
-            t = translator(language)
             summary = remediation.translations.get(language, remediation.summary)
-            lines = [
-                t.gettext("A question about your workplace {workplace}:").format(
-                    workplace=workplace
-                ),
-                t.gettext("The employer or buyer says this was done:"),
-                f"“{summary}”",
-                "",
-                t.gettext("Did this really happen?"),
-            ]
-            self.outbox.enqueue(session, OutboxPayload(
-                "\n".join(lines), True, answer_choices(t, f"{SITE_PREFIX}{token}:")
-            ), recipient=WORKER, worker_id=worker_id)  # fmt: skip
+            question = notices.site_question(language, workplace or "", summary, token)
+            await self.outbox.to_worker(session, worker_id, question)
         return len(chosen)
 
     async def join_site_panel(self, worker: WorkerRef, reference: str) -> bool:
@@ -334,19 +297,15 @@ class CaseworkService:
                                    respondent="site", answer=answer))  # fmt: skip
             return True
 
-    def _validation_prompt(self, case: Case, remediation: Remediation) -> OutboxPayload:
-        t = translator(case.language)
+    @staticmethod
+    def _validation_prompt(case: Case, remediation: Remediation) -> Outbound:
         summary = remediation.translations.get(case.language)
-        lines = [
-            t.gettext("About your report {reference}:").format(reference=case.reference),
-            t.gettext("The employer or buyer says this was done:"),
-        ]
-        if summary is None:
-            summary = remediation.summary
-            lines.append(t.gettext("(Our staff wrote this in another language.)"))
-        lines += [f"“{summary}”", "", t.gettext("Did this really happen?")]
-        choices = answer_choices(t, f"{ANSWER_PREFIX}{case.reference}:")
-        return OutboxPayload("\n".join(lines), protect_content=True, choices=choices)
+        return notices.validation_prompt(
+            case.language,
+            case.reference,
+            remediation.summary if summary is None else summary,
+            translated=summary is not None,
+        )
 
     async def close(
         self, actor: str, reference: str, *, unvalidated: bool, reason: str | None
@@ -401,10 +360,10 @@ class CaseworkService:
                 self._schedule(session, case, "retaliation_checkin",
                                self.clock_policy.retaliation_checkin_days, 0)  # fmt: skip
             if answer in ("no", "partly", "unsure"):
-                self.outbox.enqueue(session, OutboxPayload(
+                self.outbox.to_staff(session, Outbound(
                     f"Case {case.reference}: the worker answered '{answer}' about the "
                     f"remediation. Status: {case.status}. See: wvb cases show {case.reference}"
-                ), recipient=STAFF)  # fmt: skip
+                ), case_id=case.id)  # fmt: skip
         self.outbox.wake()
         if new_status == "closed":
             return ValidationAnswer.CLOSED
@@ -483,10 +442,10 @@ class CaseworkService:
             await session.flush()
             session.add(CaseEvent(case_id=linked.id, actor="worker", action="received",
                                   to_status="received"))  # fmt: skip
-            self.outbox.enqueue(session, OutboxPayload(
+            self.outbox.to_staff(session, Outbound(
                 f"URGENT case {linked.reference}: retaliation reported by the worker of closed "
                 f"case {case.reference}. Open it with: wvb cases show {linked.reference}"
-            ), recipient=STAFF)  # fmt: skip
+            ), case_id=linked.id)  # fmt: skip
             reference_of_new = linked.reference
         self.outbox.wake()
         return reference_of_new, True

@@ -1,67 +1,77 @@
 """The transactional outbox: messages are rows written with the change that caused them, and a
-relay (``scheduler/outbox_relay.py``) sends them. A crash can delay a message, never lose it."""
+relay (``bot/channels/outbox_relay.py``) sends them. A crash can delay a message, never lose it.
+
+A row holds the ``Outbound`` the core built, serialised and encrypted: the same message type every
+channel renders in a turn, so a message sent later looks exactly like one sent at once."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conversations.messages import Choice, Outbound
+from conversations.messages import Outbound
 from storage.crypto import Keyring
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, WorkerAddress
 
 STAFF = "staff"
 WORKER = "worker"
+#: The channel of a row whose worker has no address any more: every relay may take it.
+NO_CHANNEL = "-"
 
 
 def outbox_purpose(key: str) -> bytes:
     return f"outbox\x00{key}".encode()
 
 
-@dataclass(frozen=True)
-class OutboxPayload:
-    text: str
-    protect_content: bool = False
-    choices: tuple[tuple[str, str], ...] = ()  # (label, payload) buttons
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(
-            {"text": self.text, "protect": self.protect_content, "choices": self.choices}
-        ).encode()
-
-    def outbound(self) -> Outbound:
-        """The message as a channel sends it."""
-        return Outbound(
-            self.text,
-            tuple(Choice(label, data) for label, data in self.choices),
-            protect_content=self.protect_content,
-        )
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> OutboxPayload:
-        loaded = json.loads(raw)
-        choices = tuple((str(label), str(payload)) for label, payload in loaded.get("choices", []))
-        return cls(loaded["text"], bool(loaded.get("protect", False)), choices)
-
-
 class Outbox:
-    def __init__(self, keyring: Keyring, wake: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        keyring: Keyring,
+        wake: Callable[[], None] | None = None,
+        staff_channel: str = "telegram",
+    ) -> None:
         self.keyring = keyring
         self._wake = wake or (lambda: None)
+        self.staff_channel = staff_channel
 
-    def enqueue(
+    async def to_worker(
         self,
         session: AsyncSession,
-        payload: OutboxPayload,
+        worker_id: int | None,
+        message: Outbound,
         *,
-        recipient: str,
-        channel: str = "telegram",
-        worker_id: int | None = None,
         case_id: int | None = None,
+    ) -> None:
+        """Queue ``message`` for a worker, on the channel they use. A worker who used /forget
+        (or has no address) still gets a row, on ``NO_CHANNEL``: the relay that takes it finds
+        nobody to send to and tells staff, instead of the message vanishing silently."""
+        channel = None
+        if worker_id is not None:
+            channel = await session.scalar(
+                select(WorkerAddress.channel)
+                .where(WorkerAddress.worker_id == worker_id)
+                .order_by(WorkerAddress.updated_at.desc())
+                .limit(1)
+            )
+        self._add(session, message, WORKER, channel or NO_CHANNEL, worker_id, case_id)
+
+    def to_staff(
+        self, session: AsyncSession, message: Outbound, *, case_id: int | None = None
+    ) -> None:
+        """Queue an alert for staff, on the channel where the staff chat is."""
+        self._add(session, message, STAFF, self.staff_channel, None, case_id)
+
+    def _add(
+        self,
+        session: AsyncSession,
+        message: Outbound,
+        recipient: str,
+        channel: str,
+        worker_id: int | None,
+        case_id: int | None,
     ) -> None:
         key = str(uuid.uuid4())
         session.add(
@@ -71,7 +81,7 @@ class Outbox:
                 recipient=recipient,
                 worker_id=worker_id,
                 case_id=case_id,
-                payload_ciphertext=self.keyring.encrypt(payload.to_bytes(), outbox_purpose(key)),
+                payload_ciphertext=self.keyring.encrypt(message.to_bytes(), outbox_purpose(key)),
             )
         )
 

@@ -77,7 +77,7 @@ class StaffAccounts:
                 for m in rows
             ]  # fmt: skip
 
-    async def by_messenger_id(self, channel: str, messenger_id: int) -> Staff | None:
+    async def by_messenger_id(self, channel: str, messenger_id: int | str) -> Staff | None:
         pseudonym = self.pseudonymizer.pseudonym(channel, messenger_id)
         async with self.database.sessions() as session:
             member = await session.scalar(

@@ -363,6 +363,7 @@ class OutboxMessage(Base):
     """A message to send, written in the same transaction as the change that caused it."""
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "channel", "next_attempt_at", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(36), unique=True)
@@ -438,7 +439,7 @@ class BroadcastDelivery(Base):
     __tablename__ = "broadcast_deliveries"
     __table_args__ = (
         UniqueConstraint("broadcast_id", "worker_id"),
-        Index("ix_broadcast_deliveries_due", "status", "next_attempt_at", "id"),
+        Index("ix_broadcast_deliveries_due", "status", "channel", "next_attempt_at", "id"),
         CheckConstraint(
             "status IN (" + ", ".join(f"'{status}'" for status in DELIVERY_STATUSES) + ")",
             name="status_known",
@@ -450,6 +451,7 @@ class BroadcastDelivery(Base):
         ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True
     )
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(16), server_default="telegram")
     language: Mapped[str] = mapped_column(String(8))
     timezone: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="pending")

@@ -1,9 +1,15 @@
-"""The broadcast send rate: one token bucket shared by every process, and a least gap per chat.
+"""The send rate of one bot token: one token bucket shared by every process and every kind of
+message, and a least gap per chat for broadcasts.
 
 With Redis, the bucket is a hash updated by a Lua script that reads Redis's own clock, so every
 process (and every machine) draws from the same tokens whatever their clocks say. A 429 from
 the messenger pauses the bucket for everyone until ``retry_after`` has passed. Without Redis
 (the embedded default, one process) the same logic runs in memory.
+
+Two lanes draw from the bucket. Conversation replies (and the outbox) may take any token;
+broadcasts may take only tokens above a reserve of half the burst. When both want to send, the
+refill goes to replies first, so a worker talking to the bot is answered promptly while a
+100,000-recipient broadcast runs; with no replies waiting, broadcasts get the full rate.
 
 Chat gaps are kept under the worker's database id, never a messenger id.
 """
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from enum import StrEnum
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -22,6 +29,7 @@ local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 
 local rate = tonumber(ARGV[1]) / 1000.0
 local capacity = tonumber(ARGV[2])
 local wanted = tonumber(ARGV[3])
+local reserve = tonumber(ARGV[4])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp', 'paused')
 local paused = tonumber(state[3]) or 0
 if now < paused then
@@ -34,13 +42,13 @@ if tokens == nil or stamp == nil then
   stamp = now
 end
 tokens = math.min(capacity, tokens + (now - stamp) * rate)
-local granted = math.min(wanted, math.floor(tokens))
+local granted = math.max(0, math.min(wanted, math.floor(tokens - reserve)))
 tokens = tokens - granted
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', now)
 redis.call('PEXPIRE', KEYS[1], 600000)
 local wait = 0
 if granted < wanted then
-  wait = math.ceil((1 - tokens) / rate)
+  wait = math.ceil((reserve + 1 - tokens) / rate)
 end
 return {granted, wait}
 """
@@ -71,17 +79,33 @@ return allowed
 """
 
 
+class Lane(StrEnum):
+    """Who is sending: replies first, broadcasts with what is left."""
+
+    CONVERSATION = "conversation"  # replies in a turn, and outbox messages to one person
+    BROADCAST = "broadcast"
+
+
 def bucket_capacity(rate: float) -> float:
     """A tenth of a second of burst (at least one message): smooth enough that the messenger's
     own limiter never sees a spike, big enough to send in chunks at high rates."""
     return max(1.0, rate / 10.0)
 
 
+def lane_reserve(lane: Lane, capacity: float) -> float:
+    """Tokens a lane must leave in the bucket: broadcasts leave half the burst for replies
+    (never so much that a broadcast could not take a whole token from a full bucket)."""
+    if lane is not Lane.BROADCAST:
+        return 0.0
+    return max(0.0, min(capacity / 2, capacity - 1))
+
+
 class SendRate(Protocol):
     rate: float
 
-    async def take(self, wanted: int) -> int:
-        """Wait until at least one token is free; take up to ``wanted``; return how many."""
+    async def take(self, wanted: int, lane: Lane = Lane.CONVERSATION) -> int:
+        """Wait until at least one token is free for ``lane``; take up to ``wanted``; return
+        how many."""
 
     async def pause(self, seconds: float) -> None:
         """The messenger said 429: nobody sends until ``seconds`` have passed."""
@@ -99,22 +123,23 @@ class MemorySendRate:
         self._stamp = time.monotonic()
         self._paused_until = 0.0
         self._chats: dict[int, float] = {}
-        self._lock = asyncio.Lock()
 
-    async def take(self, wanted: int) -> int:
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                if now < self._paused_until:
-                    await asyncio.sleep(self._paused_until - now)
-                    continue
-                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-                if self._tokens >= 1:
-                    granted = min(wanted, int(self._tokens))
-                    self._tokens -= granted
-                    return granted
-                await asyncio.sleep((1 - self._tokens) / self.rate)
+    async def take(self, wanted: int, lane: Lane = Lane.CONVERSATION) -> int:
+        # No lock: nothing awaits between reading and updating the bucket, and a waiting
+        # broadcast must never hold up a reply that could go now.
+        reserve = lane_reserve(lane, self.capacity)
+        while True:
+            now = time.monotonic()
+            if now < self._paused_until:
+                await asyncio.sleep(self._paused_until - now)
+                continue
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            granted = min(wanted, int(self._tokens - reserve))
+            if granted >= 1:
+                self._tokens -= granted
+                return granted
+            await asyncio.sleep((reserve + 1 - self._tokens) / self.rate)
 
     async def pause(self, seconds: float) -> None:
         until = time.monotonic() + seconds
@@ -151,10 +176,11 @@ class RedisSendRate:
         self._pause = redis.register_script(_PAUSE)
         self._chat_slots = redis.register_script(_CHAT_SLOTS)
 
-    async def take(self, wanted: int) -> int:
+    async def take(self, wanted: int, lane: Lane = Lane.CONVERSATION) -> int:
+        reserve = lane_reserve(lane, self.capacity)
         while True:
             granted, wait_ms = await self._take(
-                keys=[self.bucket_key], args=[self.rate, self.capacity, wanted]
+                keys=[self.bucket_key], args=[self.rate, self.capacity, wanted, reserve]
             )
             if int(granted) > 0:
                 return int(granted)

@@ -14,10 +14,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, insert, select
 
+from bot.channels.broadcast_relay import BroadcastRelay
+from bot.channels.telegram.sender import TelegramSender, build_unpaced_bot
 from bot.settings import Settings
-from bot.telegram.broadcast import broadcast_sender, build_broadcast_bot
 from locales import LANGUAGES
-from scheduler.broadcast_relay import BroadcastRelay
 from services.broadcasts import BroadcastPolicy, BroadcastService, Segment
 from services.workers import address_purpose
 from storage.crypto import Keyring
@@ -92,9 +92,9 @@ def relay_for(
     redis: Redis | None,
 ) -> tuple[BroadcastRelay, Database]:
     database = Database(settings.database_url)
-    bot = build_broadcast_bot(server.token, server.base_url)
+    bot = build_unpaced_bot(server.token, server.base_url)
     send_rate = RedisSendRate(redis, settings.redis_prefix, rate) if redis else MemorySendRate(rate)
-    relay = BroadcastRelay(database, keyring, broadcast_sender(bot), send_rate, policy=NO_QUIET)
+    relay = BroadcastRelay(database, keyring, TelegramSender(bot), send_rate, policy=NO_QUIET)
     relay.bot = bot  # type: ignore[attr-defined]
     return relay, database
 

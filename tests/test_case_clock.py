@@ -14,7 +14,8 @@ from sqlalchemy import select
 from conversations.ports import WorkerRef
 from scheduler.case_clock import CaseClock
 from services.casework import CaseworkService, Remediation
-from services.outbox import Outbox, OutboxPayload, outbox_purpose
+from conversations.messages import Outbound
+from services.outbox import Outbox, outbox_purpose
 from storage.crypto import Keyring
 from storage.database import Database
 from storage.models import Case, CaseEvent, OutboxMessage, utc_now
@@ -44,7 +45,7 @@ async def messages(database: Database) -> list[tuple[str, str]]:
     async with database.sessions() as session:
         rows = (await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()
         return [
-            (row.recipient, OutboxPayload.from_bytes(
+            (row.recipient, Outbound.from_bytes(
                 KEYRING.decrypt(row.payload_ciphertext, outbox_purpose(row.key))).text)
             for row in rows
         ]  # fmt: skip

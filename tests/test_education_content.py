@@ -13,7 +13,7 @@ from typing import cast
 
 import pytest
 
-from bot.telegram.rendering import MAX_MESSAGE_LENGTH, bold_entities, split_text
+from bot.channels.telegram.rendering import MAX_MESSAGE_LENGTH, bold_entities, split_text
 from conversations.learn import PageStep
 from conversations.messages import utf16_length
 from conversations.ports import Services, WorkerRef

@@ -132,17 +132,17 @@ async def test_commands_are_registered_in_every_language(running_bot: RunningBot
 async def test_a_long_message_is_split_within_telegram_limits(
     fake_telegram: FakeTelegramServer,
 ) -> None:
-    from bot.telegram.runtime import TelegramChannel, build_bot
+    from bot.channels.telegram.sender import TelegramSender, build_unpaced_bot
     from conversations.messages import Choice, Outbound
 
     user = fake_telegram.user(6_000_003)
     user.send_text("hi")  # makes the chat known to the server
-    bot = build_bot(fake_telegram.token, fake_telegram.base_url)
+    bot = build_unpaced_bot(fake_telegram.token, fake_telegram.base_url)
     try:
-        channel = TelegramChannel(bot, gateway=None)  # type: ignore[arg-type]
         paragraph = "ဝန်ထမ်း " * 300 + "\n\n"  # Burmese: multi-byte, many code points
         text = paragraph * 6 + "🙂" * 3000  # astral characters count twice in UTF-16
-        await channel.send(user.chat_id, [Outbound(text, (Choice("OK", "ok"),))])
+        sender = TelegramSender(bot)
+        await sender.send(str(user.chat_id), Outbound(text, (Choice("OK", "ok"),)))
     finally:
         await bot.session.close()
     parts = user.messages()

@@ -1,8 +1,10 @@
-"""Staff commands in a private Telegram chat with the bot: thin callers of the staff services.
+"""Staff commands in a private chat with the bot: thin callers of the staff services.
 
-Only registered staff (``wvb staff add``) get an answer; a staff command from anyone else does
-nothing visible and is logged and audited. A viewer may look but not change. Staff commands work
-in private chats only, so case details are never posted into a group.
+Messenger-agnostic: a runtime hands over (channel, user id, command, arguments) for a command in
+a private chat, and sends back the parts of the answer (``protect_content``). Only registered
+staff (``wvb staff add``) get an answer; a staff command from anyone else does nothing visible
+and is logged and audited. A viewer may look but not change. Runtimes route only private chats
+here, so case details are never posted into a group.
 """
 
 from __future__ import annotations
@@ -10,12 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiogram import F, Router
-from aiogram.enums import ChatType
-from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
-
-from bot.telegram.rendering import split_text
 from services.broadcasts import BroadcastError, BroadcastService, topic_texts
 from services.casework import CaseworkService, Remediation
 from services.staff import StaffError, StaffService
@@ -38,7 +34,7 @@ USAGE = {
 }
 
 
-class StaffCommands:
+class StaffChat:
     def __init__(
         self,
         accounts: StaffAccounts,
@@ -64,32 +60,28 @@ class StaffCommands:
             self.handlers["broadcast"] = ("broadcasts", self.broadcast)
             self.handlers["bstatus"] = ("broadcasts", self.broadcast_status)
 
-    def router(self) -> Router:
-        router = Router(name="staff")
-        router.message.register(
-            self.on_command, F.chat.type == ChatType.PRIVATE, Command(*self.handlers)
-        )
-        return router
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The command names (without the slash) a runtime routes here."""
+        return tuple(self.handlers)
 
-    async def on_command(self, message: Message, command: CommandObject) -> None:
-        if message.from_user is None:
-            return
-        name = command.command.lower()
-        member = await self.accounts.by_messenger_id("telegram", message.from_user.id)
+    async def answer(self, channel: str, user_id: int | str, name: str, args: str) -> str | None:
+        """The answer to ``/name args`` from ``user_id`` (the runtime's sender splits it);
+        None when nothing may be said (the sender is not staff)."""
+        name = name.lower()
+        member = await self.accounts.by_messenger_id(channel, user_id)
         if member is None:
             await self.accounts.refused("unregistered", name, "not a registered staff member")
-            return
+            return None
         permission, handler = self.handlers[name]
         if not member.may(permission):
             await self.accounts.refused(member.actor, name, f"role {member.role}")
-            await message.answer(f"Your role ({member.role}) cannot use /{name}.")
-            return
+            return f"Your role ({member.role}) cannot use /{name}."
         try:
-            answer = await handler(member, (command.args or "").strip())
+            answer = await handler(member, args.strip())
         except (StaffError, BroadcastError) as error:
             answer = f"Refused: {error}"
-        for part in split_text(answer):
-            await message.answer(part, protect_content=True)
+        return answer
 
     @staticmethod
     def _reference_and_text(name: str, args: str) -> tuple[str, str]:

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from contextlib import suppress
 from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from services.outbox import STAFF, WORKER, Outbox, OutboxPayload, outbox_purpose
+from bot.channels.sending import (
+    Blocked,
+    ChannelDown,
+    Rejected,
+    RetryAfter,
+    Sender,
+    Unreachable,
+)
+from conversations.messages import Outbound
+from services.outbox import NO_CHANNEL, STAFF, WORKER, Outbox, outbox_purpose
 from services.workers import address_purpose, mark_blocked
 from storage.crypto import Keyring
 from storage.database import Database
@@ -26,19 +35,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 CLAIM_SECONDS = 120  # longer than any send, retries of 429s included
 IDLE_SECONDS = 2.0  # how soon a message queued by another process (the CLI) goes out
-
-SendToStaff = Callable[[OutboxPayload], Awaitable[None]]
-#: (channel, decrypted address, payload); raises ``Unreachable`` when the worker blocked the bot.
-SendToWorker = Callable[[str, str, OutboxPayload], Awaitable[None]]
-
-
-class Unreachable(Exception):
-    """The worker cannot be messaged: they used /forget, or blocked the bot."""
-
-
-class Blocked(Unreachable):
-    """The messenger said the worker blocked the bot: no broadcast goes to them until they
-    write to us again."""
+CHANNEL_DOWN_SECONDS = 30  # how long a message waits when its channel itself fails
 
 
 class NotConfigured(Exception):
@@ -54,15 +51,22 @@ class OutboxRelay:
         self,
         database: Database,
         keyring: Keyring,
-        send_to_staff: SendToStaff | None,
+        senders: Mapping[str, Sender],
+        *,
+        staff_address: str | None = None,
+        staff_channel: str = "telegram",
         wake: asyncio.Event | None = None,
-        send_to_worker: SendToWorker | None = None,
     ) -> None:
+        """``senders``: the channels this process sends on (conversation lane), by name; the
+        relay takes only rows for those. ``staff_address``: the staff chat on ``staff_channel``
+        (None: staff alerts fail with a clear reason, unless no process can send them)."""
         self.database = database
         self.keyring = keyring
-        self.send_to_staff = send_to_staff
-        self.send_to_worker = send_to_worker
+        self.senders = dict(senders)
+        self.staff_address = staff_address
+        self.staff_channel = staff_channel
         self.wake = wake or asyncio.Event()
+        self.channels = sorted({*self.senders, NO_CHANNEL})
 
     async def run_once(self, limit: int = 100) -> int:
         """Send what is due now; return how many messages were handled."""
@@ -80,6 +84,7 @@ class OutboxRelay:
                 select(OutboxMessage)
                 .where(OutboxMessage.status == "pending")
                 .where(OutboxMessage.next_attempt_at <= now)
+                .where(OutboxMessage.channel.in_(self.channels))
                 .order_by(OutboxMessage.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
@@ -103,11 +108,12 @@ class OutboxRelay:
         # Sent outside any transaction: no lock is held while Telegram answers. A crash here
         # leaves the claim to run out, and the message is sent again (at least once).
         status, error, retry_at = "sent", None, None
+        counts_as_attempt = True
         try:
-            payload = OutboxPayload.from_bytes(
+            message = Outbound.from_bytes(
                 self.keyring.decrypt(row.payload_ciphertext, outbox_purpose(row.key))
             )
-            await self._deliver(row, payload)
+            await self._deliver(row, message)
         except NotConfigured as reason:
             status, error = "failed", str(reason)[:200]
             log.warning("outbox message %d not sent: %s", row.id, reason)
@@ -118,6 +124,17 @@ class OutboxRelay:
                 async with self.database.transaction() as session:
                     await session.execute(mark_blocked([row.worker_id], utc_now()))
             await self._tell_staff_unreachable(row, str(reason))
+        except ChannelDown as reason:
+            # Nothing wrong with the message: hold it, without spending an attempt.
+            status, error, counts_as_attempt = "pending", str(reason)[:200], False
+            retry_at = utc_now() + timedelta(seconds=CHANNEL_DOWN_SECONDS)
+            log.warning("outbox message %d waits: %s", row.id, reason)
+        except RetryAfter as limited:
+            status, error, counts_as_attempt = "pending", str(limited), False
+            retry_at = utc_now() + timedelta(seconds=limited.seconds)
+        except Rejected as reason:
+            status, error = "failed", str(reason)[:200]
+            log.error("outbox message %d refused by the messenger: %s", row.id, reason)
         except Exception as failure:
             error = type(failure).__name__
             if row.attempts + 1 >= MAX_ATTEMPTS:
@@ -127,11 +144,9 @@ class OutboxRelay:
                 status, retry_at = "pending", utc_now() + backoff(row.attempts + 1)
                 log.warning("outbox message %d will be retried: %s", row.id, error)
         async with self.database.transaction() as session:
-            values: dict[str, object] = {
-                "status": status,
-                "attempts": OutboxMessage.attempts + 1,
-                "last_error": error,
-            }
+            values: dict[str, object] = {"status": status, "last_error": error}
+            if counts_as_attempt:
+                values["attempts"] = OutboxMessage.attempts + 1
             if status == "sent":
                 values["sent_at"] = utc_now()
             if retry_at is not None:
@@ -141,17 +156,19 @@ class OutboxRelay:
             )
         return True
 
-    async def _deliver(self, row: OutboxMessage, payload: OutboxPayload) -> None:
+    async def _deliver(self, row: OutboxMessage, message: Outbound) -> None:
         if row.recipient == STAFF:
-            if self.send_to_staff is None:
+            sender = self.senders.get(self.staff_channel)
+            if sender is None or self.staff_address is None:
                 raise NotConfigured("no staff chat is configured (WVB_STAFF_CHAT_ID)")
-            await self.send_to_staff(payload)
+            await sender.send(self.staff_address, message)
             return
         if row.recipient == WORKER:
-            if self.send_to_worker is None:
-                raise NotConfigured(f"no {row.channel} channel is running")
-            address = await self._address(row)
-            await self.send_to_worker(row.channel, address, payload)
+            channel, address = await self._address(row)
+            sender = self.senders.get(channel)
+            if sender is None:
+                raise NotConfigured(f"no {channel} channel is running")
+            await sender.send(address, message)
             return
         raise NotConfigured(f"unknown recipient kind {row.recipient!r}")
 
@@ -164,26 +181,33 @@ class OutboxRelay:
             if case is None:
                 return
             session.add(CaseEvent(case_id=case.id, actor="system", action="worker_unreachable"))
-            Outbox(self.keyring).enqueue(session, OutboxPayload(
+            Outbox(self.keyring, staff_channel=self.staff_channel).to_staff(session, Outbound(
                 f"Case {case.reference}: a message could not reach the worker ({reason}). "
                 "They can still read staff messages with /status and their receipt code."
-            ), recipient=STAFF)  # fmt: skip
+            ), case_id=case.id)  # fmt: skip
 
-    async def _address(self, row: OutboxMessage) -> str:
+    async def _address(self, row: OutboxMessage) -> tuple[str, str]:
+        """The worker's channel and decrypted address (the worker has one address: their
+        pseudonym is of one channel)."""
         if row.worker_id is None:
             raise Unreachable("the worker used /forget")
         async with self.database.sessions() as session:
             found = (
                 await session.execute(
-                    select(Worker.pseudonym, WorkerAddress.address_ciphertext)
+                    select(
+                        Worker.pseudonym, WorkerAddress.channel, WorkerAddress.address_ciphertext
+                    )
                     .join(WorkerAddress, WorkerAddress.worker_id == Worker.id)
-                    .where(Worker.id == row.worker_id, WorkerAddress.channel == row.channel)
+                    .where(Worker.id == row.worker_id)
+                    .order_by(WorkerAddress.updated_at.desc())
+                    .limit(1)
                 )
             ).first()
         if found is None:
-            raise Unreachable(f"no {row.channel} address for the worker")
-        pseudonym, ciphertext = found
-        return self.keyring.decrypt(ciphertext, address_purpose(pseudonym, row.channel)).decode()
+            raise Unreachable("no address for the worker")
+        pseudonym, channel, ciphertext = found
+        address = self.keyring.decrypt(ciphertext, address_purpose(pseudonym, channel)).decode()
+        return channel, address
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set; wake early when a new message is queued."""

@@ -1,7 +1,10 @@
-"""The Telegram runtime: aiogram's dispatcher wired to the conversation gateway.
+"""The Telegram channel on aiogram: the dispatcher wired to the conversation gateway.
 
 Only private chats are served. Messages from groups and channels are ignored without a reply:
 answering in a group would show everyone there that a member is talking to a grievance service.
+``bot/channels/telegram_ptb/`` is the same channel on python-telegram-bot
+(``WVB_TELEGRAM_RUNTIME``); both translate updates with the core's types and send through
+``bot/channels/pacing.py``.
 """
 
 from __future__ import annotations
@@ -30,9 +33,12 @@ from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramRetryAfter,
+    TelegramUnauthorizedError,
 )
-from aiogram.methods import GetUpdates, Response, TelegramMethod
+from aiogram.filters import Command, CommandObject
+from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import (
     BotCommand,
@@ -45,32 +51,49 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.gateway import ConversationGateway
-from bot.telegram.rendering import bold_entities, keyboard, split_text
-from bot.telegram.staff_commands import StaffCommands
-from bot.telegram.updates import (
+from bot.channels.gateway import ConversationGateway
+from bot.channels.pacing import paced
+from bot.channels.sending import Sender
+from bot.channels.staff_chat import StaffChat
+from bot.channels.telegram.sender import (
+    CHANNEL,
+    TelegramSender,
+    build_unpaced_bot,
+    send_rendered,
+)
+from bot.channels.telegram.updates import (
     MediaFile,
     inbound_from_callback,
     inbound_from_message,
     language_hint,
 )
+from bot.errors import ChannelStartError
 from conversations.commands import WORKER_COMMANDS
 from conversations.messages import Effects, FetchMedia, Inbound, InboundKind, Outbound
 from conversations.ports import MediaTooLarge, MediaUnavailable
 from locales import LANGUAGES, SOURCE_LANGUAGE, translator
 from storage.conversation_state import ConversationBusyError
 from storage.recent_ids import ChatHistory, MemoryChatHistory, MemoryUpdateLog, UpdateLog
+from storage.send_rate import SendRate
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
-MAX_RETRY_AFTER_ATTEMPTS = 5
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
+#: The Bot API methods that count against the token's send rate (the rest are not messages).
+PACED_METHOD_PREFIXES = ("Send", "Edit", "Copy", "Forward")
 
 
-class RetryAfterMiddleware(BaseRequestMiddleware):
-    """Wait out a 429 for the ``retry_after`` Telegram names, then try again."""
+def _retry_after(error: BaseException) -> float | None:
+    return float(error.retry_after) if isinstance(error, TelegramRetryAfter) else None
+
+
+class PacingMiddleware(BaseRequestMiddleware):
+    """Every message this bot sends takes a token from the token's shared rate
+    (conversation lane), and a 429 pauses every sender of the token, then is retried."""
+
+    def __init__(self, rate: SendRate) -> None:
+        self.rate = rate
 
     async def __call__(
         self,
@@ -78,48 +101,77 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        attempt = 0
-        while True:
-            try:
-                return await make_request(bot, method)
-            except TelegramRetryAfter as error:
-                attempt += 1
-                if attempt >= MAX_RETRY_AFTER_ATTEMPTS or isinstance(method, GetUpdates):
-                    raise
-                log.warning(
-                    "Telegram rate limit on %s: waiting %d s (attempt %d)",
-                    type(method).__name__,
-                    error.retry_after,
-                    attempt,
-                )
-                await asyncio.sleep(error.retry_after)
+        name = type(method).__name__
+        if not name.startswith(PACED_METHOD_PREFIXES):
+            return await make_request(bot, method)
+        return await paced(self.rate, lambda: make_request(bot, method), _retry_after, what=name)
 
 
-def build_bot(token: str, api_base: str) -> Bot:
+def build_bot(token: str, api_base: str, rate: SendRate) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
-    session.middleware(RetryAfterMiddleware())
+    session.middleware(PacingMiddleware(rate))
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=None))
 
 
 class TelegramChannel:
+    """The Telegram channel on aiogram: long polling or a webhook, and its senders."""
+
+    name = CHANNEL
+
     def __init__(
         self,
-        bot: Bot,
+        token: str,
+        api_base: str,
         gateway: ConversationGateway,
+        rate: SendRate,
+        *,
         history: ChatHistory | None = None,
         updates: UpdateLog | None = None,
-        staff_commands: StaffCommands | None = None,
+        staff_chat: StaffChat | None = None,
+        webhook: WebhookSettings | None = None,
     ) -> None:
-        self.bot = bot
+        self.rate = rate
+        self.bot = build_bot(token, api_base, rate)
+        self._broadcast_bot = build_unpaced_bot(token, api_base)
         self.gateway = gateway
         self.history: ChatHistory = history or MemoryChatHistory()
         self.updates: UpdateLog = updates or MemoryUpdateLog()
+        self.staff_chat = staff_chat
+        self.webhook_settings = webhook
         self.dispatcher = Dispatcher()
         self.dispatcher.update.outer_middleware(self._first_delivery_only)
-        if staff_commands is not None:  # before the workers' router, which answers everything
-            self.dispatcher.include_router(staff_commands.router())
+        if staff_chat is not None:  # before the workers' router, which answers everything
+            self.dispatcher.include_router(self._staff_router(staff_chat))
         self.dispatcher.include_router(self._router())
         self.username: str | None = None
+        self._webhook: WebhookServer | None = None
+
+    def sender(self) -> Sender:
+        """Outbox messages and staff alerts: paced in the conversation lane, 429s waited out."""
+        return TelegramSender(self.bot)
+
+    def broadcast_sender(self) -> Sender:
+        """Broadcasts: unpaced here, the broadcast relay takes the tokens itself."""
+        return TelegramSender(self._broadcast_bot)
+
+    def _staff_router(self, staff_chat: StaffChat) -> Router:
+        router = Router(name="staff")
+
+        async def on_staff_command(message: Message, command: CommandObject) -> None:
+            if message.from_user is None:
+                return
+            answer = await staff_chat.answer(
+                CHANNEL, message.from_user.id, command.command, command.args or ""
+            )
+            if answer is not None:
+                await send_rendered(
+                    self.bot, message.chat.id, Outbound(answer, protect_content=True)
+                )
+
+        router.message.register(
+            on_staff_command, F.chat.type == ChatType.PRIVATE, Command(*staff_chat.names)
+        )
+        return router
 
     def _router(self) -> Router:
         router = Router(name="worker")
@@ -229,31 +281,9 @@ class TelegramChannel:
         """Send (or, for a toggled choice, update in place) the replies; return the new ids."""
         sent: list[int] = []
         for reply in replies:
-            parts = split_text(reply.text)
-            # Formatting only on a message sent whole: a split one goes out as plain parts.
-            entities = bold_entities(reply.text, reply.bold) if len(parts) == 1 else None
-            if reply.replace_previous and pressed_message_id is not None and len(parts) == 1:
-                try:
-                    await self.bot.edit_message_text(
-                        text=reply.text,
-                        chat_id=chat_id,
-                        message_id=pressed_message_id,
-                        reply_markup=keyboard(reply),
-                        entities=entities,
-                    )
-                    continue
-                except TelegramBadRequest:
-                    pass  # too old, or not modified: send it as a new message instead
-            for index, part in enumerate(parts):
-                last = index == len(parts) - 1
-                message = await self.bot.send_message(
-                    chat_id=chat_id,
-                    text=part,
-                    reply_markup=keyboard(reply) if last else None,
-                    protect_content=reply.protect_content,
-                    entities=entities,
-                )
-                sent.append(message.message_id)
+            sent += await send_rendered(
+                self.bot, chat_id, reply, pressed_message_id=pressed_message_id
+            )
         return sent
 
     async def erase(self, chat_id: int, message_ids: Sequence[int]) -> None:
@@ -264,10 +294,6 @@ class TelegramChannel:
                 await self.bot.delete_messages(chat_id, unique[start : start + 100])
             except TelegramAPIError as error:
                 log.warning("could not delete messages: %s", type(error).__name__)
-
-    async def send_text(self, chat_id: int, text: str, *, protect: bool = False) -> None:
-        """Used by the outbox relay: a plain message, split if needed."""
-        await self.send(chat_id, [Outbound(text, protect_content=protect)])
 
     async def register_commands(self) -> None:
         """The command menu, once per language, so each worker sees it in their own."""
@@ -281,11 +307,45 @@ class TelegramChannel:
             code = None if language == SOURCE_LANGUAGE else language
             await self.bot.set_my_commands(commands, scope=scope, language_code=code)
 
-    async def prepare(self) -> None:
-        me = await self.bot.get_me()
-        self.username = me.username
-        await self.register_commands()
+    async def start(self) -> None:
+        """Check the token, register the command menus; a failure names the setting."""
+        try:
+            me = await self.bot.get_me()
+            self.username = me.username
+            await self.register_commands()
+        except TelegramUnauthorizedError:
+            raise ChannelStartError("WVB_TELEGRAM_TOKEN: Telegram rejected the token") from None
+        except TelegramNetworkError as error:
+            raise ChannelStartError(
+                f"WVB_TELEGRAM_API_BASE: cannot reach the Bot API ({type(error).__name__})"
+            ) from None
         log.info("Telegram channel ready")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Long polling, or the webhook when one is configured, until ``stop`` is set."""
+        if self.webhook_settings is not None:
+            self._webhook = WebhookServer(self, self.webhook_settings)
+            await self._webhook.start()
+            try:
+                await stop.wait()
+            finally:
+                await self._webhook.stop()
+            return
+        polling = asyncio.create_task(self.run_polling(), name="telegram-polling")
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            await self.stop_polling()
+            if not polling.done():
+                polling.cancel()
+            with suppress(asyncio.CancelledError):
+                await polling
+
+    async def close(self) -> None:
+        await self.bot.session.close()
+        await self._broadcast_bot.session.close()
 
     async def run_polling(self) -> None:
         await self.bot.delete_webhook(drop_pending_updates=False)
@@ -301,16 +361,12 @@ class TelegramChannel:
             await self.dispatcher.stop_polling()
 
 
-@dataclass
-class WebhookServer:
-    """Receives updates over HTTPS via a reverse proxy; rejects requests without the secret."""
-
-    channel: TelegramChannel
+@dataclass(frozen=True)
+class WebhookSettings:
     url: str
     secret: str
     host: str
     port: int
-    runner: web.AppRunner | None = None
 
     @staticmethod
     def secret_or_random(configured: str | None) -> str:
@@ -318,20 +374,30 @@ class WebhookServer:
         # configured one when the operator gives none; an absent secret is never an option.
         return configured or secrets.token_urlsafe(32)
 
+
+class WebhookServer:
+    """Receives updates over HTTPS via a reverse proxy; rejects requests without the secret."""
+
+    def __init__(self, channel: TelegramChannel, settings: WebhookSettings) -> None:
+        self.channel = channel
+        self.settings = settings
+        self.runner: web.AppRunner | None = None
+
     async def start(self) -> None:
-        path = urlsplit(self.url).path or "/"
+        settings = self.settings
+        path = urlsplit(settings.url).path or "/"
         app = web.Application()
         handler = SimpleRequestHandler(
-            dispatcher=self.channel.dispatcher, bot=self.channel.bot, secret_token=self.secret
+            dispatcher=self.channel.dispatcher, bot=self.channel.bot, secret_token=settings.secret
         )
         handler.register(app, path=path)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
-        await web.TCPSite(self.runner, self.host, self.port).start()
+        await web.TCPSite(self.runner, settings.host, settings.port).start()
         await self.channel.bot.set_webhook(
-            self.url, secret_token=self.secret, allowed_updates=ALLOWED_UPDATES
+            settings.url, secret_token=settings.secret, allowed_updates=ALLOWED_UPDATES
         )
-        log.info("webhook listening on %s:%d", self.host, self.port)
+        log.info("webhook listening on %s:%d", settings.host, settings.port)
 
     async def stop(self) -> None:
         if self.runner is not None:

@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,10 +28,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.sending import ChannelDown, Lane, Rejected, RetryAfter, Sender, Unreachable
+from conversations.messages import Choice, Outbound
 from locales import translator
-from scheduler.outbox_relay import Unreachable
 from services.broadcasts import BroadcastPolicy, BroadcastService, footer
-from services.outbox import OutboxPayload
 from services.workers import address_purpose, mark_blocked
 from storage.crypto import Keyring
 from storage.database import Database
@@ -58,28 +58,8 @@ IDLE_SECONDS = 1.0
 LANES = 2
 DUE_CHECK_SECONDS = 5.0
 
-#: (address, payload) -> the message id; raises ``Unreachable`` (blocked), ``RetryAfter``,
-#: ``Rejected`` or ``ChannelDown``.
-BroadcastSend = Callable[[str, OutboxPayload], Awaitable[int | None]]
-#: A lesson topic -> (button label, payload) that opens it, in a language.
-LessonButton = Callable[[str, str], tuple[str, str]]
-
-
-class RetryAfter(Exception):
-    """The messenger asked us to slow down (HTTP 429)."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"retry after {seconds} s")
-        self.seconds = seconds
-
-
-class ChannelDown(Exception):
-    """The channel itself fails (token rejected, API unreachable): deliveries wait, without
-    spending their attempts."""
-
-
-class Rejected(Exception):
-    """The messenger refused this message for good (e.g. the chat does not exist)."""
+#: A lesson topic -> the button that opens it, in a language.
+LessonButton = Callable[[str, str], Choice]
 
 
 @dataclass
@@ -123,30 +103,31 @@ class BroadcastRelay:
         self,
         database: Database,
         keyring: Keyring,
-        send: BroadcastSend,
+        sender: Sender,
         rate: SendRate,
         *,
         policy: BroadcastPolicy | None = None,
         lesson_button: LessonButton | None = None,
-        channel: str = "telegram",
         chat_interval: float = 1.0,
         history: ChatHistory | None = None,
     ) -> None:
+        """``sender`` sends without pacing of its own: this relay takes the tokens (broadcast
+        lane) from ``rate``, which every sender of the same bot token shares."""
         self.database = database
         self.keyring = keyring
-        self.send = send
+        self.sender = sender
         self.rate = rate
         self.policy = policy or BroadcastPolicy()
-        self.service = BroadcastService(database, self.policy, channel)
+        self.service = BroadcastService(database, self.policy)
         self.lesson_button = lesson_button
-        self.channel = channel
+        self.channel = sender.channel
         self.chat_interval = chat_interval
         self.history = history  # so /forget deletes broadcast messages too
         # Outcomes are recorded about every ten messages (at least every 0.1 s, at most every
         # second): what a kill can repeat stays small at any rate.
         self.flush_seconds = max(FLUSH_SECONDS, min(1.0, 10 / rate.rate))
         self.stats = RelayStats()
-        self._payloads: dict[tuple[int, str], OutboxPayload] = {}
+        self._payloads: dict[tuple[int, str], Outbound] = {}
         self._urgent: dict[int, bool] = {}
         self._last_due_check = 0.0
 
@@ -204,6 +185,7 @@ class BroadcastRelay:
         due = (
             select(BroadcastDelivery.id)
             .where(BroadcastDelivery.status == "pending")
+            .where(BroadcastDelivery.channel == self.channel)
             .where(BroadcastDelivery.next_attempt_at <= now)
             .order_by(BroadcastDelivery.next_attempt_at, BroadcastDelivery.id)
             .limit(self.batch_size)
@@ -271,11 +253,11 @@ class BroadcastRelay:
                     ciphertext, address_purpose(pseudonym, self.channel)
                 ).decode()
 
-    def _payload(self, topic: str | None, language: str, text: str) -> OutboxPayload:
-        choices: tuple[tuple[str, str], ...] = ()
+    def _payload(self, topic: str | None, language: str, text: str) -> Outbound:
+        choices: tuple[Choice, ...] = ()
         if topic and self.lesson_button is not None:
             choices = (self.lesson_button(topic, language),)
-        return OutboxPayload(f"{text}\n\n{footer(language)}", choices=choices)
+        return Outbound(f"{text}\n\n{footer(language)}", choices)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -293,7 +275,8 @@ class BroadcastRelay:
                 outcomes.later.extend((item.id, now, False, False) for item in queue)
                 queue.clear()
                 break
-            granted = await self.rate.take(min(len(queue), max(1, int(self.rate.rate / 20))))
+            wanted = min(len(queue), max(1, int(self.rate.rate / 20)))
+            granted = await self.rate.take(wanted, Lane.BROADCAST)
             chunk = [queue.pop() for _ in range(min(granted, len(queue)))]
             allowed = await self.rate.chat_slots([item.worker_id or 0 for item in chunk])
             for item, may in zip(chunk, allowed, strict=True):
@@ -339,7 +322,7 @@ class BroadcastRelay:
         assert item.address is not None
         payload = self._payloads[(item.broadcast_id, item.language)]
         try:
-            message_id = await self.send(item.address, payload)
+            message_ids = await self.sender.send(item.address, payload)
         except Unreachable:
             outcomes.blocked.append((item.id, item.worker_id))
         except RetryAfter as limited:
@@ -361,8 +344,12 @@ class BroadcastRelay:
             outcomes.problems[type(failure).__name__] += 1
         else:
             outcomes.sent.append(item.id)
-            if message_id is not None and item.pseudonym is not None:
-                outcomes.shown.append((item.pseudonym, message_id))
+            if item.pseudonym is not None:
+                outcomes.shown.extend(
+                    (item.pseudonym, int(message_id))
+                    for message_id in message_ids
+                    if message_id.isdigit()
+                )
 
     async def _flush(self, outcomes: _Outcomes, token: str) -> None:
         """Record outcomes; take them out of ``outcomes`` (tasks may still be adding more)."""
@@ -443,8 +430,8 @@ class BroadcastRelay:
         self.stats.deferred += len(later)
 
 
-def lesson_button(topic: str, language: str) -> tuple[str, str]:
+def lesson_button(topic: str, language: str) -> Choice:
     """The "Read the lesson" button under a broadcast made from a lesson topic."""
     from conversations.learn import learn_payload
 
-    return ("📖 " + translator(language).gettext("Read the lesson"), learn_payload(topic))
+    return Choice("📖 " + translator(language).gettext("Read the lesson"), learn_payload(topic))
