@@ -17,7 +17,7 @@ from typing import TextIO
 
 from bot.channels.gateway import ConversationGateway
 from bot.channels.sending import ChannelDown, Sender
-from conversations.messages import Effects, Inbound, Outbound
+from conversations.messages import Choice, Effects, Inbound, Outbound
 from storage.send_rate import MemorySendRate, SendRate
 
 CHANNEL = "console"
@@ -61,6 +61,9 @@ class ConsoleChannel:
         self._at_prompt = False  # waiting for the worker to type: print arrivals at once
         self._arrived: list[Outbound] = []
         self._sent = 0
+        # The choices of a message that arrived outside a turn, while it is the last menu on
+        # screen: a typed number then presses its button (on Telegram the worker would tap it).
+        self._arrival_choices: tuple[Choice, ...] = ()
 
     @property
     def name(self) -> str:
@@ -86,24 +89,42 @@ class ConsoleChannel:
         """A message from outside the turn (relays): shown now if the worker is at the prompt,
         else right after the turn's own replies."""
         if self._at_prompt:
-            self._output.write("\n" + render(message) + "\n" + PROMPT)
+            self._show(message)
+            self._output.write(PROMPT)
             self._output.flush()
         else:
             self._arrived.append(message)
         return self._next_ids(1)
+
+    def _show(self, message: Outbound) -> None:
+        self._output.write("\n" + render(message) + "\n")
+        if message.choices:
+            self._arrival_choices = message.choices
 
     async def deliver(self, replies: Sequence[Outbound], effects: Effects) -> None:
         if effects.erase_chat:
             self._output.write("\n(" + "the conversation history would be erased here" + ")\n")
         for reply in replies:
             self._output.write("\n" + render(reply) + "\n")
+            if reply.choices:
+                self._arrival_choices = ()
         self._output.flush()
 
     def _show_arrived(self) -> None:
         arrived, self._arrived = self._arrived, []
         for message in arrived:
-            self._output.write("\n" + render(message) + "\n")
+            self._show(message)
         self._output.flush()
+
+    def inbound(self, line: str) -> Inbound:
+        """What the typed line means: a number presses a choice of a message that arrived
+        outside the turn if that is the last menu shown; anything else goes to the core."""
+        text = line.strip()
+        if self._arrival_choices and text.isdigit():
+            index = int(text) - 1
+            if 0 <= index < len(self._arrival_choices):
+                return Inbound.choice_of(self._arrival_choices[index].payload)
+        return parse(line)
 
     async def read(self) -> str | None:
         """The next line the worker types (None at end of input)."""
@@ -122,7 +143,7 @@ class ConsoleChannel:
         while line is not None and not (stop is not None and stop.is_set()):
             if line.strip().lower() in QUIT_WORDS:
                 break
-            await self.gateway.handle(self.worker, parse(line), self.deliver)
+            await self.gateway.handle(self.worker, self.inbound(line), self.deliver)
             line = await self.read()
         self._output.write("\n")
         self._output.flush()
