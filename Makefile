@@ -25,9 +25,11 @@ chat: setup
 run: setup
 	$(BIN)/wvb run
 
+# Style, then the layering contracts of pyproject.toml [tool.importlinter] (docs/ARCHITECTURE.md).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy
