@@ -1,6 +1,7 @@
 """Staff actions on cases, workplaces and emergency contacts. Each exists once, here; the CLI
-(and later the staff chat) only calls these. Every view and change is written to the audit log
-in the same transaction."""
+and the staff chat only call these. Every view and change is written to the audit log in the
+same transaction. A request that cannot be done is a ``domain.errors.Refusal`` naming the field
+and the reason."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from conversations.categories import CATEGORIES
+from domain.errors import CaseNotFound, NotFound, Refusal
+from domain.parties import Respondent
+from domain.references import normalize_reference
+from domain.statuses import CaseStatus
 from locales import LANGUAGES
 from services import audit
 from services.cases import ANY, case_purpose
 from storage.crypto import DecryptionError, Keyring
 from storage.database import Database
 from storage.models import (
-    CASE_STATUSES,
     Case,
     EmergencyContact,
     SiteQuestion,
@@ -26,9 +30,12 @@ from storage.models import (
     iso_utc,
 )
 
+#: The name staff refusals had before every service shared one refusal type.
+StaffError = Refusal
 
-class StaffError(Exception):
-    """A staff request that cannot be done; the message is one line to show as it is."""
+#: Site-validation counts are shown to staff only when at least this many workers answered, so
+#: no single worker's answer can be picked out.
+MIN_GROUP_SIZE = 5
 
 
 class StaffService:
@@ -61,8 +68,10 @@ class StaffService:
         }
 
     async def list_cases(self, actor: str, status: str | None = None) -> list[dict[str, Any]]:
-        if status is not None and status not in CASE_STATUSES:
-            raise StaffError(f"unknown status {status!r}; use one of: {', '.join(CASE_STATUSES)}")
+        if status is not None and status not in set(CaseStatus):
+            raise Refusal(
+                "status", f"unknown status {status!r}; use one of: {', '.join(CaseStatus)}"
+            )
         async with self.database.transaction() as session:
             query = select(Case).options(selectinload(Case.workplace)).order_by(Case.id)
             if status is not None:
@@ -72,8 +81,6 @@ class StaffService:
             return [self._summary(case) for case in cases]
 
     async def show_case(self, actor: str, reference: str) -> dict[str, Any]:
-        from storage.codes import normalize_reference
-
         canonical = normalize_reference(reference)
         async with self.database.transaction() as session:
             case = None
@@ -88,7 +95,7 @@ class StaffService:
                     )
                 )
             if case is None:
-                raise StaffError(f"no case with reference {reference!r}")
+                raise CaseNotFound(reference)
             audit.record(session, actor, "case.view", case.reference)
             view = self._summary(case)
             typed_workplace = self._open(case, case.workplace_other_ciphertext, "workplace")
@@ -123,8 +130,6 @@ class StaffService:
     async def _site_counts(session: Any, case: Case) -> dict[str, Any]:
         """Other workers' answers for the current round, as counts; hidden below the minimum
         group size so no single worker's answer can be picked out."""
-        from services.casework import MIN_GROUP_SIZE
-
         asked = await session.scalar(
             select(func.count())
             .select_from(SiteQuestion)
@@ -133,7 +138,7 @@ class StaffService:
         rows = (
             await session.execute(
                 select(Validation.answer, func.count())
-                .where(Validation.case_id == case.id, Validation.respondent == "site")
+                .where(Validation.case_id == case.id, Validation.respondent == Respondent.SITE)
                 .where(Validation.round == case.validation_round)
                 .group_by(Validation.answer)
             )
@@ -195,16 +200,16 @@ class StaffService:
     ) -> dict[str, Any]:
         name = name.strip()
         if not name or len(name) > 200:
-            raise StaffError("a workplace name needs 1 to 200 characters")
+            raise Refusal("name", "a workplace name needs 1 to 200 characters")
         if country is not None and (len(country) != 2 or not country.isalpha()):
-            raise StaffError("--country takes a two-letter ISO country code, such as TH")
+            raise Refusal("country", "must be a two-letter ISO country code, such as TH")
         if timezone is not None:
             try:
                 ZoneInfo(timezone)
             except (ZoneInfoNotFoundError, ValueError):
-                raise StaffError(
-                    f"--timezone: unknown time zone {timezone!r}; use an IANA name such as "
-                    "Asia/Bangkok"
+                raise Refusal(
+                    "timezone",
+                    f"unknown time zone {timezone!r}; use an IANA name such as Asia/Bangkok",
                 ) from None
         async with self.database.transaction() as session:
             existing = await session.scalar(select(Workplace).where(Workplace.name == name))
@@ -245,18 +250,18 @@ class StaffService:
         async with self.database.transaction() as session:
             workplace = await session.scalar(select(Workplace).where(Workplace.name == name))
             if workplace is None:
-                raise StaffError(f"no workplace named {name!r}")
+                raise NotFound("name", f"no workplace named {name!r}")
             workplace.active = False  # cases keep pointing at it
             audit.record(session, actor, "workplace.remove", str(workplace.id), name=name)
 
     async def set_contacts(self, actor: str, country: str, language: str, text: str) -> None:
         country = country.upper() if country != ANY else ANY
         if country != ANY and (len(country) != 2 or not country.isalpha()):
-            raise StaffError("--country takes a two-letter ISO country code, or * for any")
+            raise Refusal("country", "must be a two-letter ISO country code, or * for any")
         if language != ANY and language not in LANGUAGES:
-            raise StaffError(f"--language takes one of {', '.join(LANGUAGES)}, or * for any")
+            raise Refusal("language", f"must be one of {', '.join(LANGUAGES)}, or * for any")
         if not text.strip() or len(text) > 3000:
-            raise StaffError("the contacts text needs 1 to 3000 characters")
+            raise Refusal("text", "the contacts text needs 1 to 3000 characters")
         async with self.database.transaction() as session:
             row = await session.scalar(
                 select(EmergencyContact).where(
