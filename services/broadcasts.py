@@ -36,6 +36,7 @@ from storage.models import (
     iso_utc,
     utc_now,
 )
+from storage.repositories import CaseRepository
 
 #: Telegram's limit; the footer telling workers how to stop is added to every text.
 MAX_TEXT_UNITS = 4096
@@ -502,13 +503,9 @@ class BroadcastService:
         self, actor: str, reference: str, tag: str, *, remove: bool = False
     ) -> None:
         """Tag (or untag) the worker who reported a case, for segments; staff never see who."""
-        from storage.models import Case
-
         tag = check_tag(tag)
         async with self.database.transaction() as session:
-            case = await session.scalar(select(Case).where(Case.reference == reference.upper()))
-            if case is None:
-                raise NotFound("reference", f"no case {reference!r}")
+            case = await CaseRepository(session).named(reference)
             if case.reporter_id is None:
                 raise Refusal(
                     None, f"case {case.reference}: the reporter used /forget; they cannot be tagged"

@@ -34,7 +34,7 @@ from conversations.ports import (
 from domain.categories import is_urgent, known_categories
 from domain.history import CaseAction
 from domain.parties import WORKER_ACTOR, Side
-from domain.references import new_receipt_code, new_reference, normalize_reference
+from domain.references import new_receipt_code, new_reference
 from domain.statuses import CaseStatus
 from services.outbox import Outbox
 from storage import codes
@@ -51,6 +51,7 @@ from storage.models import (
     utc_now,
 )
 from storage.rate_limits import AttemptCounter
+from storage.repositories import CaseRepository
 
 log = logging.getLogger(__name__)
 
@@ -316,15 +317,8 @@ class CaseService:
             or await self.attempts.count("status:*", window) >= policy.status_failures_global
         ):
             return StatusResult(StatusOutcome.THROTTLED)
-        canonical = normalize_reference(reference)
         async with self.database.sessions() as session:
-            case = None
-            if canonical is not None:
-                case = await session.scalar(
-                    select(Case)
-                    .where(Case.reference == canonical)
-                    .options(selectinload(Case.entries))
-                )
+            case = await CaseRepository(session).find(reference, load=(selectinload(Case.entries),))
             stored_hash = case.receipt_hash if case is not None else codes.DUMMY_RECEIPT_HASH
             # Verify even when there is no such case, so timing does not tell the difference.
             matches = codes.verify_receipt(code, stored_hash) and case is not None

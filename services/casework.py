@@ -25,10 +25,10 @@ from conversations.ports import (
 )
 from domain.answers import YES_NO, Answer
 from domain.categories import Affected, Category, Confidentiality, Occurred
-from domain.errors import CaseNotFound, Refusal
+from domain.errors import Refusal
 from domain.history import CaseAction, TaskKind, retaliation_action, validation_action
 from domain.parties import WORKER_ACTOR, Respondent, Side
-from domain.references import new_reference, normalize_reference
+from domain.references import new_reference
 from domain.statuses import CaseStatus
 from locales import LANGUAGES
 from services import audit, lifecycle
@@ -50,6 +50,7 @@ from storage.models import (
     Workplace,
     utc_now,
 )
+from storage.repositories import CaseRepository
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +92,8 @@ class CaseworkService:
     # -- shared ------------------------------------------------------------------------------
 
     async def _case(self, session: AsyncSession, reference: str) -> Case:
-        canonical = normalize_reference(reference)
-        case = None
-        if canonical is not None:
-            case = await session.scalar(
-                select(Case).where(Case.reference == canonical).with_for_update()
-            )
-        if case is None:
-            raise CaseNotFound(reference)
-        return case
+        """The case staff named, held until the transaction ends; refused if there is none."""
+        return await CaseRepository(session).named(reference, lock=True)
 
     def _event(
         self,
@@ -333,14 +327,9 @@ class CaseworkService:
         worker_id = await session.scalar(
             select(Worker.id).where(Worker.pseudonym == worker.pseudonym)
         )
-        canonical = normalize_reference(reference)
-        if worker_id is None or canonical is None:
+        if worker_id is None:
             return None
-        return await session.scalar(
-            select(Case)
-            .where(Case.reference == canonical, Case.reporter_id == worker_id)
-            .with_for_update()
-        )
+        return await CaseRepository(session).find(reference, reporter_id=worker_id, lock=True)
 
     async def record_validation(
         self, worker: WorkerRef, reference: str, answer: Answer

@@ -12,9 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from conversations.categories import CATEGORIES
-from domain.errors import CaseNotFound, NotFound, Refusal
+from domain.errors import NotFound, Refusal
 from domain.parties import Respondent
-from domain.references import normalize_reference
 from domain.statuses import CaseStatus
 from locales import LANGUAGES
 from services import audit
@@ -29,6 +28,7 @@ from storage.models import (
     Workplace,
     iso_utc,
 )
+from storage.repositories import CaseRepository
 
 #: The name staff refusals had before every service shared one refusal type.
 StaffError = Refusal
@@ -36,6 +36,8 @@ StaffError = Refusal
 #: Site-validation counts are shown to staff only when at least this many workers answered, so
 #: no single worker's answer can be picked out.
 MIN_GROUP_SIZE = 5
+#: What a case view loads with the case.
+_CASE_FILE = (selectinload(Case.workplace), selectinload(Case.entries), selectinload(Case.events))
 
 
 class StaffService:
@@ -81,21 +83,8 @@ class StaffService:
             return [self._summary(case) for case in cases]
 
     async def show_case(self, actor: str, reference: str) -> dict[str, Any]:
-        canonical = normalize_reference(reference)
         async with self.database.transaction() as session:
-            case = None
-            if canonical is not None:
-                case = await session.scalar(
-                    select(Case)
-                    .where(Case.reference == canonical)
-                    .options(
-                        selectinload(Case.workplace),
-                        selectinload(Case.entries),
-                        selectinload(Case.events),
-                    )
-                )
-            if case is None:
-                raise CaseNotFound(reference)
+            case = await CaseRepository(session).named(reference, load=_CASE_FILE)
             audit.record(session, actor, "case.view", case.reference)
             view = self._summary(case)
             typed_workplace = self._open(case, case.workplace_other_ciphertext, "workplace")
@@ -173,15 +162,12 @@ class StaffService:
     async def export_files(self, actor: str, reference: str) -> list[tuple[str, bytes]]:
         """Decrypted evidence files of a case, as (file name, content), for a staff member's
         own machine. Audited separately from viewing."""
-        view = await self.show_case(actor, reference)
+        await self.show_case(actor, reference)  # the view is audited too, as before
         files: list[tuple[str, bytes]] = []
         async with self.database.transaction() as session:
-            case = await session.scalar(
-                select(Case)
-                .where(Case.reference == view["reference"])
-                .options(selectinload(Case.entries))
+            case = await CaseRepository(session).named(
+                reference, load=(selectinload(Case.entries),)
             )
-            assert case is not None
             for entry in case.entries:
                 if entry.kind == "text":
                     continue

@@ -30,7 +30,6 @@ async def env(backend: Backend) -> dict[str, str]:
     return backend.environment(settings)
 
 
-@pytest.mark.xfail(strict=True, reason="subscribers tag looks the reference up un-normalised")
 async def test_subscribers_tag_accepts_the_reference_in_lower_case_with_a_space(
     env: dict[str, str],
 ) -> None:
