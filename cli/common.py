@@ -46,7 +46,10 @@ def run_async(coroutine: Coroutine[Any, Any, None]) -> None:
 
 
 def print_json(document: object) -> None:
-    typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
+    """One JSON document on stdout; views (``services/views.py``) print their fields."""
+    from services.views import to_json
+
+    typer.echo(json.dumps(to_json(document), ensure_ascii=False, indent=2))
 
 
 #: The option of each field a service may refuse: ``Refusal("text", "must not be empty")`` is

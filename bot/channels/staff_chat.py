@@ -105,8 +105,8 @@ class StaffChat:
         if not cases:
             return "No cases."
         return "\n".join(
-            f"{c['reference']} · {c['status']} · {c['category']} · {c['language']}"
-            + (" · URGENT" if c["urgent"] else "")
+            f"{c.reference} · {c.status} · {c.category} · {c.language}"
+            + (" · URGENT" if c.urgent else "")
             for c in cases[-50:]
         )
 
@@ -114,12 +114,12 @@ class StaffChat:
         reference, _ = self._reference_and_text("case", args)
         case = await self.staff.show_case(member.actor, reference)
         lines = [
-            f"{case['reference']} · {case['status']}" + (" · URGENT" if case["urgent"] else ""),
-            "about: " + ", ".join(case["category_labels"]),
-            f"workplace: {case['workplace'] or case['workplace_typed'] or '-'}",
+            f"{case.reference} · {case.status}" + (" · URGENT" if case.urgent else ""),
+            "about: " + ", ".join(case.category_labels),
+            f"workplace: {case.workplace or case.workplace_typed or '-'}",
         ]
-        for entry in case["entries"]:
-            lines.append(f"[{entry['author']}] " + (entry.get("text") or f"({entry['kind']})"))
+        for entry in case.entries:
+            lines.append(f"[{entry.author}] " + (entry.text or f"({entry.kind})"))
         return "\n".join(lines)
 
     async def ack(self, member: Staff, args: str) -> str:
