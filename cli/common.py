@@ -12,6 +12,7 @@ import typer
 
 from bot.errors import ChannelStartError, SchemaOutdatedError, ServiceUnavailableError
 from bot.settings import Settings, SettingsError, load_settings
+from domain.errors import NotFound, Refusal
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -45,15 +46,59 @@ def run_async(coroutine: Coroutine[Any, Any, None]) -> None:
 
 
 def print_json(document: object) -> None:
-    typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
+    """One JSON document on stdout; views (``services/views.py``) print their fields."""
+    from services.views import to_json
+
+    typer.echo(json.dumps(to_json(document), ensure_ascii=False, indent=2))
+
+
+#: The option of each field a service may refuse: ``Refusal("text", "must not be empty")`` is
+#: ``--text: must not be empty`` here. A field that is an argument (a reference, a name) has no
+#: flag: the reason names it.
+FLAGS = {
+    "assignee": "--to",
+    "at": "--at",
+    "country": "--country",
+    "fallback": "--fallback",
+    "language": "--language",
+    "reason": "--reason",
+    "role": "--role",
+    "segment": "--segment",
+    "site_sample": "--site-sample",
+    "status": "--status",
+    "summary": "--summary",
+    "summary_in": "--summary-in",
+    "text": "--text",
+    "texts": "--text-file",
+    "timezone": "--timezone",
+    "topic": "--topic",
+    "unvalidated": "--unvalidated",
+}
+#: Where to look for what a refusal of this field asks for.
+SEE_ALSO = {
+    "assignee": "wvb staff list",
+    "segment": "wvb workplaces list",
+    "unvalidated": "wvb cases close REFERENCE --unvalidated --reason TEXT",
+}
+
+
+def refusal_line(refusal: Refusal) -> str:
+    """A service's refusal in the CLI's words: ``--text: must not be empty``."""
+    flag = FLAGS.get(refusal.field or "")
+    line = (
+        f"{flag}: {refusal.reason}"
+        if flag and not isinstance(refusal, NotFound)
+        else refusal.reason
+    )
+    if refusal.field in SEE_ALSO:
+        line += f" (see `{SEE_ALSO[refusal.field]}`)"
+    return line
 
 
 def call_app(action: Callable[[App], Awaitable[T]]) -> T:
     """Open the application (the one composition root), run one staff action on it, close it.
-    A refusal (``StaffError``, ``BroadcastError``) becomes one line on stderr and exit code 1."""
+    A refusal becomes one line on stderr (``refusal_line``) and exit code 1."""
     from bot.app import open_app
-    from services.broadcasts import BroadcastError
-    from services.staff import StaffError
 
     settings = settings_or_exit()
     result: list[T] = []
@@ -64,8 +109,8 @@ def call_app(action: Callable[[App], Awaitable[T]]) -> T:
 
     try:
         run_async(main())
-    except (StaffError, BroadcastError) as refusal:
-        fail(str(refusal))
+    except Refusal as refusal:
+        fail(refusal_line(refusal))
     return result[0]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +18,8 @@ from services.audit import cli_actor
 from services.casework import CaseworkService, Remediation
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
+from services.views import CaseDetail, to_json
+from storage.models import iso_utc
 
 T = TypeVar("T")
 
@@ -63,12 +65,12 @@ def cases_list(
     table = Table("reference", "status", "category", "language", "urgent", "created")
     for case in cases:
         table.add_row(
-            case["reference"],
-            case["status"],
-            case["category"] or "",
-            case["language"],
-            "URGENT" if case["urgent"] else "",
-            case["created_at"][:16].replace("T", " "),
+            case.reference,
+            case.status,
+            case.category or "",
+            case.language,
+            "URGENT" if case.urgent else "",
+            f"{case.created_at:%Y-%m-%d %H:%M}",
         )
     Console().print(table)
 
@@ -81,6 +83,7 @@ def cases_show(
 ) -> None:
     """Show one case with its file and history (decrypted; the worker stays anonymous)."""
     case = call(lambda service: service.show_case(cli_actor(), reference))
+    exported: list[str] | None = None
     if export_files is not None:
         files = call(lambda service: service.export_files(cli_actor(), reference))
         export_files.mkdir(parents=True, exist_ok=True)
@@ -88,34 +91,38 @@ def cases_show(
             path = export_files / name
             path.write_bytes(content)
             path.chmod(0o600)
-        case["exported_files"] = [name for name, _ in files]
+        exported = [name for name, _ in files]
     if as_json:
-        print_json(case)
+        document = to_json(case)
+        if exported is not None:
+            document["exported_files"] = exported
+        print_json(document)
         return
     _print_case(case)
 
 
-def _print_case(case: dict[str, Any]) -> None:
+def _print_case(case: CaseDetail) -> None:
     console = Console()
-    urgent = " [bold red]URGENT[/]" if case["urgent"] else ""
-    console.print(f"[bold]{case['reference']}[/] — {case['status']}{urgent}")
-    console.print(f"about: {', '.join(case['category_labels'])}")
-    console.print(f"workplace: {case['workplace'] or case['workplace_typed'] or '-'}")
-    console.print(f"agency: {case['agency'] or '-'}")
+    urgent = " [bold red]URGENT[/]" if case.urgent else ""
+    console.print(f"[bold]{case.reference}[/] — {case.status}{urgent}")
+    console.print(f"about: {', '.join(case.category_labels)}")
+    console.print(f"workplace: {case.workplace or case.workplace_typed or '-'}")
+    console.print(f"agency: {case.agency or '-'}")
     console.print(
-        f"when: {case['occurred']} · affected: {case['affected']} · "
-        f"danger now: {'yes' if case['danger_now'] else 'no'} · {case['confidentiality']}"
+        f"when: {case.occurred} · affected: {case.affected} · "
+        f"danger now: {'yes' if case.danger_now else 'no'} · {case.confidentiality}"
     )
-    console.print(f"language: {case['language']} · received {case['created_at']}")
+    console.print(f"language: {case.language} · received {iso_utc(case.created_at)}")
     console.print(
-        f"acknowledge by {case['acknowledge_due_at']} · respond by {case['response_due_at']}"
+        f"acknowledge by {iso_utc(case.acknowledge_due_at)} · "
+        f"respond by {iso_utc(case.response_due_at)}"
     )
-    for entry in case["entries"]:
-        body = entry.get("text") or f"[{entry['kind']}, {entry.get('size', '?')} bytes]"
-        console.print(f"\n[dim]{entry['at']} {entry['author']}[/]\n{body}", markup=True)
+    for entry in case.entries:
+        body = entry.text or f"[{entry.kind}, {'?' if entry.size is None else entry.size} bytes]"
+        console.print(f"\n[dim]{iso_utc(entry.at)} {entry.author}[/]\n{body}", markup=True)
     console.print("\n[bold]history[/]")
-    for event in case["events"]:
-        console.print(f"{event['at']} {event['actor']}: {event['action']}")
+    for event in case.events:
+        console.print(f"{iso_utc(event.at)} {event.actor}: {event.action}")
 
 
 def casework_call(action: Callable[[CaseworkService], Awaitable[T]]) -> T:
@@ -236,7 +243,7 @@ def workplaces_add(
     if as_json:
         print_json(workplace)
     else:
-        typer.echo(f"workplace {workplace['id']}: {workplace['name']}")
+        typer.echo(f"workplace {workplace.id}: {workplace.name}")
 
 
 @workplaces_app.command("list")
@@ -247,10 +254,10 @@ def workplaces_list(as_json: bool = JSON_OPTION) -> None:
         print_json(workplaces)
         return
     for workplace in workplaces:
-        state = "" if workplace["active"] else " (removed)"
+        state = "" if workplace.active else " (removed)"
         typer.echo(
-            f"{workplace['id']}\t{workplace['country'] or '-'}\t{workplace['timezone'] or '-'}\t"
-            f"{workplace['name']}{state}"
+            f"{workplace.id}\t{workplace.country or '-'}\t{workplace.timezone or '-'}\t"
+            f"{workplace.name}{state}"
         )
 
 
@@ -278,7 +285,7 @@ def contacts_list(as_json: bool = JSON_OPTION) -> None:
         print_json(contacts)
         return
     for contact in contacts:
-        typer.echo(f"{contact['country']}\t{contact['language']}\t{contact['text']}")
+        typer.echo(f"{contact.country}\t{contact.language}\t{contact.text}")
 
 
 def staff_accounts_call(action: Callable[[StaffAccounts], Awaitable[T]]) -> T:

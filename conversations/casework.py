@@ -1,8 +1,8 @@
 """The worker's side of casework: answering staff follow-ups, and saying whether a fix is real.
 
 Staff messages and validation prompts reach the worker through the outbox at any time, so their
-buttons (``ans:<reference>``, ``val:<reference>:<answer>``) are understood at every step. The
-case service only accepts them from the worker who reported the case.
+buttons (``domain/payloads.py``: ``ans:REFERENCE``, ``val:REFERENCE:ANSWER`` …) are understood
+at every step. The case service only accepts them from the worker who reported the case.
 """
 
 from __future__ import annotations
@@ -10,44 +10,54 @@ from __future__ import annotations
 from conversations.messages import Choice, Inbound, Outbound
 from conversations.ports import EvidenceOutcome, ValidationAnswer
 from conversations.turn import Step, TurnContext, go, register
+from domain import payloads
+from domain.payloads import (
+    FollowupButton,
+    RetaliationButton,
+    SiteButton,
+    ValidationButton,
+)
 
-ANSWER_PREFIX = "val:"
-FOLLOWUP_PREFIX = "ans:"
-RETALIATION_PREFIX = "ret:"
-SITE_PREFIX = "site:"
 PANEL_YES = "panel:yes"
 PANEL_NO = "panel:no"
 SKIP = "comment:skip"
 
 
 def is_casework_payload(payload: str) -> bool:
-    return payload.startswith((ANSWER_PREFIX, FOLLOWUP_PREFIX, RETALIATION_PREFIX, SITE_PREFIX))
+    return payloads.is_casework(payload)
+
+
+async def not_linked(ctx: TurnContext) -> None:
+    """The answer to a button about a case that is not this worker's, or no longer asked."""
+    ctx.say(ctx._("This question is closed, or it is about a report not linked to this chat."))
+    await go(ctx, "menu", remember=False)
 
 
 async def on_casework_payload(ctx: TurnContext, payload: str) -> None:
-    if payload.startswith(FOLLOWUP_PREFIX):
-        ctx.state.data["followup_ref"] = payload.removeprefix(FOLLOWUP_PREFIX)
-        await go(ctx, "followup.answer")
-        return
-    if payload.startswith(RETALIATION_PREFIX):
-        await on_retaliation_answer(ctx, payload)
-        return
-    if payload.startswith(SITE_PREFIX):
-        token, _, answer = payload.removeprefix(SITE_PREFIX).rpartition(":")
-        if await ctx.services.casework.record_site_answer(ctx.worker, token, answer):
-            ctx.say(ctx._("Thank you for your answer."))
-        else:
-            ctx.say(
-                ctx._("This question is closed, or it is about a report not linked to this chat.")
-            )
-        await go(ctx, "menu", remember=False)
-        return
-    reference, _, answer = payload.removeprefix(ANSWER_PREFIX).rpartition(":")
-    outcome = await ctx.services.casework.record_validation(ctx.worker, reference, answer)
+    match payloads.parse(payload):
+        case FollowupButton(reference):
+            ctx.state.data["followup_ref"] = reference
+            await go(ctx, "followup.answer")
+        case RetaliationButton() as button:
+            await on_retaliation_answer(ctx, button)
+        case SiteButton(token, answer):
+            if await ctx.services.casework.record_site_answer(ctx.worker, token, answer):
+                ctx.say(ctx._("Thank you for your answer."))
+                await go(ctx, "menu", remember=False)
+            else:
+                await not_linked(ctx)
+        case ValidationButton() as button:
+            await on_validation_answer(ctx, button)
+        case _:  # a casework button in a form no message of ours carries
+            await not_linked(ctx)
+
+
+async def on_validation_answer(ctx: TurnContext, button: ValidationButton) -> None:
+    reference = button.reference
+    outcome = await ctx.services.casework.record_validation(ctx.worker, reference, button.answer)
     _ = ctx._
     if outcome == ValidationAnswer.NOT_APPLICABLE:
-        ctx.say(_("This question is closed, or it is about a report not linked to this chat."))
-        await go(ctx, "menu", remember=False)
+        await not_linked(ctx)
         return
     if outcome == ValidationAnswer.CLOSED:
         ctx.say(
@@ -140,19 +150,18 @@ async def save_message(ctx: TurnContext, key: str, text: str) -> bool:
     if not text.strip():
         return False
     reference = ctx.state.data.pop(key, "")
-    if await ctx.services.casework.add_worker_message(ctx.worker, reference, text.strip()):
-        ctx.say(ctx._("Thank you. Your message was added to your report."))
-    else:
-        ctx.say(ctx._("This question is closed, or it is about a report not linked to this chat."))
+    if not await ctx.services.casework.add_worker_message(ctx.worker, reference, text.strip()):
+        await not_linked(ctx)
+        return True
+    ctx.say(ctx._("Thank you. Your message was added to your report."))
     await go(ctx, "menu", remember=False)
     return True
 
 
-async def on_retaliation_answer(ctx: TurnContext, payload: str) -> None:
-    reference, _, answer = payload.removeprefix(RETALIATION_PREFIX).rpartition(":")
+async def on_retaliation_answer(ctx: TurnContext, button: RetaliationButton) -> None:
     code = ctx.services.cases.new_receipt_code()
     opened = await ctx.services.casework.record_retaliation_answer(
-        ctx.worker, reference, answer, code
+        ctx.worker, button.reference, button.answer, code
     )
     _ = ctx._
     if opened is None:

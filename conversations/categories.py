@@ -1,48 +1,60 @@
-"""What a report can be about, aligned with common codes of conduct, and the answer choices of
-the report questions. Codes are stored; labels are translated when shown."""
+"""The labels workers and staff read for the codes of ``domain/categories.py``: what a report can
+be about, and the answer choices of the report questions. Codes are stored; labels are
+translated when shown, so they live here, beside gettext."""
 
 from __future__ import annotations
 
+from domain.categories import (
+    URGENT_CATEGORIES,
+    Affected,
+    Category,
+    Confidentiality,
+    Occurred,
+    is_urgent,
+)
 from locales import N_
 
-#: Category code -> label. Codes are short: they travel in 64-byte button data and in reports.
+# The report flow reads the urgent rule from here, beside the labels it shows.
+__all__ = [
+    "AFFECTED",
+    "CATEGORIES",
+    "CONFIDENTIALITY",
+    "OCCURRED",
+    "URGENT_CATEGORIES",
+    "is_urgent",
+]
+
+#: Category code -> label, in the order the report offers them.
 CATEGORIES: dict[str, str] = {
-    "wages": N_("Wages and pay"),
-    "hours": N_("Working hours, overtime and rest"),
-    "fees": N_("Recruitment fees and debt"),
-    "documents": N_("Documents taken (passport, work permit)"),
-    "forced": N_("Threats, cannot leave, forced work"),
-    "safety": N_("Health and safety"),
-    "violence": N_("Harassment and violence (also sexual)"),
-    "discrimination": N_("Discrimination"),
-    "child": N_("Child labour"),
-    "union": N_("Joining a union or speaking up"),
-    "housing": N_("Housing, food and water"),
-    "retaliation": N_("Punished for complaining"),
-    "other": N_("Something else"),
+    Category.WAGES: N_("Wages and pay"),
+    Category.HOURS: N_("Working hours, overtime and rest"),
+    Category.FEES: N_("Recruitment fees and debt"),
+    Category.DOCUMENTS: N_("Documents taken (passport, work permit)"),
+    Category.FORCED: N_("Threats, cannot leave, forced work"),
+    Category.SAFETY: N_("Health and safety"),
+    Category.VIOLENCE: N_("Harassment and violence (also sexual)"),
+    Category.DISCRIMINATION: N_("Discrimination"),
+    Category.CHILD: N_("Child labour"),
+    Category.UNION: N_("Joining a union or speaking up"),
+    Category.HOUSING: N_("Housing, food and water"),
+    Category.RETALIATION: N_("Punished for complaining"),
+    Category.OTHER: N_("Something else"),
 }
 
-#: Picking any of these makes a case urgent: staff are alerted at once.
-URGENT_CATEGORIES = frozenset({"forced", "violence", "child"})
-
 OCCURRED: dict[str, str] = {
-    "ongoing": N_("It is still happening"),
-    "week": N_("In the last 7 days"),
-    "month": N_("In the last month"),
-    "earlier": N_("More than a month ago"),
+    Occurred.ONGOING: N_("It is still happening"),
+    Occurred.WEEK: N_("In the last 7 days"),
+    Occurred.MONTH: N_("In the last month"),
+    Occurred.EARLIER: N_("More than a month ago"),
 }
 
 AFFECTED: dict[str, str] = {
-    "me": N_("Only me"),
-    "few": N_("A few workers"),
-    "many": N_("Many workers"),
+    Affected.ME: N_("Only me"),
+    Affected.FEW: N_("A few workers"),
+    Affected.MANY: N_("Many workers"),
 }
 
 CONFIDENTIALITY: dict[str, str] = {
-    "share": N_("Share, without my name"),
-    "confidential": N_("Keep it confidential"),
+    Confidentiality.SHARE: N_("Share, without my name"),
+    Confidentiality.CONFIDENTIAL: N_("Keep it confidential"),
 }
-
-
-def is_urgent(categories: tuple[str, ...] | list[str], danger_now: bool) -> bool:
-    return danger_now or any(code in URGENT_CATEGORIES for code in categories)

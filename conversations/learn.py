@@ -1,10 +1,10 @@
 """Learning your rights: a list of topics, each lesson page by page, then "Was this helpful?".
 
 Lessons are files (``locales/<lang>/education/<topic>.md``, see ``locales/education.py``); a
-lesson missing in the worker's language is shown in English. Every ``learn:`` button names the
-topic (and page) it is about, so the engine routes them at any step: a broadcast's "Read the
-lesson" button (``learn_payload``) opens a lesson wherever the worker is, and an old button
-still does what it says.
+lesson missing in the worker's language is shown in English. Every lesson button
+(``domain/payloads.py``) names the topic (and page) it is about, so the engine routes them at any
+step: a broadcast's "Read the lesson" button (``learn_payload``) opens a lesson wherever the
+worker is, and an old button still does what it says.
 """
 
 from __future__ import annotations
@@ -14,15 +14,11 @@ from typing import Any
 from conversations.messages import Choice, Outbound
 from conversations.report import start_report
 from conversations.turn import Step, TurnContext, go, register
+from domain import payloads
+from domain.payloads import LessonOpen, LessonPage, LessonRating, LessonReport, LessonTopics
 from locales.education import TOPIC_CATEGORIES, TOPICS, Lesson, load_lesson
 from locales.education import lesson_preview as lesson_preview  # for broadcasts
 
-PREFIX = "learn:"
-OPEN = "learn:open:"  # learn:open:<topic> — the lesson from its first page
-PAGE = "learn:page:"  # learn:page:<topic>:<page, from 1>
-RATE = "learn:rate:"  # learn:rate:<topic>:yes|no
-REPORT = "learn:report:"  # learn:report:<topic>
-TOPIC_LIST = "learn:topics"
 CONTACTS_TOPIC = "contacts"
 
 
@@ -30,11 +26,11 @@ def learn_payload(topic: str) -> str:
     """The button payload that opens ``topic`` at page 1, from any step."""
     if topic not in TOPICS:
         raise ValueError(f"unknown lesson topic {topic!r}")
-    return OPEN + topic
+    return payloads.lesson(topic)
 
 
 def is_learn_payload(payload: str) -> bool:
-    return payload.startswith(PREFIX)
+    return payloads.is_lesson(payload)
 
 
 async def open_topics(ctx: TurnContext) -> None:
@@ -43,28 +39,26 @@ async def open_topics(ctx: TurnContext) -> None:
 
 
 async def on_learn_payload(ctx: TurnContext, payload: str) -> bool:
-    """Act on a ``learn:`` button; False if it is not a well-formed one."""
-    if payload == TOPIC_LIST:
+    """Act on a lesson button; False if it is not a well-formed one about a lesson we have."""
+    button = payloads.parse(payload)
+    if isinstance(button, LessonTopics):
         await open_topics(ctx)
         return True
-    if payload.startswith(OPEN) and (topic := payload.removeprefix(OPEN)) in TOPICS:
-        await show_page(ctx, topic, 0)
-        return True
-    if payload.startswith(PAGE):
-        topic, _, page = payload.removeprefix(PAGE).rpartition(":")
-        if topic in TOPICS and page.isdigit():
-            await show_page(ctx, topic, int(page) - 1)
-            return True
-    if payload.startswith(RATE):
-        topic, _, answer = payload.removeprefix(RATE).rpartition(":")
-        if topic in TOPICS and answer in ("yes", "no"):
-            await record_feedback(ctx, topic, answer == "yes")
-            return True
-    if payload.startswith(REPORT) and (topic := payload.removeprefix(REPORT)) in TOPICS:
-        category = TOPIC_CATEGORIES[topic]
-        await start_report(ctx, (category,) if category else ())
-        return True
-    return False
+    if not isinstance(button, LessonOpen | LessonPage | LessonRating | LessonReport):
+        return False
+    if button.topic not in TOPICS:
+        return False
+    match button:
+        case LessonOpen(topic):
+            await show_page(ctx, topic, 0)
+        case LessonPage(topic, page):
+            await show_page(ctx, topic, page - 1)
+        case LessonRating(topic, helpful):
+            await record_feedback(ctx, topic, helpful)
+        case LessonReport(topic):
+            category = TOPIC_CATEGORIES[topic]
+            await start_report(ctx, (category,) if category else ())
+    return True
 
 
 async def contacts_workplace(ctx: TurnContext) -> int | None:
@@ -108,7 +102,7 @@ class TopicsStep(Step):
         return Outbound(
             ctx._("What would you like to learn about? Choose a topic."),
             (
-                *(Choice(ctx._(label), OPEN + topic) for topic, label in TOPICS.items()),
+                *(Choice(ctx._(label), payloads.lesson(topic)) for topic, label in TOPICS.items()),
                 *ctx.nav_choices(back=False),
             ),
         )
@@ -135,7 +129,7 @@ class PageStep(Step):
         if lesson is None:  # a state from before the content changed
             return Outbound(
                 _("Sorry, this lesson is not available yet."),
-                (Choice(_("Choose a topic"), TOPIC_LIST), *ctx.nav_choices(back=False)),
+                (Choice(_("Choose a topic"), payloads.LESSON_TOPICS), *ctx.nav_choices(back=False)),
             )
         page, count, topic = lesson.pages[index], len(lesson.pages), lesson.topic
         last = index == count - 1
@@ -157,12 +151,12 @@ class PageStep(Step):
         if last:
             parts.append(_("Was this helpful?"))
             choices = [
-                Choice("👍 " + _("Yes"), f"{RATE}{topic}:yes"),
-                Choice("👎 " + _("No"), f"{RATE}{topic}:no"),
-                Choice("📝 " + _("Report a problem about this"), REPORT + topic),
+                Choice("👍 " + _("Yes"), payloads.lesson_rating(topic, helpful=True)),
+                Choice("👎 " + _("No"), payloads.lesson_rating(topic, helpful=False)),
+                Choice("📝 " + _("Report a problem about this"), payloads.lesson_report(topic)),
             ]
         else:
-            choices = [Choice(_("Next") + " ▶", f"{PAGE}{topic}:{index + 2}")]
+            choices = [Choice(_("Next") + " ▶", payloads.lesson_page(topic, index + 2))]
         return Outbound("\n\n".join(parts), (*choices, *ctx.nav_choices()), bold=page.bold)
 
     async def on_choice(self, ctx: TurnContext, payload: str) -> bool:

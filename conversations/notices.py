@@ -1,31 +1,35 @@
 """Every message a worker reads outside a turn: sent through the outbox when staff act or a case
 clock falls due, not in answer to something the worker just wrote.
 
-They live here, beside the flows that read their buttons back, so the wording a worker sees and
-the payloads the engine understands are written in one room; services and the case clock only
-choose which notice to send and to whom. Each is ``protect_content`` where it names a case.
+They live here, beside the flows that read their buttons back, so the wording a worker sees is
+written in one room; their buttons are built by ``domain/payloads.py``, which also reads them
+back. Services and the case clock only choose which notice to send and to whom. Each is
+``protect_content`` where it names a case.
 """
 
 from __future__ import annotations
 
-from conversations.casework import (
-    ANSWER_PREFIX,
-    FOLLOWUP_PREFIX,
-    RETALIATION_PREFIX,
-    SITE_PREFIX,
-)
+from collections.abc import Callable
+
 from conversations.messages import Choice, Outbound
+from domain import payloads
+from domain.answers import Answer
 from locales import Translator, translator
 
 
-def answer_choices(t: Translator, prefix: str) -> tuple[Choice, ...]:
-    """The four answers to "was it really fixed?" ("Yes", "Partly", "No", "Not sure")."""
+def answer_choices(t: Translator, payload: Callable[[Answer], str]) -> tuple[Choice, ...]:
+    """The four answers to "was it really fixed?" ("Yes", "Partly", "No", "Not sure"), each
+    with the payload ``payload(answer)``."""
     return (
-        Choice("✅ " + t.gettext("Yes, it was fixed"), prefix + "yes"),
-        Choice("➗ " + t.gettext("Partly"), prefix + "partly"),
-        Choice("❌ " + t.gettext("No, it was not fixed"), prefix + "no"),
-        Choice("❔ " + t.gettext("Not sure"), prefix + "unsure"),
+        Choice("✅ " + t.gettext("Yes, it was fixed"), payload(Answer.YES)),
+        Choice("➗ " + t.gettext("Partly"), payload(Answer.PARTLY)),
+        Choice("❌ " + t.gettext("No, it was not fixed"), payload(Answer.NO)),
+        Choice("❔ " + t.gettext("Not sure"), payload(Answer.UNSURE)),
     )
+
+
+def validation_choices(t: Translator, reference: str) -> tuple[Choice, ...]:
+    return answer_choices(t, lambda answer: payloads.validation(reference, answer))
 
 
 def acknowledgement(language: str, reference: str) -> Outbound:
@@ -46,7 +50,7 @@ def staff_reply(language: str, reference: str, text: str) -> Outbound:
     )
     return Outbound(
         heading + "\n\n" + text,
-        (Choice(t.gettext("Answer"), FOLLOWUP_PREFIX + reference),),
+        (Choice(t.gettext("Answer"), payloads.followup(reference)),),
         protect_content=True,
     )
 
@@ -62,9 +66,7 @@ def validation_prompt(language: str, reference: str, summary: str, *, translated
     if not translated:
         lines.append(t.gettext("(Our staff wrote this in another language.)"))
     lines += [f"“{summary}”", "", t.gettext("Did this really happen?")]
-    return Outbound(
-        "\n".join(lines), answer_choices(t, f"{ANSWER_PREFIX}{reference}:"), protect_content=True
-    )
+    return Outbound("\n".join(lines), validation_choices(t, reference), protect_content=True)
 
 
 def validation_reminder(language: str, reference: str) -> Outbound:
@@ -73,7 +75,7 @@ def validation_reminder(language: str, reference: str) -> Outbound:
         "Reminder: we asked whether the problem in your report {reference} was "
         "really fixed. Please answer:"
     ).format(reference=reference)
-    return Outbound(text, answer_choices(t, f"{ANSWER_PREFIX}{reference}:"), protect_content=True)
+    return Outbound(text, validation_choices(t, reference), protect_content=True)
 
 
 def retaliation_checkin(language: str, reference: str) -> Outbound:
@@ -82,10 +84,12 @@ def retaliation_checkin(language: str, reference: str) -> Outbound:
         "Your report {reference} was closed some time ago. Has anyone treated you "
         "badly because you complained?"
     ).format(reference=reference)
-    prefix = f"{RETALIATION_PREFIX}{reference}:"
     return Outbound(
         text,
-        (Choice(t.gettext("Yes"), prefix + "yes"), Choice(t.gettext("No"), prefix + "no")),
+        (
+            Choice(t.gettext("Yes"), payloads.retaliation(reference, Answer.YES)),
+            Choice(t.gettext("No"), payloads.retaliation(reference, Answer.NO)),
+        ),
         protect_content=True,
     )
 
@@ -101,6 +105,5 @@ def site_question(language: str, workplace: str, summary: str, token: str) -> Ou
         "",
         t.gettext("Did this really happen?"),
     ]
-    return Outbound(
-        "\n".join(lines), answer_choices(t, f"{SITE_PREFIX}{token}:"), protect_content=True
-    )
+    choices = answer_choices(t, lambda answer: payloads.site(token, answer))
+    return Outbound("\n".join(lines), choices, protect_content=True)

@@ -8,6 +8,8 @@ from enum import StrEnum
 from typing import Protocol
 
 from conversations.messages import FetchMedia
+from domain.answers import Answer
+from domain.statuses import CaseStatus
 
 
 class MediaUnavailable(Exception):
@@ -101,7 +103,7 @@ class StaffMessage:
 @dataclass(frozen=True)
 class CaseStatusView:
     reference: str
-    status: str
+    status: CaseStatus
     created_at: datetime
     acknowledge_due: datetime
     response_due: datetime
@@ -154,14 +156,16 @@ class Cases(Protocol):
 
 
 class ValidationAnswer(StrEnum):
-    CLOSED = "closed"
-    REOPENED = "reopened"
+    """What the worker's answer about a fix did."""
+
+    CLOSED = CaseStatus.CLOSED.value
+    REOPENED = CaseStatus.REOPENED.value
     NOTED = "noted"
     NOT_APPLICABLE = "not_applicable"
 
 
 class Casework(Protocol):
-    async def record_validation(self, worker: WorkerRef, reference: str, answer: str) -> str:
+    async def record_validation(self, worker: WorkerRef, reference: str, answer: Answer) -> str:
         """Record the worker's answer about a fix; returns a ``ValidationAnswer`` value."""
 
     async def add_worker_message(self, worker: WorkerRef, reference: str, text: str) -> bool:
@@ -173,7 +177,7 @@ class Casework(Protocol):
         """A photo, document or voice note answering staff, added to the worker's case."""
 
     async def record_retaliation_answer(
-        self, worker: WorkerRef, reference: str, answer: str, receipt_code: str
+        self, worker: WorkerRef, reference: str, answer: Answer, receipt_code: str
     ) -> tuple[str, bool] | None:
         """A yes opens a linked urgent case with ``receipt_code`` (once); returns its reference
         and whether it was opened by this answer."""
@@ -181,7 +185,7 @@ class Casework(Protocol):
     async def join_site_panel(self, worker: WorkerRef, reference: str) -> bool:
         """The worker agrees to be asked about the workplace of their case now and then."""
 
-    async def record_site_answer(self, worker: WorkerRef, token: str, answer: str) -> bool:
+    async def record_site_answer(self, worker: WorkerRef, token: str, answer: Answer) -> bool:
         """A panel worker's answer to a site-validation question; False if not theirs."""
 
 

@@ -9,36 +9,38 @@ from __future__ import annotations
 from conversations.messages import Outbound
 from conversations.ports import CaseStatusView, StatusOutcome
 from conversations.turn import Step, TurnContext, go, register
+from domain.statuses import OPEN, CaseStatus
 from locales import N_
 
 #: What each stage means, in words a worker can act on.
-STAGES: dict[str, tuple[str, str]] = {
-    "received": (N_("Received"), N_("Your report has arrived. Staff have not looked at it yet.")),
-    "acknowledged": (
+STAGES: dict[CaseStatus, tuple[str, str]] = {
+    CaseStatus.RECEIVED: (
+        N_("Received"),
+        N_("Your report has arrived. Staff have not looked at it yet."),
+    ),
+    CaseStatus.ACKNOWLEDGED: (
         N_("Acknowledged"),
         N_("Staff have read your report and will look into it."),
     ),
-    "investigating": (
+    CaseStatus.INVESTIGATING: (
         N_("Being looked into"),
         N_("Staff are finding out more and talking to the people who can fix it."),
     ),
-    "awaiting_validation": (
+    CaseStatus.AWAITING_VALIDATION: (
         N_("Waiting for your answer"),
         N_("The employer says the problem was fixed. We will ask you if this is true."),
     ),
-    "reopened": (
+    CaseStatus.REOPENED: (
         N_("Reopened"),
         N_("Workers said the problem was not really fixed. Staff are working on it again."),
     ),
-    "closed": (N_("Closed"), N_("Workers confirmed that the problem was fixed.")),
-    "closed_unvalidated": (
+    CaseStatus.CLOSED: (N_("Closed"), N_("Workers confirmed that the problem was fixed.")),
+    CaseStatus.CLOSED_UNVALIDATED: (
         N_("Closed by staff"),
         N_("Staff closed the case without workers confirming the fix."),
     ),
-    "withdrawn": (N_("Withdrawn"), N_("The report was withdrawn.")),
+    CaseStatus.WITHDRAWN: (N_("Withdrawn"), N_("The report was withdrawn.")),
 }
-
-OPEN_STAGES = ("received", "acknowledged", "investigating", "reopened")
 
 
 def describe(ctx: TurnContext, case: CaseStatusView) -> str:
@@ -49,13 +51,13 @@ def describe(ctx: TurnContext, case: CaseStatusView) -> str:
         _("Stage: {stage}").format(stage=_(stage)),
         _(meaning),
     ]
-    if case.status == "received":
+    if case.status == CaseStatus.RECEIVED:
         lines.append(
             _("Staff should confirm they have it by {date}.").format(
                 date=ctx.t.date(case.acknowledge_due.date())
             )
         )
-    elif case.status in OPEN_STAGES:
+    elif case.status in OPEN:
         lines.append(
             _("We aim to respond by {date}.").format(date=ctx.t.date(case.response_due.date()))
         )

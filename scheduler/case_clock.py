@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations import notices
 from conversations.messages import Outbound
+from domain.history import CaseAction, TaskKind
+from domain.parties import SYSTEM_ACTOR
+from domain.statuses import UNRESOLVED, CaseStatus
 from services.outbox import Outbox
 from storage.database import Database
 from storage.models import Case, CaseEvent, CaseTask, EscalationDay, utc_now
@@ -25,7 +28,6 @@ from storage.models import Case, CaseEvent, CaseTask, EscalationDay, utc_now
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-OPEN_CLOCK_STATUSES = ("received", "acknowledged", "investigating", "reopened")
 
 
 class CaseClock:
@@ -71,22 +73,23 @@ class CaseClock:
         return True
 
     async def _perform(self, session: AsyncSession, task: CaseTask, case: Case) -> str:
-        if task.kind in ("validation_reminder", "validation_overdue"):
-            if case.status != "awaiting_validation" or case.validation_round != task.round:
+        if task.kind in (TaskKind.VALIDATION_REMINDER, TaskKind.VALIDATION_OVERDUE):
+            if case.status != CaseStatus.AWAITING_VALIDATION or case.validation_round != task.round:
                 return "no_longer_due"
-            if task.kind == "validation_reminder":
+            if task.kind == TaskKind.VALIDATION_REMINDER:
                 reminder = notices.validation_reminder(case.language, case.reference)
                 await self.outbox.to_worker(session, case.reporter_id, reminder, case_id=case.id)
                 return "reminded"
-            session.add(CaseEvent(case_id=case.id, actor="system", action="validation_overdue"))
+            session.add(CaseEvent(case_id=case.id, actor=SYSTEM_ACTOR,
+                                  action=CaseAction.VALIDATION_OVERDUE))  # fmt: skip
             self.outbox.to_staff(session, Outbound(
                 f"Case {case.reference}: the worker has not answered whether the remediation "
                 "really happened (validation overdue). The case stays open; it never closes "
                 f"by itself. See: wvb cases show {case.reference}"
             ), case_id=case.id)  # fmt: skip
             return "flagged"
-        if task.kind == "retaliation_checkin":
-            if case.status != "closed":
+        if task.kind == TaskKind.RETALIATION_CHECKIN:
+            if case.status != CaseStatus.CLOSED:
                 return "no_longer_due"
             checkin = notices.retaliation_checkin(case.language, case.reference)
             await self.outbox.to_worker(session, case.reporter_id, checkin, case_id=case.id)
@@ -104,16 +107,17 @@ class CaseClock:
                     await session.execute(
                         select(Case.reference, Case.status, Case.acknowledge_due_at,
                                Case.response_due_at)
-                        .where(Case.status.in_((*OPEN_CLOCK_STATUSES, "awaiting_validation")))
+                        .where(Case.status.in_(sorted(UNRESOLVED)))
                         .order_by(Case.id)
                     )
                 ).all()  # fmt: skip
+                received = CaseStatus.RECEIVED
                 lines = [
                     f"{ref} ({status}): "
-                    + ("acknowledgement" if status == "received" and ack < now else "response")
+                    + ("acknowledgement" if status == received and ack < now else "response")
                     + " overdue"
                     for ref, status, ack, respond in overdue
-                    if (status == "received" and ack < now) or respond < now
+                    if (status == received and ack < now) or respond < now
                 ]
                 session.add(EscalationDay(day=day, at=now, overdue=len(lines)))
                 await session.flush()  # the primary key says whether today was done already

@@ -20,6 +20,8 @@ from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.messages import utf16_length
+from domain.errors import NotFound, Refusal
+from domain.statuses import BROADCAST_ENDED, BroadcastState, DeliveryStatus
 from locales import LANGUAGES, translator
 from services import audit
 from storage.database import Database
@@ -34,14 +36,16 @@ from storage.models import (
     iso_utc,
     utc_now,
 )
+from storage.repositories import CaseRepository
 
 #: Telegram's limit; the footer telling workers how to stop is added to every text.
 MAX_TEXT_UNITS = 4096
 FALLBACKS = ("skip", "default")
 
 
-class BroadcastError(Exception):
-    """A broadcast request that cannot be done; one line to show as it is."""
+#: The name broadcast refusals had before every service shared one refusal type.
+BroadcastError = Refusal
+_SEGMENT_TERMS = "use language=CODE, workplace=ID-OR-NAME or tag=TAG"
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ def _zone(name: str) -> ZoneInfo:
 def check_tag(tag: str) -> str:
     tag = tag.strip().lower()
     if not tag or len(tag) > 40 or not all(c.isalnum() or c in "-_." for c in tag):
-        raise BroadcastError("a tag is 1-40 letters, digits, '-', '_' or '.', such as night-shift")
+        raise Refusal("tag", "a tag is 1-40 letters, digits, '-', '_' or '.', such as night-shift")
     return tag
 
 
@@ -135,13 +139,11 @@ class BroadcastService:
             kind, sep, value = term.partition("=")
             kind, value = kind.strip().lower(), value.strip()
             if not sep or not value:
-                raise BroadcastError(
-                    f"segment term {term!r}: use language=CODE, workplace=ID-OR-NAME or tag=TAG"
-                )
+                raise Refusal("segment", f"term {term!r}: {_SEGMENT_TERMS}")
             if kind == "language":
                 if value not in LANGUAGES:
-                    raise BroadcastError(
-                        f"segment: unknown language {value!r}; one of {', '.join(LANGUAGES)}"
+                    raise Refusal(
+                        "segment", f"unknown language {value!r}; one of {', '.join(LANGUAGES)}"
                     )
                 languages.add(value)
             elif kind == "workplace":
@@ -149,9 +151,7 @@ class BroadcastService:
             elif kind == "tag":
                 tags.add(check_tag(value))
             else:
-                raise BroadcastError(
-                    f"segment term {term!r}: use language=CODE, workplace=ID-OR-NAME or tag=TAG"
-                )
+                raise Refusal("segment", f"term {term!r}: {_SEGMENT_TERMS}")
         workplaces: set[int] = set()
         if workplace_specs:
             async with self.database.sessions() as session:
@@ -161,7 +161,7 @@ class BroadcastService:
                     )
                     found = await session.scalar(select(Workplace.id).where(condition))
                     if found is None:
-                        raise BroadcastError(f"segment: no workplace {spec!r} (see wvb workplaces)")
+                        raise Refusal("segment", f"no workplace {spec!r}")
                     workplaces.add(found)
         return Segment(frozenset(languages), frozenset(workplaces), frozenset(tags))
 
@@ -209,20 +209,21 @@ class BroadcastService:
 
     def _check_texts(self, texts: dict[str, str]) -> dict[str, str]:
         if not texts:
-            raise BroadcastError("give --topic or at least one --text-file LANG=PATH")
+            raise Refusal("texts", "none given: give a lesson topic or at least one text")
         checked = {}
         for language, text in texts.items():
             if language not in LANGUAGES:
-                raise BroadcastError(
-                    f"--text-file: unknown language {language!r}; one of {', '.join(LANGUAGES)}"
+                raise Refusal(
+                    "texts", f"unknown language {language!r}; one of {', '.join(LANGUAGES)}"
                 )
             text = text.strip()
             if not text:
-                raise BroadcastError(f"--text-file {language}: the text is empty")
+                raise Refusal("texts", f"the {language} text is empty")
             if utf16_length(text + "\n\n" + footer(language)) > MAX_TEXT_UNITS:
-                raise BroadcastError(
-                    f"--text-file {language}: too long for one message "
-                    f"({utf16_length(text)} units; at most about 3,900)"
+                raise Refusal(
+                    "texts",
+                    f"the {language} text is too long for one message "
+                    f"({utf16_length(text)} units; at most about 3,900)",
                 )
             checked[language] = text
         return checked
@@ -252,7 +253,7 @@ class BroadcastService:
     @staticmethod
     def _check_fallback(fallback: str) -> None:
         if fallback not in FALLBACKS:
-            raise BroadcastError(f"--fallback takes {' or '.join(FALLBACKS)}")
+            raise Refusal("fallback", f"must be {' or '.join(FALLBACKS)}")
 
     async def create(
         self,
@@ -269,7 +270,7 @@ class BroadcastService:
         self._check_fallback(fallback)
         now = utc_now()
         if at is not None and at.tzinfo is None:
-            raise BroadcastError("--at needs a time zone, such as 2026-12-01T09:00+07:00")
+            raise Refusal("at", "needs a time zone, such as 2026-12-01T09:00+07:00")
         async with self.database.transaction() as session:
             broadcast = Broadcast(
                 topic=topic,
@@ -318,7 +319,7 @@ class BroadcastService:
                     "channel": recipient.channel,
                     "language": recipient.language,
                     "timezone": recipient.timezone,
-                    "status": "pending",
+                    "status": DeliveryStatus.PENDING,
                     "next_attempt_at": wait or now,
                     "waiting_quiet": wait is not None,
                     "attempts": 0,
@@ -326,7 +327,7 @@ class BroadcastService:
             )
         for start in range(0, len(rows), 5000):
             await session.execute(insert(BroadcastDelivery), rows[start : start + 5000])
-        broadcast.state = "sending"
+        broadcast.state = BroadcastState.SENDING
         broadcast.started_at = now
         broadcast.total = len(rows)
         broadcast.skipped = skipped
@@ -340,7 +341,7 @@ class BroadcastService:
             due = list(
                 await session.scalars(
                     select(Broadcast.id).where(
-                        Broadcast.state == "scheduled", Broadcast.scheduled_at <= now
+                        Broadcast.state == BroadcastState.SCHEDULED, Broadcast.scheduled_at <= now
                     )
                 )
             )
@@ -348,8 +349,10 @@ class BroadcastService:
             async with self.database.transaction() as session:
                 won = await session.execute(
                     update(Broadcast)
-                    .where(Broadcast.id == broadcast_id, Broadcast.state == "scheduled")
-                    .values(state="sending")
+                    .where(
+                        Broadcast.id == broadcast_id, Broadcast.state == BroadcastState.SCHEDULED
+                    )
+                    .values(state=BroadcastState.SENDING)
                 )
                 if getattr(won, "rowcount", 0) != 1:
                     continue
@@ -370,19 +373,20 @@ class BroadcastService:
     async def finish_done(self, now: datetime | None = None) -> int:
         """Mark sending broadcasts with nothing left pending as done."""
         pending = exists().where(
-            BroadcastDelivery.broadcast_id == Broadcast.id, BroadcastDelivery.status == "pending"
+            BroadcastDelivery.broadcast_id == Broadcast.id,
+            BroadcastDelivery.status == DeliveryStatus.PENDING,
         )
         async with self.database.sessions() as session:  # a read first: idle relays call this
             candidates = await session.scalar(
-                select(func.count()).where(Broadcast.state == "sending", ~pending)
+                select(func.count()).where(Broadcast.state == BroadcastState.SENDING, ~pending)
             )
         if not candidates:
             return 0
         async with self.database.transaction() as session:
             result = await session.execute(
                 update(Broadcast)
-                .where(Broadcast.state == "sending", ~pending)
-                .values(state="done", finished_at=now or utc_now())
+                .where(Broadcast.state == BroadcastState.SENDING, ~pending)
+                .values(state=BroadcastState.DONE, finished_at=now or utc_now())
             )
         return int(getattr(result, "rowcount", 0) or 0)
 
@@ -390,18 +394,18 @@ class BroadcastService:
         async with self.database.transaction() as session:
             broadcast = await session.get(Broadcast, broadcast_id)
             if broadcast is None:
-                raise BroadcastError(f"no broadcast {broadcast_id}")
-            if broadcast.state in ("done", "cancelled"):
-                raise BroadcastError(f"broadcast {broadcast_id} is already {broadcast.state}")
-            broadcast.state = "cancelled"
+                raise NotFound("broadcast_id", f"no broadcast {broadcast_id}")
+            if broadcast.state in BROADCAST_ENDED:
+                raise Refusal(None, f"broadcast {broadcast_id} is already {broadcast.state}")
+            broadcast.state = BroadcastState.CANCELLED
             broadcast.finished_at = utc_now()
             await session.execute(
                 update(BroadcastDelivery)
                 .where(
                     BroadcastDelivery.broadcast_id == broadcast_id,
-                    BroadcastDelivery.status == "pending",
+                    BroadcastDelivery.status == DeliveryStatus.PENDING,
                 )
-                .values(status="failed", last_error="cancelled by staff", claim=None)
+                .values(status=DeliveryStatus.FAILED, last_error="cancelled by staff", claim=None)
             )
             audit.record(session, actor, "broadcast.cancel", str(broadcast_id))
         return await self.status(actor, broadcast_id, audited=False)
@@ -413,7 +417,7 @@ class BroadcastService:
         async with self.database.transaction() as session:
             broadcast = await session.get(Broadcast, broadcast_id)
             if broadcast is None:
-                raise BroadcastError(f"no broadcast {broadcast_id}")
+                raise NotFound("broadcast_id", f"no broadcast {broadcast_id}")
             counts: Counter[str] = Counter()
             languages: Counter[str] = Counter()
             of_this = BroadcastDelivery.broadcast_id == broadcast_id
@@ -427,7 +431,7 @@ class BroadcastService:
             waiting = await session.scalar(
                 select(func.count()).where(
                     of_this,
-                    BroadcastDelivery.status == "pending",
+                    BroadcastDelivery.status == DeliveryStatus.PENDING,
                     BroadcastDelivery.waiting_quiet.is_(True),
                     BroadcastDelivery.next_attempt_at > now,
                 )
@@ -442,17 +446,21 @@ class BroadcastService:
         broadcast: Broadcast, counts: Counter[str], languages: Counter[str], waiting: int
     ) -> dict[str, Any]:
         state = broadcast.state
-        if state == "sending" and waiting and waiting == counts["pending"]:
-            state = "waiting"  # everything left waits for quiet hours to end
+        if (
+            state == BroadcastState.SENDING
+            and waiting
+            and waiting == counts[DeliveryStatus.PENDING]
+        ):
+            state = "waiting"  # shown only: everything left waits for quiet hours to end
         view: dict[str, Any] = {
             "id": broadcast.id,
             "state": state,
             "total": broadcast.total,
-            "sent": counts["sent"],
+            "sent": counts[DeliveryStatus.SENT],
             # Failed includes blocked: total = sent + failed + pending.
-            "failed": counts["failed"] + counts["blocked"],
-            "pending": counts["pending"],
-            "blocked": counts["blocked"],
+            "failed": counts[DeliveryStatus.FAILED] + counts[DeliveryStatus.BLOCKED],
+            "pending": counts[DeliveryStatus.PENDING],
+            "blocked": counts[DeliveryStatus.BLOCKED],
             "waiting_quiet_hours": waiting,
             "skipped_no_text": broadcast.skipped,
             "languages": dict(sorted(languages.items())),
@@ -468,7 +476,7 @@ class BroadcastService:
                 f"{waiting} recipient(s) are in quiet hours in their time zone; "
                 "their messages wait until the quiet hours end"
             )
-        elif broadcast.state == "scheduled":
+        elif broadcast.state == BroadcastState.SCHEDULED:
             view["note"] = f"starts at {iso_utc(broadcast.scheduled_at)}"
         return view
 
@@ -495,16 +503,12 @@ class BroadcastService:
         self, actor: str, reference: str, tag: str, *, remove: bool = False
     ) -> None:
         """Tag (or untag) the worker who reported a case, for segments; staff never see who."""
-        from storage.models import Case
-
         tag = check_tag(tag)
         async with self.database.transaction() as session:
-            case = await session.scalar(select(Case).where(Case.reference == reference.upper()))
-            if case is None:
-                raise BroadcastError(f"no case {reference!r}")
+            case = await CaseRepository(session).named(reference)
             if case.reporter_id is None:
-                raise BroadcastError(
-                    f"case {case.reference}: the reporter used /forget; they cannot be tagged"
+                raise Refusal(
+                    None, f"case {case.reference}: the reporter used /forget; they cannot be tagged"
                 )
             existing = await session.scalar(
                 select(WorkerTag).where(
@@ -531,7 +535,7 @@ def topic_texts(topic: str) -> dict[str, str]:
     from locales.education import lesson_preview, topics
 
     if topic not in topics():
-        raise BroadcastError(f"--topic: unknown topic {topic!r}; one of {', '.join(topics())}")
+        raise Refusal("topic", f"unknown topic {topic!r}; one of {', '.join(topics())}")
     texts = {}
     for language in LANGUAGES:
         title, first_page = lesson_preview(topic, language)  # the page starts with the title

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from conversations.categories import CATEGORIES, is_urgent
+from conversations.categories import CATEGORIES
 from conversations.messages import FetchMedia, Outbound
 from conversations.ports import (
     CaseReceipt,
@@ -31,6 +31,11 @@ from conversations.ports import (
     WorkerRef,
     WorkplaceOption,
 )
+from domain.categories import is_urgent, known_categories
+from domain.history import CaseAction
+from domain.parties import WORKER_ACTOR, Side
+from domain.references import new_receipt_code, new_reference
+from domain.statuses import CaseStatus
 from services.outbox import Outbox
 from storage import codes
 from storage.crypto import DecryptionError, Keyring
@@ -46,6 +51,7 @@ from storage.models import (
     utc_now,
 )
 from storage.rate_limits import AttemptCounter
+from storage.repositories import CaseRepository
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +170,7 @@ class CaseService:
     # -- intake ------------------------------------------------------------------------------
 
     def new_receipt_code(self) -> str:
-        return codes.new_receipt_code()
+        return new_receipt_code()
 
     async def submit(self, worker: WorkerRef, draft: ReportDraft) -> CaseReceipt:
         for _ in range(5):
@@ -190,7 +196,7 @@ class CaseService:
 
     async def _create(self, session: AsyncSession, worker: WorkerRef, draft: ReportDraft) -> Case:
         now = utc_now()
-        reference = codes.new_reference()
+        reference = new_reference()
         reporter_id = await session.scalar(
             select(Worker.id).where(Worker.pseudonym == worker.pseudonym)
         )
@@ -209,8 +215,8 @@ class CaseService:
         workplace_id = workplace.id if workplace is not None else None
         case = Case(
             reference=reference,
-            status="received",
-            categories=[code for code in draft.categories if code in CATEGORIES],
+            status=CaseStatus.RECEIVED,
+            categories=known_categories(draft.categories),
             workplace_id=workplace_id,
             workplace_other_ciphertext=seal(draft.workplace_text, "workplace"),
             agency_ciphertext=seal(draft.agency, "agency"),
@@ -234,7 +240,7 @@ class CaseService:
             session.add(
                 CaseEntry(
                     case_id=case.id,
-                    author="worker",
+                    author=Side.WORKER,
                     kind="text",
                     ciphertext=self.keyring.encrypt(text.encode(), entry_purpose),
                 )
@@ -251,7 +257,7 @@ class CaseService:
             session.add(
                 CaseEntry(
                     case_id=case.id,
-                    author="worker",
+                    author=Side.WORKER,
                     kind=attachment.kind,
                     mime_type=attachment.mime_type,
                     ciphertext=self.keyring.encrypt(data, entry_purpose),
@@ -259,7 +265,12 @@ class CaseService:
             )
             await session.delete(attachment)
         session.add(
-            CaseEvent(case_id=case.id, actor="worker", action="received", to_status="received")
+            CaseEvent(
+                case_id=case.id,
+                actor=WORKER_ACTOR,
+                action=CaseAction.RECEIVED,
+                to_status=CaseStatus.RECEIVED,
+            )
         )
         if urgent:
             alert = self._staff_alert(case, workplace.name if workplace else None)
@@ -306,15 +317,8 @@ class CaseService:
             or await self.attempts.count("status:*", window) >= policy.status_failures_global
         ):
             return StatusResult(StatusOutcome.THROTTLED)
-        canonical = codes.normalize_reference(reference)
         async with self.database.sessions() as session:
-            case = None
-            if canonical is not None:
-                case = await session.scalar(
-                    select(Case)
-                    .where(Case.reference == canonical)
-                    .options(selectinload(Case.entries))
-                )
+            case = await CaseRepository(session).find(reference, load=(selectinload(Case.entries),))
             stored_hash = case.receipt_hash if case is not None else codes.DUMMY_RECEIPT_HASH
             # Verify even when there is no such case, so timing does not tell the difference.
             matches = codes.verify_receipt(code, stored_hash) and case is not None
@@ -328,7 +332,7 @@ class CaseService:
         purpose = case_purpose(case.reference, "entry")
         messages = []
         for entry in case.entries:
-            if entry.author == "staff" and entry.kind == "text":
+            if entry.author == Side.STAFF and entry.kind == "text":
                 try:
                     text = self.keyring.decrypt(entry.ciphertext, purpose).decode()
                 except DecryptionError:
@@ -336,10 +340,10 @@ class CaseService:
                 messages.append(StaffMessage(entry.created_at, text))
         return CaseStatusView(
             reference=case.reference,
-            status=case.status,
+            status=CaseStatus(case.status),
             created_at=case.created_at,
             acknowledge_due=case.acknowledge_due_at,
             response_due=case.response_due_at,
-            acknowledged=case.status != "received",
+            acknowledged=case.status != CaseStatus.RECEIVED,
             staff_messages=tuple(messages[-5:]),
         )

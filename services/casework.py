@@ -23,12 +23,18 @@ from conversations.ports import (
     ValidationAnswer,
     WorkerRef,
 )
+from domain.answers import YES_NO, Answer
+from domain.categories import Affected, Category, Confidentiality, Occurred
+from domain.errors import Refusal
+from domain.history import CaseAction, TaskKind, retaliation_action, validation_action
+from domain.parties import WORKER_ACTOR, Respondent, Side
+from domain.references import new_reference
+from domain.statuses import CaseStatus
 from locales import LANGUAGES
 from services import audit, lifecycle
 from services.cases import case_purpose
 from services.outbox import Outbox
-from services.staff import StaffError
-from storage.codes import hash_receipt, new_reference, normalize_reference
+from storage.codes import hash_receipt
 from storage.crypto import Keyring
 from storage.database import Database
 from storage.models import (
@@ -44,11 +50,9 @@ from storage.models import (
     Workplace,
     utc_now,
 )
+from storage.repositories import CaseRepository
 
 log = logging.getLogger(__name__)
-
-#: Site-validation counts are shown to staff only when at least this many workers answered.
-MIN_GROUP_SIZE = 5
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,9 @@ class CaseworkService:
         self.outbox = outbox
         self.clock_policy = clock_policy or ClockPolicy()
 
-    def _schedule(self, session: AsyncSession, case: Case, kind: str, days: int, n: int) -> None:
+    def _schedule(
+        self, session: AsyncSession, case: Case, kind: TaskKind, days: int, n: int
+    ) -> None:
         session.add(CaseTask(
             key=f"{case.id}:{kind}:{case.validation_round}:{n}", case_id=case.id, kind=kind,
             round=case.validation_round, due_at=utc_now() + timedelta(days=days),
@@ -86,15 +92,8 @@ class CaseworkService:
     # -- shared ------------------------------------------------------------------------------
 
     async def _case(self, session: AsyncSession, reference: str) -> Case:
-        canonical = normalize_reference(reference)
-        case = None
-        if canonical is not None:
-            case = await session.scalar(
-                select(Case).where(Case.reference == canonical).with_for_update()
-            )
-        if case is None:
-            raise StaffError(f"no case with reference {reference!r}")
-        return case
+        """The case staff named, held until the transaction ends; refused if there is none."""
+        return await CaseRepository(session).named(reference, lock=True)
 
     def _event(
         self,
@@ -102,7 +101,7 @@ class CaseworkService:
         case: Case,
         actor: str,
         action: str,
-        new_status: str | None = None,
+        new_status: CaseStatus | None = None,
         note: str | None = None,
     ) -> None:
         session.add(
@@ -122,7 +121,7 @@ class CaseworkService:
         if new_status:
             case.status = new_status
 
-    def _text_entry(self, case: Case, author: str, text: str) -> CaseEntry:
+    def _text_entry(self, case: Case, author: Side, text: str) -> CaseEntry:
         purpose = case_purpose(case.reference, "entry")
         return CaseEntry(
             case_id=case.id,
@@ -134,23 +133,13 @@ class CaseworkService:
     async def _to_worker(self, session: AsyncSession, case: Case, message: Outbound) -> None:
         await self.outbox.to_worker(session, case.reporter_id, message, case_id=case.id)
 
-    @staticmethod
-    def _moved(action: str, case: Case, target: str) -> str:
-        try:
-            if action == "remediate":
-                return lifecycle.remediated(case.status)
-            return lifecycle.staff_sets(case.status, target)
-        except lifecycle.LifecycleError as error:
-            raise StaffError(str(error)) from None
-
     # -- staff -------------------------------------------------------------------------------
 
     async def acknowledge(self, actor: str, reference: str) -> str:
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
-            self._event(
-                session, case, actor, "acknowledged", self._moved("set", case, "acknowledged")
-            )
+            new_status = lifecycle.staff_sets(case.status, CaseStatus.ACKNOWLEDGED)
+            self._event(session, case, actor, CaseAction.ACKNOWLEDGED, new_status)
             await self._to_worker(
                 session, case, notices.acknowledgement(case.language, case.reference)
             )
@@ -162,7 +151,8 @@ class CaseworkService:
     async def set_status(self, actor: str, reference: str, status: str) -> str:
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
-            self._event(session, case, actor, "status_changed", self._moved("set", case, status))
+            new_status = lifecycle.staff_sets(case.status, status)
+            self._event(session, case, actor, CaseAction.STATUS_CHANGED, new_status)
             audit.record(session, actor, "case.status", case.reference, status=status)
             return case.status
 
@@ -178,33 +168,34 @@ class CaseworkService:
                     )
                 )
                 if known is None:
-                    raise StaffError(f"no staff member named {name!r}; see `wvb staff list`")
+                    raise Refusal("assignee", f"no active staff member named {name!r}")
             case.assigned_to = name
-            self._event(session, case, actor, "assigned", note=name or "unassigned")
+            self._event(session, case, actor, CaseAction.ASSIGNED, note=name or "unassigned")
             audit.record(session, actor, "case.assign", case.reference, to=name)
 
     async def add_note(self, actor: str, reference: str, text: str) -> None:
         """A staff-only note: never shown to the worker."""
         if not text.strip():
-            raise StaffError("--text must not be empty")
+            raise Refusal("text", "must not be empty")
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
-            self._event(session, case, actor, "note", note=text)
+            self._event(session, case, actor, CaseAction.NOTE, note=text)
             audit.record(session, actor, "case.note", case.reference)
 
     async def reply(self, actor: str, reference: str, text: str) -> None:
         """An anonymous follow-up message to the worker, who can answer with the button."""
         if not text.strip():
-            raise StaffError("--text must not be empty")
+            raise Refusal("text", "must not be empty")
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
             if case.reporter_id is None:
-                raise StaffError(
+                raise Refusal(
+                    None,
                     f"the worker of {case.reference} cannot be reached (they used /forget); "
-                    "they can still read staff messages with /status"
+                    "they can still read staff messages with /status",
                 )
-            session.add(self._text_entry(case, "staff", text))
-            self._event(session, case, actor, "staff_message")
+            session.add(self._text_entry(case, Side.STAFF, text))
+            self._event(session, case, actor, CaseAction.STAFF_MESSAGE)
             await self._to_worker(
                 session, case, notices.staff_reply(case.language, case.reference, text)
             )
@@ -216,21 +207,25 @@ class CaseworkService:
     ) -> str:
         """Record what the employer or buyer says was done; ask the worker if it is true."""
         if not remediation.summary.strip():
-            raise StaffError("--summary must not be empty")
+            raise Refusal("summary", "must not be empty")
         for language in remediation.translations:
             if language not in LANGUAGES:
-                raise StaffError(f"unknown language {language!r} in --summary-in")
+                raise Refusal(
+                    "summary_in", f"unknown language {language!r}; one of {', '.join(LANGUAGES)}"
+                )
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
-            new_status = self._moved("remediate", case, "awaiting_validation")
+            new_status = lifecycle.remediated(case.status)
             case.validation_round += 1
-            self._event(session, case, actor, "remediation", new_status, note=remediation.summary)
+            self._event(
+                session, case, actor, CaseAction.REMEDIATION, new_status, note=remediation.summary
+            )
             audit.record(session, actor, "case.remediate", case.reference)
             await self._to_worker(session, case, self._validation_prompt(case, remediation))
             policy = self.clock_policy
             for n, days in enumerate(policy.reminder_days, start=1):
-                self._schedule(session, case, "validation_reminder", days, n)
-            self._schedule(session, case, "validation_overdue", policy.overdue_days, 0)
+                self._schedule(session, case, TaskKind.VALIDATION_REMINDER, days, n)
+            self._schedule(session, case, TaskKind.VALIDATION_OVERDUE, policy.overdue_days, 0)
             if site_sample > 0:
                 asked = await self._ask_site(session, case, remediation, site_sample)
                 audit.record(session, actor, "case.site_validation", case.reference, asked=asked)
@@ -244,7 +239,9 @@ class CaseworkService:
         """Ask up to ``sample`` other panel workers of the same workplace the same question,
         without the case: their buttons carry a fresh token, the text no reference."""
         if case.workplace_id is None:
-            raise StaffError("the case names no listed workplace, so no site sample can be asked")
+            raise Refusal(
+                "site_sample", "the case names no listed workplace, so no site sample can be asked"
+            )
         members = (
             await session.execute(
                 select(SitePanelMember.worker_id, Worker.language)
@@ -280,7 +277,7 @@ class CaseworkService:
                                             workplace_id=case.workplace_id))  # fmt: skip
             return True
 
-    async def record_site_answer(self, worker: WorkerRef, token: str, answer: str) -> bool:
+    async def record_site_answer(self, worker: WorkerRef, token: str, answer: Answer) -> bool:
         if answer not in lifecycle.ANSWERS:
             return False
         async with self.database.transaction() as session:
@@ -294,7 +291,7 @@ class CaseworkService:
                 return False
             question.answered_at = utc_now()
             session.add(Validation(case_id=question.case_id, round=question.round,
-                                   respondent="site", answer=answer))  # fmt: skip
+                                   respondent=Respondent.SITE, answer=answer))  # fmt: skip
             return True
 
     @staticmethod
@@ -312,15 +309,12 @@ class CaseworkService:
     ) -> str:
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
-            if case.status == "closed" and not unvalidated:
+            if case.status == CaseStatus.CLOSED and not unvalidated:
                 return case.status  # the worker already confirmed: nothing left to do
-            try:
-                new_status = lifecycle.staff_closes(
-                    case.status, unvalidated=unvalidated, reason=reason
-                )
-            except lifecycle.LifecycleError as error:
-                raise StaffError(str(error)) from None
-            self._event(session, case, actor, "closed_unvalidated", new_status, note=reason)
+            new_status = lifecycle.staff_closes(case.status, unvalidated=unvalidated, reason=reason)
+            self._event(
+                session, case, actor, CaseAction.CLOSED_UNVALIDATED, new_status, note=reason
+            )
             audit.record(session, actor, "case.close_unvalidated", case.reference)
             return case.status
 
@@ -333,41 +327,35 @@ class CaseworkService:
         worker_id = await session.scalar(
             select(Worker.id).where(Worker.pseudonym == worker.pseudonym)
         )
-        canonical = normalize_reference(reference)
-        if worker_id is None or canonical is None:
+        if worker_id is None:
             return None
-        return await session.scalar(
-            select(Case)
-            .where(Case.reference == canonical, Case.reporter_id == worker_id)
-            .with_for_update()
-        )
+        return await CaseRepository(session).find(reference, reporter_id=worker_id, lock=True)
 
     async def record_validation(
-        self, worker: WorkerRef, reference: str, answer: str
+        self, worker: WorkerRef, reference: str, answer: Answer
     ) -> ValidationAnswer:
         async with self.database.transaction() as session:
             case = await self._workers_case(session, worker, reference)
-            if case is None or case.status != "awaiting_validation":
+            if case is None or case.status != CaseStatus.AWAITING_VALIDATION:
                 return ValidationAnswer.NOT_APPLICABLE
             new_status = lifecycle.validated(case.status, answer)
-            session.add(Validation(
-                case_id=case.id, round=case.validation_round, respondent="reporter", answer=answer
-            ))  # fmt: skip
+            session.add(Validation(case_id=case.id, round=case.validation_round,
+                                   respondent=Respondent.REPORTER, answer=answer))  # fmt: skip
             await session.flush()  # the database checks this "yes" when the case closes
-            self._event(session, case, "worker", f"validation_{answer}",
+            self._event(session, case, WORKER_ACTOR, validation_action(answer),
                         new_status if new_status != case.status else None)  # fmt: skip
-            if new_status == "closed":
-                self._schedule(session, case, "retaliation_checkin",
+            if new_status == CaseStatus.CLOSED:
+                self._schedule(session, case, TaskKind.RETALIATION_CHECKIN,
                                self.clock_policy.retaliation_checkin_days, 0)  # fmt: skip
-            if answer in ("no", "partly", "unsure"):
+            if answer != Answer.YES:
                 self.outbox.to_staff(session, Outbound(
                     f"Case {case.reference}: the worker answered '{answer}' about the "
                     f"remediation. Status: {case.status}. See: wvb cases show {case.reference}"
                 ), case_id=case.id)  # fmt: skip
         self.outbox.wake()
-        if new_status == "closed":
+        if new_status == CaseStatus.CLOSED:
             return ValidationAnswer.CLOSED
-        if new_status == "reopened":
+        if new_status == CaseStatus.REOPENED:
             return ValidationAnswer.REOPENED
         return ValidationAnswer.NOTED
 
@@ -392,10 +380,10 @@ class CaseworkService:
             if case is None:
                 return EvidenceOutcome.UNAVAILABLE
             session.add(CaseEntry(
-                case_id=case.id, author="worker", kind=kind, mime_type=clean.mime_type,
+                case_id=case.id, author=Side.WORKER, kind=kind, mime_type=clean.mime_type,
                 ciphertext=self.keyring.encrypt(clean.data, case_purpose(case.reference, "entry")),
             ))  # fmt: skip
-            self._event(session, case, "worker", "worker_message")
+            self._event(session, case, WORKER_ACTOR, CaseAction.WORKER_MESSAGE)
         return EvidenceOutcome.STORED
 
     async def add_worker_message(self, worker: WorkerRef, reference: str, text: str) -> bool:
@@ -404,24 +392,24 @@ class CaseworkService:
             case = await self._workers_case(session, worker, reference)
             if case is None:
                 return False
-            session.add(self._text_entry(case, "worker", text))
-            self._event(session, case, "worker", "worker_message")
+            session.add(self._text_entry(case, Side.WORKER, text))
+            self._event(session, case, WORKER_ACTOR, CaseAction.WORKER_MESSAGE)
             return True
 
     async def record_retaliation_answer(
-        self, worker: WorkerRef, reference: str, answer: str, receipt_code: str
+        self, worker: WorkerRef, reference: str, answer: Answer, receipt_code: str
     ) -> tuple[str, bool] | None:
         """After a closed case: "has anyone treated you badly because you complained?". A yes
         opens a linked, urgent retaliation case (once, however often it is pressed) and returns
         its reference and whether it was opened now (then ``receipt_code`` is its code)."""
-        if answer not in ("yes", "no"):
+        if answer not in YES_NO:
             return None
         async with self.database.transaction() as session:
             case = await self._workers_case(session, worker, reference)
             if case is None:
                 return None
-            self._event(session, case, "worker", f"retaliation_{answer}")
-            if answer == "no":
+            self._event(session, case, WORKER_ACTOR, retaliation_action(answer))
+            if answer == Answer.NO:
                 return None
             draft_key = f"retaliation:{case.id}"
             existing = await session.scalar(select(Case).where(Case.draft_key == draft_key))
@@ -429,9 +417,10 @@ class CaseworkService:
                 return existing.reference, False
             now = utc_now()
             linked = Case(
-                reference=new_reference(), categories=["retaliation"],
-                workplace_id=case.workplace_id, occurred="ongoing", affected="me", danger_now=False,
-                confidentiality="confidential", urgent=True, language=case.language,
+                reference=new_reference(), categories=[Category.RETALIATION],
+                workplace_id=case.workplace_id, occurred=Occurred.ONGOING, affected=Affected.ME,
+                danger_now=False, confidentiality=Confidentiality.CONFIDENTIAL, urgent=True,
+                language=case.language,
                 reporter_id=case.reporter_id, draft_key=draft_key,
                 receipt_hash=hash_receipt(receipt_code), created_at=now,
                 acknowledge_due_at=now + (case.acknowledge_due_at - case.created_at),
@@ -440,8 +429,9 @@ class CaseworkService:
             )  # fmt: skip
             session.add(linked)
             await session.flush()
-            session.add(CaseEvent(case_id=linked.id, actor="worker", action="received",
-                                  to_status="received"))  # fmt: skip
+            session.add(CaseEvent(case_id=linked.id, actor=WORKER_ACTOR,
+                                  action=CaseAction.RECEIVED,
+                                  to_status=CaseStatus.RECEIVED))  # fmt: skip
             self.outbox.to_staff(session, Outbound(
                 f"URGENT case {linked.reference}: retaliation reported by the worker of closed "
                 f"case {case.reference}. Open it with: wvb cases show {linked.reference}"

@@ -7,52 +7,69 @@ without a worker's "yes" for the current remediation round), so no caller can by
 
 from __future__ import annotations
 
-OPEN = frozenset({"received", "acknowledged", "investigating", "reopened"})
-TERMINAL = frozenset({"closed", "closed_unvalidated", "withdrawn"})
+from domain.answers import VALIDATION_ANSWERS, Answer
+from domain.errors import Refusal
+from domain.statuses import OPEN, TERMINAL, CaseStatus
+
 #: Statuses staff may set directly. The rest come from remediation, validation or the worker.
-STAFF_SETTABLE = frozenset({"acknowledged", "investigating"})
-ANSWERS = ("yes", "partly", "no", "unsure")
+STAFF_SETTABLE = frozenset({CaseStatus.ACKNOWLEDGED, CaseStatus.INVESTIGATING})
+ANSWERS = VALIDATION_ANSWERS
+#: What the worker's answer about the fix does to a case waiting for it (unsure: nothing yet).
+_AFTER_ANSWER = {
+    Answer.YES: CaseStatus.CLOSED,
+    Answer.PARTLY: CaseStatus.REOPENED,
+    Answer.NO: CaseStatus.REOPENED,
+}
 
 
-class LifecycleError(Exception):
-    """A move the lifecycle does not allow; the message says why, in one line."""
+class LifecycleError(Refusal):
+    """A move the lifecycle does not allow from the case's status. ``field`` names the part of
+    a close request that is missing (``unvalidated``, ``reason``), else None; the reason says why
+    in one line."""
 
 
-def staff_sets(current: str, target: str) -> str:
-    if target == "closed":
-        raise LifecycleError("only a worker's confirmation closes a case; see `wvb cases close`")
+def staff_sets(current: str, target: str) -> CaseStatus:
+    if target == CaseStatus.CLOSED:
+        raise LifecycleError(
+            None,
+            "only a worker's confirmation closes a case; staff can close it only as "
+            "unvalidated, with a reason",
+        )
     if target not in STAFF_SETTABLE:
-        raise LifecycleError(f"staff cannot set a case to {target!r} directly")
+        raise LifecycleError(None, f"staff cannot set a case to {target!r} directly")
     if current not in OPEN:
-        raise LifecycleError(f"the case is {current}; it cannot become {target}")
-    if current == target or (current == "investigating" and target == "acknowledged"):
-        raise LifecycleError(f"the case is already {current}")
-    return target
+        raise LifecycleError(None, f"the case is {current}; it cannot become {target}")
+    if current == target or (
+        current == CaseStatus.INVESTIGATING and target == CaseStatus.ACKNOWLEDGED
+    ):
+        raise LifecycleError(None, f"the case is already {current}")
+    return CaseStatus(target)
 
 
-def remediated(current: str) -> str:
+def remediated(current: str) -> CaseStatus:
     if current not in OPEN:
-        raise LifecycleError(f"remediation is recorded on open cases; this one is {current}")
-    return "awaiting_validation"
+        raise LifecycleError(None, f"remediation is recorded on open cases; this one is {current}")
+    return CaseStatus.AWAITING_VALIDATION
 
 
-def validated(current: str, answer: str) -> str:
+def validated(current: str, answer: str) -> CaseStatus:
     """The worker's answer about the fix: yes closes, partly or no reopens, unsure waits."""
     if answer not in ANSWERS:
-        raise LifecycleError(f"unknown answer {answer!r}")
-    if current != "awaiting_validation":
-        raise LifecycleError(f"the case is {current}, not waiting for validation")
-    return {"yes": "closed", "partly": "reopened", "no": "reopened"}.get(answer, current)
+        raise LifecycleError("answer", f"unknown answer {answer!r}")
+    if current != CaseStatus.AWAITING_VALIDATION:
+        raise LifecycleError(None, f"the case is {current}, not waiting for validation")
+    return _AFTER_ANSWER.get(Answer(answer), CaseStatus(current))
 
 
-def staff_closes(current: str, *, unvalidated: bool, reason: str | None) -> str:
+def staff_closes(current: str, *, unvalidated: bool, reason: str | None) -> CaseStatus:
     if current in TERMINAL:
-        raise LifecycleError(f"the case is already {current}")
+        raise LifecycleError(None, f"the case is already {current}")
     if not unvalidated:
         raise LifecycleError(
-            "workers have not confirmed the remediation; a case closes when they do. "
-            "To close it anyway use --unvalidated --reason TEXT (reported separately)"
+            "unvalidated",
+            "workers have not confirmed the remediation, and a case closes when they do; to "
+            "close it anyway, close it as unvalidated and give the reason (reported separately)",
         )
     if not reason or not reason.strip():
-        raise LifecycleError("--unvalidated needs --reason TEXT saying why")
-    return "closed_unvalidated"
+        raise LifecycleError("reason", "closing a case unvalidated needs a reason saying why")
+    return CaseStatus.CLOSED_UNVALIDATED

@@ -13,11 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.messages import Outbound
+from domain.parties import Side
 from storage.crypto import Keyring
 from storage.models import OutboxMessage, WorkerAddress
 
-STAFF = "staff"
-WORKER = "worker"
 #: The channel of a row whose worker has no address any more: every relay may take it.
 NO_CHANNEL = "-"
 
@@ -56,19 +55,19 @@ class Outbox:
                 .order_by(WorkerAddress.updated_at.desc())
                 .limit(1)
             )
-        self._add(session, message, WORKER, channel or NO_CHANNEL, worker_id, case_id)
+        self._add(session, message, Side.WORKER, channel or NO_CHANNEL, worker_id, case_id)
 
     def to_staff(
         self, session: AsyncSession, message: Outbound, *, case_id: int | None = None
     ) -> None:
         """Queue an alert for staff, on the channel where the staff chat is."""
-        self._add(session, message, STAFF, self.staff_channel, None, case_id)
+        self._add(session, message, Side.STAFF, self.staff_channel, None, case_id)
 
     def _add(
         self,
         session: AsyncSession,
         message: Outbound,
-        recipient: str,
+        recipient: Side,
         channel: str,
         worker_id: int | None,
         case_id: int | None,

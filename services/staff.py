@@ -1,34 +1,54 @@
 """Staff actions on cases, workplaces and emergency contacts. Each exists once, here; the CLI
-(and later the staff chat) only calls these. Every view and change is written to the audit log
-in the same transaction."""
+and the staff chat only call these. Every view and change is written to the audit log in the
+same transaction. Views are the dataclasses of ``services/views.py``; a request that cannot be
+done is a ``domain.errors.Refusal`` naming the field and the reason."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from conversations.categories import CATEGORIES
+from domain.errors import NotFound, Refusal
+from domain.parties import Respondent
+from domain.statuses import CaseStatus
 from locales import LANGUAGES
 from services import audit
 from services.cases import ANY, case_purpose
+from services.views import (
+    CaseDetail,
+    CaseEntryView,
+    CaseEventView,
+    CaseSummary,
+    ContactView,
+    ListedWorkplace,
+    SiteValidationView,
+    WorkplaceView,
+)
 from storage.crypto import DecryptionError, Keyring
 from storage.database import Database
 from storage.models import (
-    CASE_STATUSES,
     Case,
+    CaseEntry,
     EmergencyContact,
     SiteQuestion,
     Validation,
     Workplace,
-    iso_utc,
 )
+from storage.repositories import CaseRepository
 
+#: The name staff refusals had before every service shared one refusal type.
+StaffError = Refusal
 
-class StaffError(Exception):
-    """A staff request that cannot be done; the message is one line to show as it is."""
+#: Site-validation counts are shown to staff only when at least this many workers answered, so
+#: no single worker's answer can be picked out.
+MIN_GROUP_SIZE = 5
+#: What a case view loads with the case.
+_CASE_FILE = (selectinload(Case.workplace), selectinload(Case.entries), selectinload(Case.events))
 
 
 class StaffService:
@@ -45,24 +65,26 @@ class StaffService:
             return "[cannot be decrypted with the configured keys]"
 
     @staticmethod
-    def _summary(case: Case) -> dict[str, Any]:
-        return {
-            "reference": case.reference,
-            "status": case.status,
-            "category": case.categories[0] if case.categories else None,
-            "categories": list(case.categories),
-            "language": case.language,
-            "urgent": case.urgent,
-            "created_at": iso_utc(case.created_at),
-            "workplace": case.workplace.name if case.workplace else None,
-            "assigned_to": case.assigned_to,
-            "acknowledge_due_at": iso_utc(case.acknowledge_due_at),
-            "response_due_at": iso_utc(case.response_due_at),
-        }
+    def _summary(case: Case) -> CaseSummary:
+        return CaseSummary(
+            reference=case.reference,
+            status=case.status,
+            category=case.categories[0] if case.categories else None,
+            categories=list(case.categories),
+            language=case.language,
+            urgent=case.urgent,
+            created_at=case.created_at,
+            workplace=case.workplace.name if case.workplace else None,
+            assigned_to=case.assigned_to,
+            acknowledge_due_at=case.acknowledge_due_at,
+            response_due_at=case.response_due_at,
+        )
 
-    async def list_cases(self, actor: str, status: str | None = None) -> list[dict[str, Any]]:
-        if status is not None and status not in CASE_STATUSES:
-            raise StaffError(f"unknown status {status!r}; use one of: {', '.join(CASE_STATUSES)}")
+    async def list_cases(self, actor: str, status: str | None = None) -> list[CaseSummary]:
+        if status is not None and status not in set(CaseStatus):
+            raise Refusal(
+                "status", f"unknown status {status!r}; use one of: {', '.join(CaseStatus)}"
+            )
         async with self.database.transaction() as session:
             query = select(Case).options(selectinload(Case.workplace)).order_by(Case.id)
             if status is not None:
@@ -71,60 +93,39 @@ class StaffService:
             audit.record(session, actor, "cases.list", None, status=status, count=len(cases))
             return [self._summary(case) for case in cases]
 
-    async def show_case(self, actor: str, reference: str) -> dict[str, Any]:
-        from storage.codes import normalize_reference
-
-        canonical = normalize_reference(reference)
+    async def show_case(self, actor: str, reference: str) -> CaseDetail:
         async with self.database.transaction() as session:
-            case = None
-            if canonical is not None:
-                case = await session.scalar(
-                    select(Case)
-                    .where(Case.reference == canonical)
-                    .options(
-                        selectinload(Case.workplace),
-                        selectinload(Case.entries),
-                        selectinload(Case.events),
-                    )
-                )
-            if case is None:
-                raise StaffError(f"no case with reference {reference!r}")
+            case = await CaseRepository(session).named(reference, load=_CASE_FILE)
             audit.record(session, actor, "case.view", case.reference)
-            view = self._summary(case)
-            typed_workplace = self._open(case, case.workplace_other_ciphertext, "workplace")
-            view.update(
-                {
-                    "category_labels": [CATEGORIES.get(c, c) for c in case.categories],
-                    "workplace_typed": typed_workplace,
-                    "agency": self._open(case, case.agency_ciphertext, "agency"),
-                    "occurred": case.occurred,
-                    "affected": case.affected,
-                    "danger_now": case.danger_now,
-                    "confidentiality": case.confidentiality,
-                    "worker_reachable": case.reporter_id is not None,
-                    "site_validation": await self._site_counts(session, case),
-                    "entries": [self._entry(case, entry) for entry in case.entries],
-                    "events": [
-                        {
-                            "at": iso_utc(event.at),
-                            "actor": event.actor,
-                            "action": event.action,
-                            "from_status": event.from_status,
-                            "to_status": event.to_status,
-                            "note": self._open(case, event.note_ciphertext, "event"),
-                        }
-                        for event in case.events
-                    ],
-                }
+            return CaseDetail(
+                **vars(self._summary(case)),  # the summary's fields, then the file's
+                category_labels=[CATEGORIES.get(c, c) for c in case.categories],
+                workplace_typed=self._open(case, case.workplace_other_ciphertext, "workplace"),
+                agency=self._open(case, case.agency_ciphertext, "agency"),
+                occurred=case.occurred,
+                affected=case.affected,
+                danger_now=case.danger_now,
+                confidentiality=case.confidentiality,
+                worker_reachable=case.reporter_id is not None,
+                site_validation=await self._site_counts(session, case),
+                entries=[self._entry(case, entry) for entry in case.entries],
+                events=[
+                    CaseEventView(
+                        at=event.at,
+                        actor=event.actor,
+                        action=event.action,
+                        from_status=event.from_status,
+                        to_status=event.to_status,
+                        note=self._open(case, event.note_ciphertext, "event"),
+                    )
+                    for event in case.events
+                ],
             )
-            return view
 
     @staticmethod
-    async def _site_counts(session: Any, case: Case) -> dict[str, Any]:
+    async def _site_counts(session: AsyncSession, case: Case) -> SiteValidationView:
         """Other workers' answers for the current round, as counts; hidden below the minimum
         group size so no single worker's answer can be picked out."""
-        from services.casework import MIN_GROUP_SIZE
-
         asked = await session.scalar(
             select(func.count())
             .select_from(SiteQuestion)
@@ -133,50 +134,44 @@ class StaffService:
         rows = (
             await session.execute(
                 select(Validation.answer, func.count())
-                .where(Validation.case_id == case.id, Validation.respondent == "site")
+                .where(Validation.case_id == case.id, Validation.respondent == Respondent.SITE)
                 .where(Validation.round == case.validation_round)
                 .group_by(Validation.answer)
             )
         ).all()
         answered = sum(count for _, count in rows)
-        shown: dict[str, Any] = {"asked": int(asked or 0), "answered": answered}
-        if answered >= MIN_GROUP_SIZE:
-            shown["answers"] = {answer: count for answer, count in rows}
-        else:
-            shown["answers"] = f"hidden: fewer than {MIN_GROUP_SIZE} answers"
-        return shown
+        answers: dict[str, int] | str = (
+            {answer: count for answer, count in rows}
+            if answered >= MIN_GROUP_SIZE
+            else f"hidden: fewer than {MIN_GROUP_SIZE} answers"
+        )
+        return SiteValidationView(asked=int(asked or 0), answered=answered, answers=answers)
 
-    def _entry(self, case: Case, entry: Any) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": entry.id,
-            "at": iso_utc(entry.created_at),
-            "author": entry.author,
-            "kind": entry.kind,
-            "mime_type": entry.mime_type,
-        }
+    def _entry(self, case: Case, entry: CaseEntry) -> CaseEntryView:
+        shown = CaseEntryView(
+            id=entry.id,
+            at=entry.created_at,
+            author=entry.author,
+            kind=entry.kind,
+            mime_type=entry.mime_type,
+        )
         try:
             plain = self.keyring.decrypt(entry.ciphertext, case_purpose(case.reference, "entry"))
         except DecryptionError:
-            data["error"] = "cannot be decrypted with the configured keys"
-            return data
+            return replace(shown, error="cannot be decrypted with the configured keys")
         if entry.kind == "text":
-            data["text"] = plain.decode()
-        else:
-            data["size"] = len(plain)
-        return data
+            return replace(shown, text=plain.decode())
+        return replace(shown, size=len(plain))
 
     async def export_files(self, actor: str, reference: str) -> list[tuple[str, bytes]]:
         """Decrypted evidence files of a case, as (file name, content), for a staff member's
         own machine. Audited separately from viewing."""
-        view = await self.show_case(actor, reference)
+        await self.show_case(actor, reference)  # the view is audited too, as before
         files: list[tuple[str, bytes]] = []
         async with self.database.transaction() as session:
-            case = await session.scalar(
-                select(Case)
-                .where(Case.reference == view["reference"])
-                .options(selectinload(Case.entries))
+            case = await CaseRepository(session).named(
+                reference, load=(selectinload(Case.entries),)
             )
-            assert case is not None
             for entry in case.entries:
                 if entry.kind == "text":
                     continue
@@ -192,19 +187,19 @@ class StaffService:
 
     async def add_workplace(
         self, actor: str, name: str, country: str | None, timezone: str | None = None
-    ) -> dict[str, Any]:
+    ) -> WorkplaceView:
         name = name.strip()
         if not name or len(name) > 200:
-            raise StaffError("a workplace name needs 1 to 200 characters")
+            raise Refusal("name", "a workplace name needs 1 to 200 characters")
         if country is not None and (len(country) != 2 or not country.isalpha()):
-            raise StaffError("--country takes a two-letter ISO country code, such as TH")
+            raise Refusal("country", "must be a two-letter ISO country code, such as TH")
         if timezone is not None:
             try:
                 ZoneInfo(timezone)
             except (ZoneInfoNotFoundError, ValueError):
-                raise StaffError(
-                    f"--timezone: unknown time zone {timezone!r}; use an IANA name such as "
-                    "Asia/Bangkok"
+                raise Refusal(
+                    "timezone",
+                    f"unknown time zone {timezone!r}; use an IANA name such as Asia/Bangkok",
                 ) from None
         async with self.database.transaction() as session:
             existing = await session.scalar(select(Workplace).where(Workplace.name == name))
@@ -220,43 +215,31 @@ class StaffService:
                 session.add(workplace)
             await session.flush()
             audit.record(session, actor, "workplace.add", str(workplace.id), name=name)
-            return {
-                "id": workplace.id,
-                "name": workplace.name,
-                "country": workplace.country,
-                "timezone": workplace.timezone,
-            }
+            return WorkplaceView(
+                workplace.id, workplace.name, workplace.country, workplace.timezone
+            )
 
-    async def list_workplaces(self) -> list[dict[str, Any]]:
+    async def list_workplaces(self) -> list[ListedWorkplace]:
         async with self.database.sessions() as session:
             rows = (await session.execute(select(Workplace).order_by(Workplace.name))).scalars()
-            return [
-                {
-                    "id": w.id,
-                    "name": w.name,
-                    "country": w.country,
-                    "timezone": w.timezone,
-                    "active": w.active,
-                }
-                for w in rows
-            ]
+            return [ListedWorkplace(w.id, w.name, w.country, w.timezone, w.active) for w in rows]
 
     async def remove_workplace(self, actor: str, name: str) -> None:
         async with self.database.transaction() as session:
             workplace = await session.scalar(select(Workplace).where(Workplace.name == name))
             if workplace is None:
-                raise StaffError(f"no workplace named {name!r}")
+                raise NotFound("name", f"no workplace named {name!r}")
             workplace.active = False  # cases keep pointing at it
             audit.record(session, actor, "workplace.remove", str(workplace.id), name=name)
 
     async def set_contacts(self, actor: str, country: str, language: str, text: str) -> None:
         country = country.upper() if country != ANY else ANY
         if country != ANY and (len(country) != 2 or not country.isalpha()):
-            raise StaffError("--country takes a two-letter ISO country code, or * for any")
+            raise Refusal("country", "must be a two-letter ISO country code, or * for any")
         if language != ANY and language not in LANGUAGES:
-            raise StaffError(f"--language takes one of {', '.join(LANGUAGES)}, or * for any")
+            raise Refusal("language", f"must be one of {', '.join(LANGUAGES)}, or * for any")
         if not text.strip() or len(text) > 3000:
-            raise StaffError("the contacts text needs 1 to 3000 characters")
+            raise Refusal("text", "the contacts text needs 1 to 3000 characters")
         async with self.database.transaction() as session:
             row = await session.scalar(
                 select(EmergencyContact).where(
@@ -269,7 +252,7 @@ class StaffService:
                 row.text = text
             audit.record(session, actor, "contacts.set", None, country=country, language=language)
 
-    async def list_contacts(self) -> list[dict[str, Any]]:
+    async def list_contacts(self) -> list[ContactView]:
         async with self.database.sessions() as session:
             rows = (
                 await session.execute(
@@ -278,4 +261,4 @@ class StaffService:
                     )
                 )
             ).scalars()
-            return [{"country": r.country, "language": r.language, "text": r.text} for r in rows]
+            return [ContactView(r.country, r.language, r.text) for r in rows]

@@ -7,20 +7,21 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from domain.errors import NotFound, Refusal
+from domain.parties import StaffRole
 from services import audit
-from services.staff import StaffError
 from storage.crypto import Pseudonymizer
 from storage.database import Database
-from storage.models import STAFF_ROLES, StaffMember
+from storage.models import StaffMember
 
 log = logging.getLogger(__name__)
 
 #: Permission -> roles that have it. Viewing is open to every role; changing a case is not.
-PERMISSIONS: dict[str, frozenset[str]] = {
-    "cases.view": frozenset(STAFF_ROLES),
-    "cases.change": frozenset({"admin", "case_handler"}),
-    "broadcasts": frozenset({"admin", "educator"}),
-    "staff.manage": frozenset({"admin"}),
+PERMISSIONS: dict[str, frozenset[StaffRole]] = {
+    "cases.view": frozenset(StaffRole),
+    "cases.change": frozenset({StaffRole.ADMIN, StaffRole.CASE_HANDLER}),
+    "broadcasts": frozenset({StaffRole.ADMIN, StaffRole.EDUCATOR}),
+    "staff.manage": frozenset({StaffRole.ADMIN}),
 }
 
 
@@ -45,9 +46,9 @@ class StaffAccounts:
     async def add(self, actor: str, name: str, role: str, telegram_id: int | None) -> Staff:
         name = name.strip()
         if not name or len(name) > 64:
-            raise StaffError("a staff name needs 1 to 64 characters")
-        if role not in STAFF_ROLES:
-            raise StaffError(f"--role takes one of {', '.join(STAFF_ROLES)}")
+            raise Refusal("name", "a staff name needs 1 to 64 characters")
+        if role not in set(StaffRole):
+            raise Refusal("role", f"must be one of {', '.join(StaffRole)}")
         pseudonym = self.pseudonymizer.pseudonym("telegram", telegram_id) if telegram_id else None
         async with self.database.transaction() as session:
             member = await session.scalar(select(StaffMember).where(StaffMember.name == name))
@@ -64,7 +65,7 @@ class StaffAccounts:
         async with self.database.transaction() as session:
             member = await session.scalar(select(StaffMember).where(StaffMember.name == name))
             if member is None:
-                raise StaffError(f"no staff member named {name!r}")
+                raise NotFound("name", f"no staff member named {name!r}")
             member.active = False
             audit.record(session, actor, "staff.remove", name)
 

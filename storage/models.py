@@ -25,6 +25,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from domain.answers import VALIDATION_ANSWERS
+from domain.parties import StaffRole
+from domain.statuses import BroadcastState, CaseStatus, DeliveryStatus, OutboxStatus
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -104,16 +108,8 @@ class WorkerAddress(Base):
     worker: Mapped[Worker] = relationship(back_populates="addresses")
 
 
-CASE_STATUSES = (
-    "received",
-    "acknowledged",
-    "investigating",
-    "awaiting_validation",
-    "reopened",
-    "closed",
-    "closed_unvalidated",
-    "withdrawn",
-)
+#: Every case status, in lifecycle order (migration 0002 writes its CHECK constraint from this).
+CASE_STATUSES: tuple[str, ...] = tuple(CaseStatus)
 
 
 class Workplace(Base):
@@ -156,7 +152,7 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reference: Mapped[str] = mapped_column(String(16), unique=True)
-    status: Mapped[str] = mapped_column(String(24), default="received")
+    status: Mapped[str] = mapped_column(String(24), default=CaseStatus.RECEIVED)
     categories: Mapped[list[str]] = mapped_column(JSON)
     workplace_id: Mapped[int | None] = mapped_column(
         ForeignKey("workplaces.id", ondelete="SET NULL")
@@ -201,7 +197,7 @@ class CaseEntry(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    author: Mapped[str] = mapped_column(String(16))  # worker | staff
+    author: Mapped[str] = mapped_column(String(16))  # domain.parties.Side
     kind: Mapped[str] = mapped_column(String(16))  # text | photo | document | voice | audio | video
     mime_type: Mapped[str] = mapped_column(String(100), default="text/plain")
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
@@ -232,13 +228,16 @@ class Validation(Base):
 
     __tablename__ = "validations"
     __table_args__ = (
-        CheckConstraint("answer IN ('yes', 'partly', 'no', 'unsure')", name="answer_known"),
+        CheckConstraint(
+            "answer IN (" + ", ".join(f"'{answer}'" for answer in VALIDATION_ANSWERS) + ")",
+            name="answer_known",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     round: Mapped[int]
-    respondent: Mapped[str] = mapped_column(String(16))  # reporter (site sampling: later)
+    respondent: Mapped[str] = mapped_column(String(16))  # domain.parties.Respondent
     answer: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
@@ -253,7 +252,7 @@ class CaseTask(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(80), unique=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))  # domain.history.TaskKind
     round: Mapped[int]
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -297,7 +296,7 @@ class SiteQuestion(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-STAFF_ROLES = ("admin", "case_handler", "educator", "viewer")
+STAFF_ROLES: tuple[str, ...] = tuple(StaffRole)
 
 
 class StaffMember(Base):
@@ -368,11 +367,11 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(36), unique=True)
     channel: Mapped[str] = mapped_column(String(16))
-    recipient: Mapped[str] = mapped_column(String(16))  # staff | worker
+    recipient: Mapped[str] = mapped_column(String(16))  # domain.parties.Side
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id", ondelete="SET NULL"))
     case_id: Mapped[int | None] = mapped_column(default=None)  # to tell staff of a failure
     payload_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
@@ -391,8 +390,8 @@ class WorkerTag(Base):
     tag: Mapped[str] = mapped_column(String(40), index=True)
 
 
-BROADCAST_STATES = ("scheduled", "sending", "done", "cancelled")
-DELIVERY_STATUSES = ("pending", "sent", "failed", "blocked")
+BROADCAST_STATES: tuple[str, ...] = tuple(BroadcastState)
+DELIVERY_STATUSES: tuple[str, ...] = tuple(DeliveryStatus)
 
 
 class Broadcast(Base):
@@ -408,7 +407,7 @@ class Broadcast(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    state: Mapped[str] = mapped_column(String(16), default="scheduled")
+    state: Mapped[str] = mapped_column(String(16), default=BroadcastState.SCHEDULED)
     topic: Mapped[str | None] = mapped_column(String(40))
     segment: Mapped[str] = mapped_column(String(500), default="all")
     urgent: Mapped[bool] = mapped_column(default=False)
@@ -454,7 +453,7 @@ class BroadcastDelivery(Base):
     channel: Mapped[str] = mapped_column(String(16), server_default="telegram")
     language: Mapped[str] = mapped_column(String(8))
     timezone: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     claim: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(default=0)

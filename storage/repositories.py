@@ -2,10 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.interfaces import ORMOption
 
-from storage.models import Worker, WorkerAddress
+from domain.errors import CaseNotFound
+from domain.references import normalize_reference
+from storage.models import Case, Worker, WorkerAddress
+
+
+class CaseRepository:
+    """Cases by reference: the one lookup every surface goes through, so each accepts what a
+    person types (``k7m3 9q2x``, ``K7M3-9Q2X``, O for 0 …) the same way."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def find(
+        self,
+        reference: str,
+        *,
+        reporter_id: int | None = None,
+        lock: bool = False,
+        load: Sequence[ORMOption] = (),
+    ) -> Case | None:
+        """The case ``reference`` names (only if ``reporter_id`` reported it, when given);
+        ``lock`` holds it until the transaction ends, ``load`` loads relationships with it."""
+        canonical = normalize_reference(reference)
+        if canonical is None:
+            return None
+        query = select(Case).where(Case.reference == canonical)
+        if reporter_id is not None:
+            query = query.where(Case.reporter_id == reporter_id)
+        if lock:
+            query = query.with_for_update()
+        if load:
+            query = query.options(*load)
+        return await self.session.scalar(query)
+
+    async def named(
+        self, reference: str, *, lock: bool = False, load: Sequence[ORMOption] = ()
+    ) -> Case:
+        """Like ``find``, for staff: a reference that names no case is refused, saying so."""
+        case = await self.find(reference, lock=lock, load=load)
+        if case is None:
+            raise CaseNotFound(reference)
+        return case
 
 
 class WorkerRepository:

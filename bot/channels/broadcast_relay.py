@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.sending import ChannelDown, Lane, Rejected, RetryAfter, Sender, Unreachable
 from conversations.messages import Choice, Outbound
+from domain.statuses import DeliveryStatus
 from locales import translator
 from services.broadcasts import BroadcastPolicy, BroadcastService, footer
 from services.workers import address_purpose, mark_blocked
@@ -184,7 +185,7 @@ class BroadcastRelay:
         deadline = time.monotonic() + CLAIM_SECONDS - CLAIM_MARGIN
         due = (
             select(BroadcastDelivery.id)
-            .where(BroadcastDelivery.status == "pending")
+            .where(BroadcastDelivery.status == DeliveryStatus.PENDING)
             .where(BroadcastDelivery.channel == self.channel)
             .where(BroadcastDelivery.next_attempt_at <= now)
             .order_by(BroadcastDelivery.next_attempt_at, BroadcastDelivery.id)
@@ -200,7 +201,7 @@ class BroadcastRelay:
             claimed = await session.execute(
                 update(BroadcastDelivery)
                 .where(BroadcastDelivery.id.in_(ids))
-                .where(BroadcastDelivery.status == "pending")
+                .where(BroadcastDelivery.status == DeliveryStatus.PENDING)
                 .where(BroadcastDelivery.next_attempt_at <= now)
                 .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS), claim=token)
                 .returning(
@@ -366,14 +367,20 @@ class BroadcastRelay:
         if not (sent or blocked or failed or later):
             return
         now = utc_now()
-        mine = (BroadcastDelivery.claim == token, BroadcastDelivery.status == "pending")
+        mine = (
+            BroadcastDelivery.claim == token,
+            BroadcastDelivery.status == DeliveryStatus.PENDING,
+        )
         async with self.database.transaction() as session:
             if sent:
                 await session.execute(
                     update(BroadcastDelivery)
-                    .where(BroadcastDelivery.id.in_(sent), BroadcastDelivery.status == "pending")
+                    .where(
+                        BroadcastDelivery.id.in_(sent),
+                        BroadcastDelivery.status == DeliveryStatus.PENDING,
+                    )
                     .values(
-                        status="sent",
+                        status=DeliveryStatus.SENT,
                         sent_at=now,
                         attempts=BroadcastDelivery.attempts + 1,
                         claim=None,
@@ -384,8 +391,12 @@ class BroadcastRelay:
                 await session.execute(
                     update(BroadcastDelivery)
                     .where(BroadcastDelivery.id.in_([row for row, _ in blocked]))
-                    .where(BroadcastDelivery.status == "pending")
-                    .values(status="blocked", last_error="the worker blocked the bot", claim=None)
+                    .where(BroadcastDelivery.status == DeliveryStatus.PENDING)
+                    .values(
+                        status=DeliveryStatus.BLOCKED,
+                        last_error="the worker blocked the bot",
+                        claim=None,
+                    )
                 )
                 workers = [worker for _, worker in blocked if worker is not None]
                 if workers:
@@ -393,9 +404,12 @@ class BroadcastRelay:
             for row, reason in failed:
                 await session.execute(
                     update(BroadcastDelivery)
-                    .where(BroadcastDelivery.id == row, BroadcastDelivery.status == "pending")
+                    .where(
+                        BroadcastDelivery.id == row,
+                        BroadcastDelivery.status == DeliveryStatus.PENDING,
+                    )
                     .values(
-                        status="failed",
+                        status=DeliveryStatus.FAILED,
                         last_error=reason,
                         attempts=BroadcastDelivery.attempts + 1,
                         claim=None,

@@ -24,7 +24,10 @@ from bot.channels.sending import (
     Unreachable,
 )
 from conversations.messages import Outbound
-from services.outbox import NO_CHANNEL, STAFF, WORKER, Outbox, outbox_purpose
+from domain.history import CaseAction
+from domain.parties import SYSTEM_ACTOR, Side
+from domain.statuses import OutboxStatus
+from services.outbox import NO_CHANNEL, Outbox, outbox_purpose
 from services.workers import address_purpose, mark_blocked
 from storage.crypto import Keyring
 from storage.database import Database
@@ -82,7 +85,7 @@ class OutboxRelay:
         async with self.database.transaction() as session:
             row = await session.scalar(
                 select(OutboxMessage)
-                .where(OutboxMessage.status == "pending")
+                .where(OutboxMessage.status == OutboxStatus.PENDING)
                 .where(OutboxMessage.next_attempt_at <= now)
                 .where(OutboxMessage.channel.in_(self.channels))
                 .order_by(OutboxMessage.id)
@@ -94,7 +97,7 @@ class OutboxRelay:
             claimed = await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row.id)
-                .where(OutboxMessage.status == "pending")
+                .where(OutboxMessage.status == OutboxStatus.PENDING)
                 .where(OutboxMessage.next_attempt_at == row.next_attempt_at)
                 .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
             )
@@ -107,7 +110,7 @@ class OutboxRelay:
             return False
         # Sent outside any transaction: no lock is held while Telegram answers. A crash here
         # leaves the claim to run out, and the message is sent again (at least once).
-        status, error, retry_at = "sent", None, None
+        status, error, retry_at = OutboxStatus.SENT, None, None
         counts_as_attempt = True
         try:
             message = Outbound.from_bytes(
@@ -115,10 +118,10 @@ class OutboxRelay:
             )
             await self._deliver(row, message)
         except NotConfigured as reason:
-            status, error = "failed", str(reason)[:200]
+            status, error = OutboxStatus.FAILED, str(reason)[:200]
             log.warning("outbox message %d not sent: %s", row.id, reason)
         except Unreachable as reason:
-            status, error = "unreachable", str(reason)[:200]
+            status, error = OutboxStatus.UNREACHABLE, str(reason)[:200]
             log.info("outbox message %d: worker unreachable", row.id)
             if isinstance(reason, Blocked) and row.worker_id is not None:
                 async with self.database.transaction() as session:
@@ -126,28 +129,28 @@ class OutboxRelay:
             await self._tell_staff_unreachable(row, str(reason))
         except ChannelDown as reason:
             # Nothing wrong with the message: hold it, without spending an attempt.
-            status, error, counts_as_attempt = "pending", str(reason)[:200], False
+            status, error, counts_as_attempt = OutboxStatus.PENDING, str(reason)[:200], False
             retry_at = utc_now() + timedelta(seconds=CHANNEL_DOWN_SECONDS)
             log.warning("outbox message %d waits: %s", row.id, reason)
         except RetryAfter as limited:
-            status, error, counts_as_attempt = "pending", str(limited), False
+            status, error, counts_as_attempt = OutboxStatus.PENDING, str(limited), False
             retry_at = utc_now() + timedelta(seconds=limited.seconds)
         except Rejected as reason:
-            status, error = "failed", str(reason)[:200]
+            status, error = OutboxStatus.FAILED, str(reason)[:200]
             log.error("outbox message %d refused by the messenger: %s", row.id, reason)
         except Exception as failure:
             error = type(failure).__name__
             if row.attempts + 1 >= MAX_ATTEMPTS:
-                status = "failed"
+                status = OutboxStatus.FAILED
                 log.error("outbox message %d failed for good: %s", row.id, error)
             else:
-                status, retry_at = "pending", utc_now() + backoff(row.attempts + 1)
+                status, retry_at = OutboxStatus.PENDING, utc_now() + backoff(row.attempts + 1)
                 log.warning("outbox message %d will be retried: %s", row.id, error)
         async with self.database.transaction() as session:
             values: dict[str, object] = {"status": status, "last_error": error}
             if counts_as_attempt:
                 values["attempts"] = OutboxMessage.attempts + 1
-            if status == "sent":
+            if status == OutboxStatus.SENT:
                 values["sent_at"] = utc_now()
             if retry_at is not None:
                 values["next_attempt_at"] = retry_at
@@ -157,13 +160,13 @@ class OutboxRelay:
         return True
 
     async def _deliver(self, row: OutboxMessage, message: Outbound) -> None:
-        if row.recipient == STAFF:
+        if row.recipient == Side.STAFF:
             sender = self.senders.get(self.staff_channel)
             if sender is None or self.staff_address is None:
                 raise NotConfigured("no staff chat is configured (WVB_STAFF_CHAT_ID)")
             await sender.send(self.staff_address, message)
             return
-        if row.recipient == WORKER:
+        if row.recipient == Side.WORKER:
             channel, address = await self._address(row)
             sender = self.senders.get(channel)
             if sender is None:
@@ -180,7 +183,8 @@ class OutboxRelay:
             case = await session.get(Case, row.case_id)
             if case is None:
                 return
-            session.add(CaseEvent(case_id=case.id, actor="system", action="worker_unreachable"))
+            session.add(CaseEvent(case_id=case.id, actor=SYSTEM_ACTOR,
+                                  action=CaseAction.WORKER_UNREACHABLE))  # fmt: skip
             Outbox(self.keyring, staff_channel=self.staff_channel).to_staff(session, Outbound(
                 f"Case {case.reference}: a message could not reach the worker ({reason}). "
                 "They can still read staff messages with /status and their receipt code."

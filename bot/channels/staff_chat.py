@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from services.broadcasts import BroadcastError, BroadcastService, topic_texts
+from domain.errors import NotFound, Refusal
+from services.broadcasts import BroadcastService, topic_texts
 from services.casework import CaseworkService, Remediation
-from services.staff import StaffError, StaffService
+from services.staff import StaffService
 from services.staff_accounts import Staff, StaffAccounts
 
 log = logging.getLogger(__name__)
@@ -79,15 +80,24 @@ class StaffChat:
             return f"Your role ({member.role}) cannot use /{name}."
         try:
             answer = await handler(member, args.strip())
-        except (StaffError, BroadcastError) as error:
-            answer = f"Refused: {error}"
+        except Refusal as refusal:
+            answer = self.refused(name, refusal)
         return answer
+
+    @staticmethod
+    def refused(name: str, refusal: Refusal) -> str:
+        """A service's refusal in the chat's words: the field as the command's usage names it,
+        the reason, and the usage when what was typed is at fault."""
+        if refusal.field is None or isinstance(refusal, NotFound):
+            return f"Refused: {refusal.reason}"
+        field = refusal.field.replace("_", " ")
+        return f"Refused: {field}: {refusal.reason}\nUsage: {USAGE[name]}"
 
     @staticmethod
     def _reference_and_text(name: str, args: str) -> tuple[str, str]:
         reference, _, text = args.partition(" ")
         if not reference:
-            raise StaffError(f"usage: {USAGE[name]}")
+            raise Refusal("reference", "missing")
         return reference, text.strip()
 
     async def cases(self, member: Staff, args: str) -> str:
@@ -95,8 +105,8 @@ class StaffChat:
         if not cases:
             return "No cases."
         return "\n".join(
-            f"{c['reference']} · {c['status']} · {c['category']} · {c['language']}"
-            + (" · URGENT" if c["urgent"] else "")
+            f"{c.reference} · {c.status} · {c.category} · {c.language}"
+            + (" · URGENT" if c.urgent else "")
             for c in cases[-50:]
         )
 
@@ -104,12 +114,12 @@ class StaffChat:
         reference, _ = self._reference_and_text("case", args)
         case = await self.staff.show_case(member.actor, reference)
         lines = [
-            f"{case['reference']} · {case['status']}" + (" · URGENT" if case["urgent"] else ""),
-            "about: " + ", ".join(case["category_labels"]),
-            f"workplace: {case['workplace'] or case['workplace_typed'] or '-'}",
+            f"{case.reference} · {case.status}" + (" · URGENT" if case.urgent else ""),
+            "about: " + ", ".join(case.category_labels),
+            f"workplace: {case.workplace or case.workplace_typed or '-'}",
         ]
-        for entry in case["entries"]:
-            lines.append(f"[{entry['author']}] " + (entry.get("text") or f"({entry['kind']})"))
+        for entry in case.entries:
+            lines.append(f"[{entry.author}] " + (entry.text or f"({entry.kind})"))
         return "\n".join(lines)
 
     async def ack(self, member: Staff, args: str) -> str:
@@ -152,7 +162,7 @@ class StaffChat:
         if dry:
             words = words[1].split(maxsplit=1) if len(words) > 1 else []
         if not words:
-            raise StaffError(f"usage: {USAGE['broadcast']}")
+            raise Refusal("topic", "missing")
         topic, segment_text = words[0], (words[1] if len(words) > 1 else "all")
         texts = topic_texts(topic)
         segment = await self.broadcasts.parse_segment(segment_text)
@@ -169,7 +179,7 @@ class StaffChat:
     async def broadcast_status(self, member: Staff, args: str) -> str:
         assert self.broadcasts is not None
         if not args.strip().isdigit():
-            raise StaffError(f"usage: {USAGE['bstatus']}")
+            raise Refusal("id", "must be a broadcast's number")
         status = await self.broadcasts.status(member.actor, int(args))
         line = (
             f"Broadcast {status['id']}: {status['state']} · {status['sent']}/{status['total']} "
