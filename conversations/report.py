@@ -1,14 +1,13 @@
 """Reporting a problem: what, where, what happened, when, how many, danger, sharing, review.
 
-The draft lives in the (encrypted) conversation state under ``data["report"]``; evidence files go
-straight to the case service, stored under the draft's key. Nothing becomes a case until the
-worker confirms, and confirming twice gives the same case.
+The draft is a :class:`~conversations.report_state.ReportDraftState` kept in the (encrypted)
+conversation state; evidence files go straight to the case service, stored under the draft's key.
+Nothing becomes a case until the worker confirms, and confirming twice gives the same case.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from conversations.categories import (
     AFFECTED,
@@ -19,7 +18,8 @@ from conversations.categories import (
     is_urgent,
 )
 from conversations.messages import Choice, Inbound, Outbound
-from conversations.ports import EvidenceOutcome, ReportDraft
+from conversations.ports import EvidenceOutcome
+from conversations.report_state import ChoiceField, ReportDraftState
 from conversations.turn import Step, TurnContext, go, register
 from locales import N_
 
@@ -40,13 +40,8 @@ MAX_LISTED_WORKPLACES = 20
 PREVIEW_CHARACTERS = 300
 
 
-def draft(ctx: TurnContext) -> dict[str, Any]:
-    report: dict[str, Any] = ctx.state.data.setdefault("report", {})
-    return report
-
-
 def has_draft(ctx: TurnContext) -> bool:
-    return bool(ctx.state.data.get("report", {}).get("categories"))
+    return bool(ReportDraftState.load(ctx.state).categories)
 
 
 async def start_report(ctx: TurnContext, categories: tuple[str, ...] = ()) -> None:
@@ -56,12 +51,7 @@ async def start_report(ctx: TurnContext, categories: tuple[str, ...] = ()) -> No
         await go(ctx, "report.resume")
         return
     await discard(ctx)
-    ctx.state.data["report"] = {
-        "key": str(uuid.uuid4()),
-        "categories": list(categories),
-        "details": [],
-        "files": 0,
-    }
+    ReportDraftState(key=str(uuid.uuid4()), categories=list(categories)).save(ctx.state)
     ctx.say(
         ctx._(
             "Let's report a problem. It takes a few minutes. Your name is not needed. "
@@ -72,29 +62,32 @@ async def start_report(ctx: TurnContext, categories: tuple[str, ...] = ()) -> No
 
 
 async def discard(ctx: TurnContext) -> None:
-    key = ctx.state.data.get("report", {}).get("key")
+    key = ReportDraftState.load(ctx.state).key
     if key:
         await ctx.services.cases.discard_draft(key)
-    ctx.state.data.pop("report", None)
+    ReportDraftState.remove(ctx.state)
 
 
 async def advance(ctx: TurnContext, current: str) -> None:
     """Go to the step after ``current`` — or back to the review when the worker was editing."""
-    report = draft(ctx)
-    if report.pop("editing", False) and current != "report.confidentiality":
+    report = ReportDraftState.load(ctx.state)
+    editing = report.editing
+    if editing:
+        report.editing = False
+        report.save(ctx.state)
+    if editing and current != "report.confidentiality":
         await go(ctx, "report.review", remember=False)
         return
     await go(ctx, ORDER[ORDER.index(current) + 1])
 
 
 async def show_emergency_contacts(ctx: TurnContext) -> None:
-    report = draft(ctx)
-    if report.get("contacts_shown"):
+    report = ReportDraftState.load(ctx.state)
+    if report.contacts_shown:
         return
-    report["contacts_shown"] = True
-    contacts = await ctx.services.cases.emergency_contacts(
-        ctx.t.language, report.get("workplace_id")
-    )
+    report.contacts_shown = True
+    report.save(ctx.state)
+    contacts = await ctx.services.cases.emergency_contacts(ctx.t.language, report.workplace_id)
     lines = [ctx._("If you or someone else is in danger now:")]
     lines.append(
         contacts
@@ -127,7 +120,9 @@ class ResumeStep(Step):
     async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
         if payload == "resume:continue":
             ctx.state.data.pop("report_preselect", None)
-            draft(ctx)["editing"] = False
+            report = ReportDraftState.load(ctx.state)
+            report.editing = False
+            report.save(ctx.state)
             await go(ctx, "report.review", remember=False)
         elif payload == "resume:new":
             preselected = tuple(ctx.state.data.pop("report_preselect", ()))
@@ -143,7 +138,7 @@ class CategoriesStep(Step):
     name = "report.categories"
 
     def prompt(self, ctx: TurnContext) -> Outbound:
-        chosen = set(draft(ctx).get("categories", []))
+        chosen = set(ReportDraftState.load(ctx.state).categories)
         choices = [
             Choice(("✅ " if code in chosen else "▫️ ") + ctx._(label), f"cat:{code}")
             for code, label in CATEGORIES.items()
@@ -155,24 +150,24 @@ class CategoriesStep(Step):
         )
 
     async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
-        report = draft(ctx)
+        report = ReportDraftState.load(ctx.state)
         if payload == DONE:
-            if not report.get("categories"):
+            if not report.categories:
                 ctx.say(ctx._("Please choose at least one problem first."))
                 await self.enter(ctx)
                 return True
-            if any(code in URGENT_CATEGORIES for code in report["categories"]):
+            if any(code in URGENT_CATEGORIES for code in report.categories):
                 await show_emergency_contacts(ctx)
             await advance(ctx, self.name)
             return True
         code = payload.removeprefix("cat:")
         if not payload.startswith("cat:") or code not in CATEGORIES:
             return False
-        chosen: list[str] = report.setdefault("categories", [])
-        if code in chosen:
-            chosen.remove(code)
+        if code in report.categories:
+            report.categories.remove(code)
         else:
-            chosen.append(code)
+            report.categories.append(code)
+        report.save(ctx.state)
         prompt = self.prompt(ctx)
         ctx.replies.append(
             Outbound(prompt.text, prompt.choices, prompt.columns, replace_previous=True)
@@ -185,7 +180,7 @@ class WorkplaceStep(Step):
     name = "report.workplace"
 
     def prompt(self, ctx: TurnContext) -> Outbound:
-        options = draft(ctx).get("_workplaces", [])
+        options = ReportDraftState.load(ctx.state).workplaces_offered
         choices = [Choice("🏭 " + name, f"wp:{wid}") for wid, name in options]
         choices += [
             Choice("✏ " + ctx._("Another place: type its name"), "wp:other"),
@@ -198,23 +193,26 @@ class WorkplaceStep(Step):
 
     async def enter(self, ctx: TurnContext) -> None:
         workplaces = await ctx.services.cases.workplaces()
-        draft(ctx)["_workplaces"] = [(w.id, w.name) for w in workplaces[:MAX_LISTED_WORKPLACES]]
+        report = ReportDraftState.load(ctx.state)
+        report.workplaces_offered = [(w.id, w.name) for w in workplaces[:MAX_LISTED_WORKPLACES]]
+        report.save(ctx.state)
         await super().enter(ctx)
 
     async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
-        report = draft(ctx)
+        report = ReportDraftState.load(ctx.state)
         if payload == "wp:other":
             await go(ctx, "report.workplace_text")
             return True
         if payload == "wp:skip":
-            report.update(workplace_id=None, workplace_text=None)
+            report.answer_workplace(None, None)
         elif payload.startswith("wp:") and payload[3:].isdigit():
-            known = {wid for wid, _ in report.get("_workplaces", [])}
+            known = {wid for wid, _ in report.workplaces_offered}
             if int(payload[3:]) not in known:
                 return False
-            report.update(workplace_id=int(payload[3:]), workplace_text=None)
+            report.answer_workplace(int(payload[3:]), None)
         else:
             return False
+        report.save(ctx.state)
         await advance(ctx, self.name)
         return True
 
@@ -237,11 +235,11 @@ class WorkplaceTextStep(Step):
         name = text.strip()[:300]
         if not name:
             return False
-        report = draft(ctx)
-        known = {n.casefold(): wid for wid, n in report.get("_workplaces", [])}
-        report.update(workplace_id=known.get(name.casefold()), workplace_text=None)
-        if report["workplace_id"] is None:
-            report["workplace_text"] = name
+        report = ReportDraftState.load(ctx.state)
+        known = {n.casefold(): wid for wid, n in report.workplaces_offered}
+        workplace_id = known.get(name.casefold())
+        report.answer_workplace(workplace_id, name if workplace_id is None else None)
+        report.save(ctx.state)
         await advance(ctx, after)
         return True
 
@@ -265,16 +263,22 @@ class AgencyStep(Step):
     async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
         if payload != "agency:none":
             return False
-        draft(ctx)["agency"] = None
+        self._answer(ctx, None)
         await advance(ctx, self.name)
         return True
 
     async def on_text(self, ctx: TurnContext, text: str) -> bool:
         if not text.strip():
             return False
-        draft(ctx)["agency"] = text.strip()[:300]
+        self._answer(ctx, text.strip()[:300])
         await advance(ctx, self.name)
         return True
+
+    @staticmethod
+    def _answer(ctx: TurnContext, agency: str | None) -> None:
+        report = ReportDraftState.load(ctx.state)
+        report.answer_agency(agency)
+        report.save(ctx.state)
 
 
 @register
@@ -294,13 +298,13 @@ class DetailsStep(Step):
     def _choices(self, ctx: TurnContext) -> tuple[Choice, ...]:
         return (Choice("✔ " + ctx._("Done"), DONE), *ctx.nav_choices())
 
-    def _count(self, report: dict[str, Any]) -> int:
-        return len(report.get("details", [])) + int(report.get("files", 0))
+    def _count(self, report: ReportDraftState) -> int:
+        return len(report.details) + report.files
 
     async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
         if payload != DONE:
             return False
-        if self._count(draft(ctx)) == 0:
+        if self._count(ReportDraftState.load(ctx.state)) == 0:
             ctx.say(ctx._("Please tell us at least a little about what happened first."))
             await self.enter(ctx)
             return True
@@ -308,7 +312,7 @@ class DetailsStep(Step):
         return True
 
     async def on_text(self, ctx: TurnContext, text: str) -> bool:
-        report = draft(ctx)
+        report = ReportDraftState.load(ctx.state)
         if text.strip().casefold() in ("done", ctx._("Done").casefold()):
             return await self.on_choice(ctx, DONE)
         if not text.strip():
@@ -316,24 +320,26 @@ class DetailsStep(Step):
         if self._count(report) >= MAX_DETAIL_ITEMS:
             self._full(ctx)
             return True
-        report.setdefault("details", []).append(text.strip())
+        report.details.append(text.strip())
+        report.save(ctx.state)
         ctx.say(ctx._("Added. Send more, or press Done."), *self._choices(ctx))
         return True
 
     async def on_media(self, ctx: TurnContext, inbound: Inbound) -> bool:
-        report = draft(ctx)
+        report = ReportDraftState.load(ctx.state)
         if inbound.media in ("sticker", "animation") or inbound.fetch is None:
             return False
         if self._count(report) >= MAX_DETAIL_ITEMS:
             self._full(ctx)
             return True
         outcome = await ctx.services.cases.add_evidence(
-            report["key"], inbound.media, inbound.fetch, inbound.mime or None
+            report.draft_key(), inbound.media, inbound.fetch, inbound.mime or None
         )
         if outcome is EvidenceOutcome.STORED:
-            report["files"] = int(report.get("files", 0)) + 1
+            report.files += 1
             if inbound.text.strip():  # a caption is part of the story
-                report.setdefault("details", []).append(inbound.text.strip())
+                report.details.append(inbound.text.strip())
+            report.save(ctx.state)
             message = ctx._("File added. Send more, or press Done.")
         elif outcome is EvidenceOutcome.TOO_LARGE:
             message = ctx._("This file is too big. Please send a smaller one (up to 20 MB).")
@@ -365,7 +371,7 @@ class ChoiceQuestion(Step):
     options: dict[str, str]
     prefix: str
     question: str
-    field_name: str
+    field_name: ChoiceField
 
     def prompt(self, ctx: TurnContext) -> Outbound:
         return Outbound(
@@ -377,7 +383,9 @@ class ChoiceQuestion(Step):
         code = payload.removeprefix(self.prefix + ":")
         if not payload.startswith(self.prefix + ":") or code not in self.options:
             return False
-        draft(ctx)[self.field_name] = code
+        report = ReportDraftState.load(ctx.state)
+        report.choose(self.field_name, code)
+        report.save(ctx.state)
         await self.answered(ctx, code)
         return True
 
@@ -433,12 +441,13 @@ class ConfidentialityStep(ChoiceQuestion):
     field_name = "confidentiality"
 
     async def answered(self, ctx: TurnContext, code: str) -> None:
-        report = draft(ctx)
-        if code == "share" and report.get("affected") == "me":
+        report = ReportDraftState.load(ctx.state)
+        if code == "share" and report.affected == "me":
             # WSR: warn before the worker confirms details that could identify them anyway.
             await go(ctx, "report.warning")
             return
-        report.pop("editing", None)
+        report.editing = False
+        report.save(ctx.state)
         await go(ctx, "report.review", remember=False)
 
 
@@ -463,13 +472,20 @@ class IdentityWarningStep(Step):
     async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
         if payload not in ("warn:confidential", "warn:share"):
             return False
-        report = draft(ctx)
-        report["confidentiality"] = payload.removeprefix("warn:")
-        report["warned"] = True
-        report.pop("editing", None)
+        report = ReportDraftState.load(ctx.state)
+        report.confidentiality = payload.removeprefix("warn:")
+        report.warned = True
+        report.editing = False
+        report.save(ctx.state)
         await go(ctx, "report.review", remember=False)
         return True
 
+
+QUESTIONS: dict[str, ChoiceField] = {
+    step.name: step.field_name
+    for step in (OccurredStep, AffectedStep, DangerStep, ConfidentialityStep)
+}
+"""Which answer of the draft each choice question's step fills in."""
 
 SECTIONS = {
     "categories": ("report.categories", N_("What the problem is about")),
@@ -488,7 +504,7 @@ class ReviewStep(Step):
     name = "report.review"
 
     def prompt(self, ctx: TurnContext) -> Outbound:
-        report = draft(ctx)
+        report = ReportDraftState.load(ctx.state)
         _ = ctx._
         missing = next((step for step in ORDER[:-1] if not self._answered(report, step)), None)
         if missing is not None:  # a resumed draft with a question still open
@@ -496,21 +512,20 @@ class ReviewStep(Step):
                 _("Some questions are not answered yet."),
                 (Choice("▶ " + _("Continue my report"), "review:continue"), *ctx.nav_choices()),
             )
-        workplace = report.get("workplace_text") or next(
-            (n for wid, n in report.get("_workplaces", []) if wid == report.get("workplace_id")),
-            None,
+        workplace = report.workplace_text or next(
+            (n for wid, n in report.workplaces_offered if wid == report.workplace_id), None
         )
-        story = " ".join(report.get("details", []))
+        story = " ".join(report.details)
         if len(story) > PREVIEW_CHARACTERS:
             story = story[:PREVIEW_CHARACTERS].rstrip() + "…"
-        files = int(report.get("files", 0))
+        files = report.files
         lines = [
             _("Please check your report:"),
             "",
             "• " + _("What the problem is about") + ": "
-            + "; ".join(_(CATEGORIES[c]) for c in report["categories"]),
+            + "; ".join(_(CATEGORIES[c]) for c in report.categories),
             "• " + _("Workplace") + ": " + (workplace or _("Not given")),
-            "• " + _("Agency or broker") + ": " + (report.get("agency") or _("None")),
+            "• " + _("Agency or broker") + ": " + (report.agency or _("None")),
             "• " + _("What happened") + ": " + (f"“{story}”" if story else "—"),
         ]  # fmt: skip
         if files:
@@ -520,8 +535,10 @@ class ReviewStep(Step):
                     count=ctx.t.number(files)
                 )
             )
-        occurred, affected = OCCURRED[report["occurred"]], AFFECTED[report["affected"]]
-        danger, sharing = YES_NO[report["danger"]], CONFIDENTIALITY[report["confidentiality"]]
+        occurred = OCCURRED[report.answer("occurred")]
+        affected = AFFECTED[report.answer("affected")]
+        danger = YES_NO[report.answer("danger")]
+        sharing = CONFIDENTIALITY[report.answer("confidentiality")]
         lines += [
             "• " + _("When") + ": " + _(occurred),
             "• " + _("Workers affected") + ": " + _(affected),
@@ -541,25 +558,26 @@ class ReviewStep(Step):
         # The receipt code is drawn here, one turn before sending, and kept (encrypted, in the
         # state) until the case exists: a retry after a crash between committing the case and
         # saving the state shows the very code the stored hash was made from.
-        report = draft(ctx)
-        if not report.get("receipt"):
-            report["receipt"] = ctx.services.cases.new_receipt_code()
+        report = ReportDraftState.load(ctx.state)
+        if not report.receipt:
+            report.receipt = ctx.services.cases.new_receipt_code()
+            report.save(ctx.state)
         await super().enter(ctx)
 
     @staticmethod
-    def _answered(report: dict[str, Any], step: str) -> bool:
+    def _answered(report: ReportDraftState, step: str) -> bool:
         if step == "report.categories":
-            return bool(report.get("categories"))
+            return bool(report.categories)
         if step == "report.workplace":
-            return "workplace_id" in report
+            return report.workplace_answered
         if step == "report.agency":
-            return "agency" in report
+            return report.agency_answered
         if step == "report.details":
-            return bool(report.get("details")) or int(report.get("files", 0)) > 0
-        return report.get(step.removeprefix("report.")) is not None
+            return bool(report.details) or report.files > 0
+        return report.has_answer(QUESTIONS[step])
 
     async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
-        report = draft(ctx)
+        report = ReportDraftState.load(ctx.state)
         if payload == "review:continue":
             missing = next(s for s in ORDER[:-1] if not self._answered(report, s))
             await go(ctx, missing)
@@ -589,31 +607,17 @@ class EditStep(Step):
         section = SECTIONS.get(payload.removeprefix("edit:"))
         if not payload.startswith("edit:") or section is None:
             return False
-        draft(ctx)["editing"] = True
+        report = ReportDraftState.load(ctx.state)
+        report.editing = True
+        report.save(ctx.state)
         await go(ctx, section[0])
         return True
 
 
 async def submit(ctx: TurnContext) -> None:
-    report = draft(ctx)
-    code = report["receipt"]
-    receipt = await ctx.services.cases.submit(
-        ctx.worker,
-        ReportDraft(
-            key=report["key"],
-            language=ctx.t.language,
-            categories=tuple(report["categories"]),
-            workplace_id=report.get("workplace_id"),
-            workplace_text=report.get("workplace_text"),
-            agency=report.get("agency"),
-            details=tuple(report.get("details", [])),
-            occurred=report["occurred"],
-            affected=report["affected"],
-            danger_now=report["danger"] == "yes",
-            confidentiality=report["confidentiality"],
-            receipt_code=code,
-        ),
-    )
+    finished = ReportDraftState.load(ctx.state).finished(ctx.t.language)
+    code = finished.receipt_code
+    receipt = await ctx.services.cases.submit(ctx.worker, finished)
     _ = ctx._
     text = "\n".join(
         [
@@ -634,11 +638,11 @@ async def submit(ctx: TurnContext) -> None:
             _("We aim to respond by {date}.").format(date=ctx.t.date(receipt.response_due.date())),
         ]
     )
-    ctx.state.data.pop("report", None)
+    ReportDraftState.remove(ctx.state)
     ctx.replies.append(Outbound(text, protect_content=True))
-    if receipt.urgent or is_urgent(tuple(report["categories"]), report["danger"] == "yes"):
+    if receipt.urgent or is_urgent(finished.categories, finished.danger_now):
         ctx.say(ctx._("Because someone may be in danger, our staff have been alerted now."))
-    if report.get("workplace_id") is not None:
+    if finished.workplace_id is not None:
         ctx.state.data["panel_ref"] = receipt.reference
         await go(ctx, "site.optin", remember=False)
     else:

@@ -132,7 +132,7 @@ class CaseService:
     async def add_evidence(
         self, draft_key: str, kind: str, fetch: FetchMedia, declared_mime: str | None
     ) -> EvidenceOutcome:
-        from services import media_sanitizer  # Pillow, pypdf, mutagen: loaded on first file
+        import media  # Pillow, pypdf, mutagen: loaded on first file
 
         try:
             data = await fetch()
@@ -141,14 +141,12 @@ class CaseService:
         except MediaUnavailable as error:
             log.warning("could not fetch a file from the channel: %s", error)
             return EvidenceOutcome.UNAVAILABLE
-        if len(data) > media_sanitizer.MAX_BYTES:
+        if len(data) > media.MAX_BYTES:
             return EvidenceOutcome.TOO_LARGE
         try:
             # CPU-bound (a large photo takes seconds): keep the event loop answering others.
-            clean = await asyncio.to_thread(
-                media_sanitizer.sanitize, data, declared_mime=declared_mime
-            )
-        except media_sanitizer.UnsupportedMedia:
+            clean = await asyncio.to_thread(media.sanitize, data, declared_mime=declared_mime)
+        except media.UnsupportedMedia:
             return EvidenceOutcome.UNSUPPORTED
         async with self.database.transaction() as session:
             session.add(

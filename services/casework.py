@@ -363,7 +363,7 @@ class CaseworkService:
         self, worker: WorkerRef, reference: str, kind: str, fetch: FetchMedia, mime: str | None
     ) -> EvidenceOutcome:
         """A photo, document or voice note answering staff: cleaned, encrypted, on the case."""
-        from services import media_sanitizer
+        import media
 
         try:
             data = await fetch()
@@ -372,8 +372,8 @@ class CaseworkService:
         except MediaUnavailable:
             return EvidenceOutcome.UNAVAILABLE
         try:
-            clean = await asyncio.to_thread(media_sanitizer.sanitize, data, declared_mime=mime)
-        except media_sanitizer.UnsupportedMedia:
+            clean = await asyncio.to_thread(media.sanitize, data, declared_mime=mime)
+        except media.UnsupportedMedia:
             return EvidenceOutcome.UNSUPPORTED
         async with self.database.transaction() as session:
             case = await self._workers_case(session, worker, reference)

@@ -1,4 +1,4 @@
-"""Tests for services.burmese: Zawgyi detection and Zawgyi -> Unicode conversion.
+"""Tests for locales.zawgyi: Zawgyi detection and Zawgyi -> Unicode conversion.
 
 The Zawgyi inputs are written as code-point escapes, because in a Unicode font they look
 like garbled Burmese. Each one was checked against ICU's CLDR ``Zawgyi-my`` transform
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services import burmese
-from services.burmese import ZAWGYI_THRESHOLD, to_unicode_burmese, zawgyi_probability
+from locales import zawgyi as zawgyi_module
+from locales.zawgyi import ZAWGYI_THRESHOLD, to_unicode_burmese, zawgyi_probability
 
 ZAWGYI_TO_UNICODE = [
     pytest.param(
@@ -254,12 +254,12 @@ def test_conversion_is_idempotent() -> None:
 
 
 def test_detector_is_loaded_once_and_without_warnings() -> None:
-    burmese._detector.cache_clear()
+    zawgyi_module._detector.cache_clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        first = burmese._detector()
+        first = zawgyi_module._detector()
     assert caught == []
-    assert burmese._detector() is first
+    assert zawgyi_module._detector() is first
 
 
 def _best_of_three(text: str) -> tuple[str, float]:

@@ -32,7 +32,7 @@ from locales.education import (
     parse_lesson,
     render_block,
 )
-from services.burmese import to_unicode_burmese
+from locales.zawgyi import to_unicode_burmese
 
 CASES = [(language, topic) for language in LANGUAGES for topic in TOPICS]
 CASE_IDS = [f"lesson-{language}-{topic}" for language, topic in CASES]

@@ -1,4 +1,4 @@
-"""services.media_sanitizer: real files are built in memory and the metadata is proven gone."""
+"""media: real files are built in memory and the metadata is proven gone."""
 
 from __future__ import annotations
 
@@ -30,8 +30,7 @@ from pypdf.generic import (
     TextStringObject,
 )
 
-from services import media_sanitizer
-from services.media_sanitizer import MAX_BYTES, CleanMedia, UnsupportedMedia, sanitize
+from media import MAX_BYTES, CleanMedia, UnsupportedMedia, office, sanitize
 
 NAME = "Maria Worker"
 SERIAL = "SN-4711-CAMERA"
@@ -795,7 +794,7 @@ def test_zip_bomb_is_rejected() -> None:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("[Content_Types].xml", CONTENT_TYPES)
         archive.writestr("word/document.xml", DOCUMENT)
-        archive.writestr("word/media/filler.bin", bytes(media_sanitizer.MAX_ZIP_UNCOMPRESSED))
+        archive.writestr("word/media/filler.bin", bytes(office.MAX_ZIP_UNCOMPRESSED))
     assert len(buffer.getvalue()) < MAX_BYTES
 
     with pytest.raises(UnsupportedMedia, match="too large when unpacked"):
@@ -803,7 +802,7 @@ def test_zip_bomb_is_rejected() -> None:
 
 
 def test_zip_with_too_many_entries_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(media_sanitizer, "MAX_ZIP_ENTRIES", 10)
+    monkeypatch.setattr(office, "MAX_ZIP_ENTRIES", 10)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("[Content_Types].xml", CONTENT_TYPES)

@@ -15,7 +15,7 @@ from bot.logging_setup import short_ref
 from conversations.engine import ConversationEngine
 from conversations.messages import Effects, Inbound, Outbound
 from conversations.ports import WorkerRef
-from services.burmese import to_unicode_burmese
+from locales.zawgyi import to_unicode_burmese
 from storage.conversation_state import ConversationStore
 from storage.crypto import Pseudonymizer
 

@@ -1,0 +1,45 @@
+"""Nothing about a file leaves through warnings or library log records while it is cleaned.
+
+Pillow logs EXIF tag values at DEBUG level and pypdf quotes raw file bytes in its warnings; any
+library may warn with a piece of the file in the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Final
+
+from PIL import Image
+
+__all__ = ["contained"]
+
+_QUIET_LOCK: Final = threading.Lock()
+# Pillow logs EXIF tag values at DEBUG level and pypdf quotes raw file bytes in its warnings.
+_SILENCED_LOGGERS: Final = ("PIL", "pypdf")
+
+
+@contextmanager
+def contained() -> Iterator[None]:
+    """Nothing about the file leaves ``sanitize`` through warnings or library log records.
+
+    Every warning is swallowed, except a decompression-bomb warning, which becomes an exception.
+    The loggers of Pillow and pypdf (and their children) are switched off for the duration.
+    Warning filters and logger levels are process-wide in Python 3.11, so the change is
+    serialized with a lock: a process sanitizes one file at a time.
+    """
+    with _QUIET_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        loggers = [logging.getLogger(name) for name in _SILENCED_LOGGERS]
+        levels = [logger.level for logger in loggers]
+        for logger in loggers:
+            logger.setLevel(logging.CRITICAL + 1)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
