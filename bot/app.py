@@ -161,6 +161,7 @@ class App:
             staff_address=str(staff_chat_id) if staff_chat_id is not None else None,
             staff_channel=STAFF_CHANNEL,
             wake=self.outbox_wake,
+            history=self.chat_history,
         )
 
     def broadcast_relay(self, channel: Channel) -> BroadcastRelay:

@@ -470,3 +470,23 @@ async def test_the_whole_report_speaks_each_language_with_no_english_left(
         ]
         untranslated = sorted({e for e in english for t in said if e in t})
         assert untranslated == [], f"{language}: English left in the conversation"
+
+
+async def test_forget_also_deletes_what_staff_sent_through_the_outbox(
+    bot: RunningBot, backend: Backend, fake_telegram: FakeTelegramServer
+) -> None:
+    user = fake_telegram.user(4_000_021, language_code="en")
+    await onboard(fake_telegram, user, "en")
+    receipt = await report(fake_telegram, user)
+    assert receipt is not None
+    since = len(fake_telegram.sent)
+    result = await wvb(
+        bot, backend, "cases", "reply", receipt.reference, "--text", "Which shift do you work?"
+    )
+    assert result.returncode == 0, result.stderr
+    [staff_message] = await fake_telegram.wait_for(
+        lambda m: m.chat_id == user.chat_id and "Which shift" in m.text, start=since, timeout=30
+    )
+    await ask(fake_telegram, user, lambda: user.send_command("forget"), has("forget:yes"))
+    await press(fake_telegram, user, "forget:yes", lambda m: "/start" in m.text)
+    assert fake_telegram.is_deleted(user.chat_id, staff_message.message_id)

@@ -28,7 +28,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.sending import ChannelDown, Lane, Rejected, RetryAfter, Sender, Unreachable
+from bot.channels.sending import (
+    ChannelDown,
+    Lane,
+    Rejected,
+    RetryAfter,
+    Sender,
+    Unreachable,
+    numeric_ids,
+)
 from conversations.messages import Choice, Outbound
 from domain.statuses import DeliveryStatus
 from locales import translator
@@ -347,9 +355,7 @@ class BroadcastRelay:
             outcomes.sent.append(item.id)
             if item.pseudonym is not None:
                 outcomes.shown.extend(
-                    (item.pseudonym, int(message_id))
-                    for message_id in message_ids
-                    if message_id.isdigit()
+                    (item.pseudonym, number) for number in numeric_ids(message_ids)
                 )
 
     async def _flush(self, outcomes: _Outcomes, token: str) -> None:

@@ -22,6 +22,7 @@ from bot.channels.sending import (
     RetryAfter,
     Sender,
     Unreachable,
+    numeric_ids,
 )
 from conversations.messages import Outbound
 from domain.history import CaseAction
@@ -32,6 +33,7 @@ from services.workers import address_purpose, mark_blocked
 from storage.crypto import Keyring
 from storage.database import Database
 from storage.models import Case, CaseEvent, OutboxMessage, Worker, WorkerAddress, utc_now
+from storage.recent_ids import ChatHistory
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class OutboxRelay:
         staff_address: str | None = None,
         staff_channel: str = "telegram",
         wake: asyncio.Event | None = None,
+        history: ChatHistory | None = None,
     ) -> None:
         """``senders``: the channels this process sends on (conversation lane), by name; the
         relay takes only rows for those. ``staff_address``: the staff chat on ``staff_channel``
@@ -69,6 +72,8 @@ class OutboxRelay:
         self.staff_address = staff_address
         self.staff_channel = staff_channel
         self.wake = wake or asyncio.Event()
+        # Messages sent to a worker join their chat history, so /forget deletes them too.
+        self.history = history
         self.channels = sorted({*self.senders, NO_CHANNEL})
 
     async def run_once(self, limit: int = 100) -> int:
@@ -167,11 +172,16 @@ class OutboxRelay:
             await sender.send(self.staff_address, message)
             return
         if row.recipient == Side.WORKER:
-            channel, address = await self._address(row)
+            pseudonym, channel, address = await self._address(row)
             sender = self.senders.get(channel)
             if sender is None:
                 raise NotConfigured(f"no {channel} channel is running")
-            await sender.send(address, message)
+            sent = await sender.send(address, message)
+            if self.history is not None:
+                try:
+                    await self.history.add(pseudonym, numeric_ids(sent))
+                except Exception as error:  # it went out; only /forget's reach is less
+                    log.warning("outbox message not in chat history: %s", type(error).__name__)
             return
         raise NotConfigured(f"unknown recipient kind {row.recipient!r}")
 
@@ -190,9 +200,9 @@ class OutboxRelay:
                 "They can still read staff messages with /status and their receipt code."
             ), case_id=case.id)  # fmt: skip
 
-    async def _address(self, row: OutboxMessage) -> tuple[str, str]:
-        """The worker's channel and decrypted address (the worker has one address: their
-        pseudonym is of one channel)."""
+    async def _address(self, row: OutboxMessage) -> tuple[str, str, str]:
+        """The worker's pseudonym, channel and decrypted address (the worker has one address:
+        their pseudonym is of one channel)."""
         if row.worker_id is None:
             raise Unreachable("the worker used /forget")
         async with self.database.sessions() as session:
@@ -211,7 +221,7 @@ class OutboxRelay:
             raise Unreachable("no address for the worker")
         pseudonym, channel, ciphertext = found
         address = self.keyring.decrypt(ciphertext, address_purpose(pseudonym, channel)).decode()
-        return channel, address
+        return pseudonym, channel, address
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set; wake early when a new message is queued."""

@@ -30,6 +30,7 @@ __all__ = [
     "SendFailure",
     "Sender",
     "Unreachable",
+    "numeric_ids",
 ]
 
 
@@ -61,6 +62,12 @@ class Rejected(SendFailure):
 class ChannelDown(SendFailure):
     """The channel itself fails (token rejected, API unreachable): messages wait, without
     spending their attempts."""
+
+
+def numeric_ids(message_ids: list[str]) -> list[int]:
+    """The ids a chat history can keep for /forget (channels that can delete messages number
+    them; others return ids /forget cannot use anyway)."""
+    return [int(value) for value in message_ids if value.isdigit()]
 
 
 class Sender(Protocol):
