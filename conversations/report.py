@@ -205,7 +205,7 @@ class WorkplaceStep(Step):
             return True
         if payload == "wp:skip":
             report.answer_workplace(None, None)
-        elif payload.startswith("wp:") and payload[3:].isdigit():
+        elif payload.startswith("wp:") and payload[3:].isdecimal():
             known = {wid for wid, _ in report.workplaces_offered}
             if int(payload[3:]) not in known:
                 return False

@@ -68,7 +68,7 @@ class WorkplaceStep(Step):
             workplace_id = None
         elif payload.startswith(WORKPLACE_PAYLOAD):
             raw = payload.removeprefix(WORKPLACE_PAYLOAD)
-            if not raw.isdigit() or int(raw) not in options:
+            if not raw.isdecimal() or int(raw) not in options:
                 return False
             workplace_id = int(raw)
         else:

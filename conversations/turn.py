@@ -122,7 +122,7 @@ def match_typed_choice(choices: tuple[Choice, ...], text: str) -> str | None:
     typed = text.strip().rstrip(".)").casefold()
     if not typed:
         return None
-    if typed.isdigit():
+    if typed.isdecimal():  # any script's digits ("๓", "၃", "３"); "②" and "²" are text
         index = int(typed) - 1
         return choices[index].payload if 0 <= index < len(choices) else None
     for choice in choices:

@@ -14,6 +14,7 @@ Whoever looks a case up by what someone typed normalises it here first, so every
 from __future__ import annotations
 
 import secrets
+import unicodedata
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
@@ -38,10 +39,17 @@ def new_receipt_code() -> str:
     return grouped(_random_symbols(RECEIPT_LENGTH))
 
 
+def _western(character: str) -> str:
+    """A decimal digit of any script (Thai ๓, Myanmar ၃ …) as the ASCII digit it stands for."""
+    return str(unicodedata.decimal(character)) if character.isdecimal() else character
+
+
 def normalize(typed: str) -> str:
     """What someone typed, reduced to the canonical symbols (no separators); empty if it holds a
-    symbol outside the alphabet."""
-    cleaned = "".join(ch for ch in typed.upper() if ch.isalnum()).translate(_CONFUSABLE)
+    symbol outside the alphabet. Full-width forms (NFKC) and the digits of any script count as
+    the ASCII symbols they look like: phones in Thailand or Myanmar often type their own."""
+    folded = unicodedata.normalize("NFKC", typed).upper()
+    cleaned = "".join(_western(ch) for ch in folded if ch.isalnum()).translate(_CONFUSABLE)
     return cleaned if all(ch in ALPHABET for ch in cleaned) else ""
 
 

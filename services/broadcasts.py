@@ -157,7 +157,7 @@ class BroadcastService:
             async with self.database.sessions() as session:
                 for spec in workplace_specs:
                     condition = (
-                        Workplace.id == int(spec) if spec.isdigit() else Workplace.name == spec
+                        Workplace.id == int(spec) if spec.isdecimal() else Workplace.name == spec
                     )
                     found = await session.scalar(select(Workplace.id).where(condition))
                     if found is None:

@@ -120,7 +120,7 @@ class ConsoleChannel:
         """What the typed line means: a number presses a choice of a message that arrived
         outside the turn if that is the last menu shown; anything else goes to the core."""
         text = line.strip()
-        if self._arrival_choices and text.isdigit():
+        if self._arrival_choices and text.isdecimal():
             index = int(text) - 1
             if 0 <= index < len(self._arrival_choices):
                 return Inbound.choice_of(self._arrival_choices[index].payload)

@@ -67,7 +67,7 @@ class ChannelDown(SendFailure):
 def numeric_ids(message_ids: list[str]) -> list[int]:
     """The ids a chat history can keep for /forget (channels that can delete messages number
     them; others return ids /forget cannot use anyway)."""
-    return [int(value) for value in message_ids if value.isdigit()]
+    return [int(value) for value in message_ids if value.isdecimal()]
 
 
 class Sender(Protocol):

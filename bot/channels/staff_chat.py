@@ -178,7 +178,7 @@ class StaffChat:
 
     async def broadcast_status(self, member: Staff, args: str) -> str:
         assert self.broadcasts is not None
-        if not args.strip().isdigit():
+        if not args.strip().isdecimal():
             raise Refusal("id", "must be a broadcast's number")
         status = await self.broadcasts.status(member.actor, int(args))
         line = (
