@@ -8,9 +8,18 @@ the employer *cannot* know or see it.
 
 The old over-promise is kept here as each language had translated it, so it cannot come back in
 any catalog or lesson; and the notice and the lesson must make the new promise in the same words.
+
+Two different codes must also keep two different names. The notice says we know a worker only by
+"a secret code made from your account" (the pseudonym, which the worker never sees); the receipt
+code is another secret, shown once after a report and typed into /status. Burmese called both
+"လျှို့ဝှက်ကုဒ်" (secret code), so a worker could believe the receipt code is what identifies them,
+or that the code we know them by is one they hold.
 """
 
 from __future__ import annotations
+
+import re
+from functools import cache
 
 import pytest
 from babel.messages.pofile import read_po
@@ -54,6 +63,7 @@ def _flat(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+@cache
 def messages(language: str) -> dict[str, list[str]]:
     """msgid -> what a worker reads in ``language`` (every plural form; English: the msgid)."""
     source = TEMPLATE if language == SOURCE_LANGUAGE else catalog_path(language)
@@ -74,6 +84,7 @@ def messages(language: str) -> dict[str, list[str]]:
     return found
 
 
+@cache
 def lessons(language: str) -> dict[str, str]:
     folder = LOCALES_DIR / language / "education"
     return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.md"))}
@@ -101,3 +112,101 @@ def test_notice_and_lesson_promise_only_that_we_never_tell_the_employer(language
     assert promise in _flat(notice[0]), f"{language}: the privacy notice"
     lesson = lesson_path("privacy", language).read_text(encoding="utf-8")
     assert promise in _flat(lesson), f"{language}: the privacy lesson"
+
+
+ACCOUNT_CODE_MSGID = (
+    "We do not store your name, phone number or messenger account. We know you only by a secret "
+    "code made from your account."
+)
+RECEIPT_LABEL_MSGID = "Secret receipt code: {code}"
+
+#: The word that makes a receipt code a receipt code, in each language.
+RECEIPT_WORD = {
+    "en": "receipt",
+    "th": "รับเรื่อง",  # (secret code for) receiving the case
+    "my": "လက်ခံဖြတ်ပိုင်း",  # receipt slip, as in the lessons' ငွေလက်ခံဖြတ်ပိုင်း (money receipt)
+    "km": "បង្កាន់ដៃ",  # receipt
+    "ne": "रसिद",  # receipt
+    "bn": "রসিদ",  # receipt
+    "id": "bukti",  # proof
+    "es": "comprobante",  # receipt, proof
+}
+
+#: What the privacy notice calls the code made from the worker's account.
+ACCOUNT_CODE = {
+    "en": "secret code",
+    "th": "รหัสลับ",  # secret code
+    "my": "လျှို့ဝှက် အမှတ်အသား",  # secret identifier (it was လျှို့ဝှက်ကုဒ်, the receipt code's name)
+    "km": "លេខកូដសម្ងាត់",  # secret code
+    "ne": "गोप्य कोड",  # secret code
+    "bn": "গোপন কোড",  # secret code
+    "id": "kode rahasia",  # secret code
+    "es": "código secreto",  # secret code
+}
+
+
+def receipt_label(language: str) -> str:
+    """The receipt code's name, as the report confirmation prints it before the code."""
+    (label,) = messages(language)[RECEIPT_LABEL_MSGID]
+    return re.sub(r"[\s:：\-–—៖]+$", "", label.replace("{code}", "")).strip()
+
+
+def mentions_the_account_code(text: str, language: str) -> bool:
+    """Names the account code, other than inside the receipt code's own name ("รหัสลับรับเรื่อง")."""
+    return _flat(ACCOUNT_CODE[language]) in _flat(text).replace(_flat(receipt_label(language)), " ")
+
+
+def code_msgids() -> list[str]:
+    """Every English message that speaks of the receipt code, but the privacy notice's."""
+    ids = [msgid for msgid in messages(SOURCE_LANGUAGE) if re.search(r"\bcode\b", msgid)]
+    return [msgid for msgid in ids if msgid != ACCOUNT_CODE_MSGID]
+
+
+def test_the_code_messages_are_the_ones_expected() -> None:
+    assert set(RECEIPT_WORD) == set(ACCOUNT_CODE) == set(LANGUAGES)
+    receipt = [msgid for msgid in code_msgids() if "receipt code" in msgid]
+    assert RECEIPT_LABEL_MSGID in receipt
+    assert "Now type your secret receipt code." in receipt
+    assert len(receipt) >= 3
+    assert "Check a case with its reference and code" in code_msgids()  # the /status command
+    assert ACCOUNT_CODE_MSGID in messages(SOURCE_LANGUAGE)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_receipt_code_is_always_called_a_receipt_code(language: str) -> None:
+    word = _flat(RECEIPT_WORD[language])
+    assert word in _flat(receipt_label(language))
+    for msgid in code_msgids():
+        if "receipt code" in msgid:
+            (text,) = messages(language)[msgid]
+            assert word in _flat(text), f"{language}: {msgid!r} does not say 'receipt'"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_account_code_has_a_name_of_its_own(language: str) -> None:
+    (notice,) = messages(language)[ACCOUNT_CODE_MSGID]
+    label = receipt_label(language)
+    assert _flat(ACCOUNT_CODE[language]) != _flat(label)
+    assert mentions_the_account_code(notice, language)
+    assert _flat(label) not in _flat(notice)
+    assert _flat(RECEIPT_WORD[language]) not in _flat(notice)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_receipt_code_message_uses_the_account_codes_name(language: str) -> None:
+    for msgid in code_msgids():
+        (text,) = messages(language)[msgid]
+        assert not mentions_the_account_code(text, language), f"{language}: {msgid!r}"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_lessons_keep_the_two_codes_apart(language: str) -> None:
+    texts = lessons(language)
+    assert mentions_the_account_code(texts["privacy.md"], language)
+    for name in ("privacy.md", "complaints.md"):
+        assert _flat(receipt_label(language)) in _flat(texts[name]), f"{language}: {name}"
+    word = _flat(RECEIPT_WORD[language])
+    for name, text in texts.items():
+        for line in text.splitlines():
+            if mentions_the_account_code(line, language):
+                assert word not in _flat(line), f"{language}: {name}: {line[:60]}…"
