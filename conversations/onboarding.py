@@ -64,7 +64,7 @@ class PrivacyStep(Step):
                 ),
                 _(
                     "What you tell us is stored encrypted. Only trained staff of the monitoring "
-                    "organisation can read reports. Your employer cannot see who you are."
+                    "organisation can read reports. We never tell your employer who you are."
                 ),
                 ctx.t.ngettext(
                     "Unfinished answers are deleted after {days} day.",
