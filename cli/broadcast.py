@@ -20,6 +20,7 @@ from cli.common import (
     run_until_stopped,
     settings_or_exit,
 )
+from domain.statuses import BROADCAST_ENDED
 from services.audit import cli_actor
 from services.broadcasts import BroadcastService, topic_texts
 
@@ -175,7 +176,7 @@ def broadcast_watch(
                 if status["waiting_quiet_hours"]:
                     detail += f" · {status['waiting_quiet_hours']} waiting for quiet hours"
                 progress.update(task, total=max(1, status["total"]), completed=done, detail=detail)
-                if status["state"] in ("done", "cancelled"):
+                if status["state"] in BROADCAST_ENDED:
                     return status
                 await asyncio.sleep(interval)
                 status = await service.status(cli_actor(), broadcast_id, audited=False)
