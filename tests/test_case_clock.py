@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from conversations.messages import Outbound
 from conversations.ports import WorkerRef
 from scheduler.case_clock import CaseClock
 from services.casework import CaseworkService, Remediation
-from conversations.messages import Outbound
 from services.outbox import Outbox, outbox_purpose
 from storage.crypto import Keyring
 from storage.database import Database

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
-
-from collections.abc import Awaitable, Callable
 
 from bot.channels.outbox_relay import MAX_ATTEMPTS, OutboxRelay
 from conversations.messages import Outbound
@@ -106,6 +105,7 @@ async def test_without_a_staff_chat_alerts_fail_with_the_setting_named(backend: 
     await database.upgrade()
     try:
         await queued(database, 1)
+
         async def never(message: Outbound) -> None:
             raise AssertionError("nothing may be sent")
 
