@@ -380,7 +380,7 @@ def telegram_channel(app: App) -> Channel:
     history, updates = app.chat_history, app.update_log(bot_id)
     webhook = None
     if settings.webhook_url:
-        from bot.channels.telegram.runtime import WebhookSettings
+        from bot.channels.telegram.shared import WebhookSettings
 
         host, port = settings.webhook_host_port
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
