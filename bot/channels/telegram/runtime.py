@@ -141,6 +141,9 @@ class TelegramChannel:
         self.turns = ChatTurns(gateway, self.history, self.api, AIOGRAM_ERRORS)
         self.username: str | None = None
         self._webhook: WebhookServer | None = None
+        # aiogram handles each update in a task of its own and does not wait for them when
+        # polling stops: these are awaited before run() returns, so no turn outlives the channel.
+        self._turns_in_flight: set[asyncio.Task[Any]] = set()
 
     def sender(self) -> Sender:
         """Outbox messages and staff alerts: paced in the conversation lane, 429s waited out."""
@@ -188,6 +191,10 @@ class TelegramChannel:
         data: dict[str, Any],
     ) -> Any:
         assert isinstance(update, Update)
+        task = asyncio.current_task()
+        if task is not None:
+            self._turns_in_flight.add(task)
+            task.add_done_callback(self._turns_in_flight.discard)
         if not await first_delivery(self.updates, update.update_id):
             return None
         return await handler(update, data)
@@ -247,7 +254,15 @@ class TelegramChannel:
         log.info("Telegram channel ready")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Long polling, or the webhook when one is configured, until ``stop`` is set."""
+        """Long polling, or the webhook when one is configured, until ``stop`` is set; then the
+        updates already received are handled to the end."""
+        try:
+            await self._receive(stop)
+        finally:
+            while self._turns_in_flight:
+                await asyncio.gather(*self._turns_in_flight, return_exceptions=True)
+
+    async def _receive(self, stop: asyncio.Event) -> None:
         if self.webhook_settings is not None:
             self._webhook = self.webhook_server(self.webhook_settings)
             await self._webhook.start()
