@@ -48,8 +48,8 @@ from bot.channels.staff_chat import StaffChat
 from bot.channels.telegram.rendering import send_rendered
 from bot.channels.telegram.sender import (
     AIOGRAM_ERRORS,
-    AiogramApi,
     TelegramSender,
+    aiogram_api,
     build_unpaced_bot,
 )
 from bot.channels.telegram.shared import (
@@ -137,7 +137,7 @@ class TelegramChannel:
         if staff_chat is not None:  # before the workers' router, which answers everything
             self.dispatcher.include_router(self._staff_router(staff_chat))
         self.dispatcher.include_router(self._router())
-        self.api = AiogramApi(self.bot)
+        self.api = aiogram_api(self.bot)
         self.turns = ChatTurns(gateway, self.history, self.api, AIOGRAM_ERRORS)
         self.username: str | None = None
         self._webhook: WebhookServer | None = None

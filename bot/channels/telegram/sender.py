@@ -1,4 +1,4 @@
-"""Sending on Telegram with aiogram: the Bot API calls of this runtime (``AiogramApi``), which of
+"""Sending on Telegram with aiogram: the Bot API calls of this runtime (``aiogram_api``), which of
 aiogram's errors mean what (``AIOGRAM_ERRORS``, mapped onto ``bot/channels/sending.py`` by
 ``shared.TelegramErrors``), and its ``Sender``."""
 
@@ -33,7 +33,7 @@ from bot.channels.telegram.shared import (
 )
 from conversations.messages import Outbound
 
-__all__ = ["AIOGRAM_ERRORS", "CHANNEL", "AiogramApi", "TelegramSender", "build_unpaced_bot"]
+__all__ = ["AIOGRAM_ERRORS", "CHANNEL", "TelegramSender", "aiogram_api", "build_unpaced_bot"]
 
 #: aiogram checks every reply as ``Response[Message]``; pydantic keeps parametrised generics only
 #: while something refers to them, so without this reference the class is garbage-collected and
@@ -81,60 +81,22 @@ def keyboard(message: Outbound) -> InlineKeyboardMarkup | None:
     )
 
 
-def message_entities(entities: list[Entity] | None) -> list[MessageEntity] | None:
-    if entities is None:
-        return None
+def message_entities(entities: list[Entity]) -> list[MessageEntity]:
     return [MessageEntity(type=e.type, offset=e.offset, length=e.length) for e in entities]
 
 
-class AiogramApi:
+def aiogram_api(bot: Bot) -> shared.BotApi:
     """``shared.ChatApi`` on an aiogram ``Bot``."""
-
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
-
-    async def edit_text(
-        self, chat_id: int, message_id: int, reply: Outbound, entities: list[Entity] | None
-    ) -> bool:
-        try:
-            await self.bot.edit_message_text(
-                text=reply.text,
-                chat_id=chat_id,
-                message_id=message_id,
-                reply_markup=keyboard(reply),
-                entities=message_entities(entities),
-            )
-        except TelegramBadRequest:
-            return False  # too old, or not modified: send it as a new message instead
-        return True
-
-    async def send_text(
-        self,
-        chat_id: int,
-        text: str,
-        reply: Outbound,
-        *,
-        with_buttons: bool,
-        entities: list[Entity] | None,
-    ) -> int:
-        message = await self.bot.send_message(
-            chat_id=chat_id,
-            text=text,
-            reply_markup=keyboard(reply) if with_buttons else None,
-            protect_content=reply.protect_content,
-            entities=message_entities(entities),
-        )
-        return message.message_id
-
-    async def delete_messages(self, chat_id: int, message_ids: list[int]) -> None:
-        await self.bot.delete_messages(chat_id, message_ids)
+    return shared.BotApi(
+        bot, keyboard=keyboard, entities=message_entities, edit_refused=(TelegramBadRequest,)
+    )
 
 
 class TelegramSender(shared.TelegramSender):
     """The ``Sender`` of an aiogram ``Bot`` (paced or not, as the bot is)."""
 
     def __init__(self, bot: Bot) -> None:
-        super().__init__(AiogramApi(bot), AIOGRAM_ERRORS)
+        super().__init__(aiogram_api(bot), AIOGRAM_ERRORS)
         self.bot = bot
 
 

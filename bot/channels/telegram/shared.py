@@ -15,14 +15,14 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from bot.channels.gateway import ConversationGateway
 from bot.channels.sending import Blocked, ChannelDown, Rejected, RetryAfter, SendFailure
-from bot.channels.telegram.rendering import MessageApi, send_rendered, send_replies
+from bot.channels.telegram.rendering import Entity, MessageApi, send_rendered, send_replies
 from bot.channels.telegram.updates import MediaFile
 from bot.errors import ChannelStartError
 from conversations.commands import WORKER_COMMANDS
@@ -154,6 +154,84 @@ class ChatApi(MessageApi, Protocol):
     """The Bot API calls of a worker's turn, in a runtime's own types."""
 
     async def delete_messages(self, chat_id: int, message_ids: list[int]) -> None: ...
+
+
+class _Sent(Protocol):
+    @property
+    def message_id(self) -> int: ...
+
+
+class LibraryBot(Protocol):
+    """The three methods of a library's ``Bot`` a turn calls. aiogram and python-telegram-bot
+    both name them, and their parameters, as the Bot API does."""
+
+    async def send_message(
+        self, *, chat_id: int, text: str, reply_markup: Any, protect_content: bool, entities: Any
+    ) -> _Sent: ...
+
+    async def edit_message_text(
+        self, *, text: str, chat_id: int, message_id: int, reply_markup: Any, entities: Any
+    ) -> object: ...
+
+    async def delete_messages(self, chat_id: int, message_ids: list[int]) -> object: ...
+
+
+class BotApi:
+    """``ChatApi`` on a library's ``Bot``: the runtime gives its own types for buttons
+    (``keyboard``) and entities, and the errors with which Telegram refuses an edit (too old,
+    or not modified: the reply then goes as a new message)."""
+
+    def __init__(
+        self,
+        bot: LibraryBot,
+        *,
+        keyboard: Callable[[Outbound], object | None],
+        entities: Callable[[list[Entity]], list[Any]],
+        edit_refused: Errors,
+    ) -> None:
+        self.bot = bot
+        self._keyboard = keyboard
+        self._entities = entities
+        self._edit_refused = edit_refused
+
+    def _entities_of(self, entities: list[Entity] | None) -> list[Any] | None:
+        return None if entities is None else self._entities(entities)
+
+    async def edit_text(
+        self, chat_id: int, message_id: int, reply: Outbound, entities: list[Entity] | None
+    ) -> bool:
+        try:
+            await self.bot.edit_message_text(
+                text=reply.text,
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=self._keyboard(reply),
+                entities=self._entities_of(entities),
+            )
+        except self._edit_refused:
+            return False
+        return True
+
+    async def send_text(
+        self,
+        chat_id: int,
+        text: str,
+        reply: Outbound,
+        *,
+        with_buttons: bool,
+        entities: list[Entity] | None,
+    ) -> int:
+        message = await self.bot.send_message(
+            chat_id=chat_id,
+            text=text,
+            reply_markup=self._keyboard(reply) if with_buttons else None,
+            protect_content=reply.protect_content,
+            entities=self._entities_of(entities),
+        )
+        return message.message_id
+
+    async def delete_messages(self, chat_id: int, message_ids: list[int]) -> None:
+        await self.bot.delete_messages(chat_id, message_ids)
 
 
 class TelegramSender:
