@@ -381,20 +381,26 @@ def telegram_channel(app: App) -> Channel:
     history, updates = app.chat_history, app.update_log(bot_id)
     webhook = None
     if settings.webhook_url:
-        from bot.channels.telegram.runtime import WebhookSettings
+        from bot.channels.telegram.shared import WebhookSettings
 
         host, port = settings.webhook_host_port
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         webhook = WebhookSettings(
             settings.webhook_url, WebhookSettings.secret_or_random(secret), host, port
         )
-    if settings.telegram_runtime == "ptb":
-        raise SettingsError("WVB_TELEGRAM_RUNTIME: ptb is not built yet")  # being built now
+    staff_chat = app.staff_chat()
+    if settings.telegram_runtime == "ptb":  # only the chosen library is imported
+        from bot.channels.telegram_ptb.runtime import PtbTelegramChannel
+
+        return PtbTelegramChannel(
+            token, settings.telegram_api_base, app.gateway, rate,
+            history=history, updates=updates, staff_chat=staff_chat, webhook=webhook,
+        )  # fmt: skip
     from bot.channels.telegram.runtime import TelegramChannel
 
     return TelegramChannel(
         token, settings.telegram_api_base, app.gateway, rate,
-        history=history, updates=updates, staff_chat=app.staff_chat(), webhook=webhook,
+        history=history, updates=updates, staff_chat=staff_chat, webhook=webhook,
     )  # fmt: skip
 
 

@@ -16,6 +16,13 @@ from collections.abc import Iterable
 _TOKEN_SHAPE = re.compile(r"\b\d{3,20}:[A-Za-z0-9_-]{20,}\b")
 REDACTED = "[redacted]"
 
+#: Libraries that log, below WARNING, what our logs never may. Operators need none of it, even at
+#: DEBUG: aiohttp's access log names client addresses and paths; aiosqlite's debug log echoes
+#: every statement with its parameters; python-telegram-bot logs every update and every request's
+#: parameters (chat ids, message text) at DEBUG, and httpx/httpcore log each request's URL, which
+#: holds the bot token, at INFO and DEBUG.
+QUIET_BELOW_WARNING = ("aiohttp.access", "aiosqlite", "asyncio", "telegram", "httpx", "httpcore")
+
 
 class RedactingFilter(logging.Filter):
     def __init__(self, secrets: Iterable[str] = ()) -> None:
@@ -47,10 +54,14 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
-    # aiohttp's access log names client addresses and paths; aiosqlite's debug log echoes every
-    # statement with its parameters. Operators need neither, even at DEBUG.
-    for noisy in ("aiohttp.access", "aiosqlite", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_below_warning(*QUIET_BELOW_WARNING)
+
+
+def quiet_below_warning(*names: str) -> None:
+    """Let the loggers ``names`` (and their children) pass only WARNING and above, whatever
+    level the root logger has."""
+    for name in names:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def short_ref(pseudonym: str) -> str:

@@ -6,10 +6,12 @@ import asyncio
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.channels.sending import Sender
 from bot.runner import serve
 from bot.settings import Settings
 from locales import LANGUAGES
@@ -116,10 +118,15 @@ class RunningBot:
 
 
 async def start_bot(
-    backend: Backend, server: FakeTelegramServer, **overrides: object
+    backend: Backend, server: FakeTelegramServer, runtime: str, **overrides: object
 ) -> RunningBot:
+    """`wvb run` in this process on the Telegram ``runtime`` (the ``telegram_runtime``
+    fixture), against ``server``; returns once it polls (or has registered its webhook)."""
     settings = backend.settings(
-        telegram_token=server.token, telegram_api_base=server.base_url, **overrides
+        telegram_token=server.token,
+        telegram_api_base=server.base_url,
+        telegram_runtime=runtime,
+        **overrides,
     )
     database = Database(settings.database_url)
     await database.upgrade()  # what `wvb db upgrade` does before `wvb run`
@@ -138,6 +145,28 @@ async def start_bot(
 async def stop_bot(bot: RunningBot) -> None:
     bot.stop.set()
     await asyncio.wait_for(bot.task, 30)
+
+
+@asynccontextmanager
+async def unpaced_sender(runtime: str, server: FakeTelegramServer) -> AsyncIterator[Sender]:
+    """The Telegram ``runtime``'s broadcast sender (no pacing, no waiting on 429) on
+    ``server``, closed afterwards."""
+    if runtime == "ptb":
+        from bot.channels.telegram_ptb import sender as ptb
+
+        request = ptb.unpaced_request()
+        try:
+            yield ptb.PtbSender(ptb.build_unpaced_bot(server.token, server.base_url, request))
+        finally:
+            await request.shutdown()
+        return
+    from bot.channels.telegram import sender as aiogram
+
+    bot = aiogram.build_unpaced_bot(server.token, server.base_url)
+    try:
+        yield aiogram.TelegramSender(bot)
+    finally:
+        await bot.session.close()
 
 
 WVB = str(Path(sys.executable).parent / "wvb")

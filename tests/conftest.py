@@ -1,5 +1,6 @@
 """Shared fixtures: every storage-touching test runs on SQLite + memory state and on
-PostgreSQL + Redis.
+PostgreSQL + Redis; every end-to-end test over the fake Bot API also on both Telegram runtimes,
+aiogram and python-telegram-bot (``telegram_runtime``).
 
 The real servers are used, never fakes. Under ``CI=true`` a missing PostgreSQL or Redis fails the
 run; on a developer machine those parameters are skipped with a message saying what is missing.
@@ -30,6 +31,8 @@ REDIS_URL = os.environ.get("WVB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 BACKENDS = ["sqlite-memory", "postgres-redis"]
+#: The Telegram libraries the bot can run on (WVB_TELEGRAM_RUNTIME); end-to-end tests run on each.
+TELEGRAM_RUNTIMES = ["aiogram", "ptb"]
 T = TypeVar("T")
 
 
@@ -121,6 +124,7 @@ class Backend:
         """The same settings as WVB_ variables, for a `wvb` subprocess."""
         env = {key: value for key, value in os.environ.items() if not key.startswith("WVB_")}
         env["WVB_DATABASE_URL"] = settings.database_url
+        env["WVB_TELEGRAM_RUNTIME"] = settings.telegram_runtime
         if settings.redis_url:
             env["WVB_REDIS_URL"] = settings.redis_url
             env["WVB_REDIS_PREFIX"] = settings.redis_prefix
@@ -163,6 +167,12 @@ async def fake_telegram() -> AsyncIterator[FakeTelegramServer]:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture(params=TELEGRAM_RUNTIMES)
+def telegram_runtime(request: pytest.FixtureRequest) -> str:
+    """The Telegram runtime a test's bot runs on (``start_bot(backend, server, runtime)``)."""
+    return str(request.param)
 
 
 @pytest.fixture

@@ -1,12 +1,13 @@
 """An in-process fake of the Telegram Bot API, for tests and benchmarks.
 
-Why it exists: the bot must be exercised through the *real* aiogram runtime (``Bot``,
+Why it exists: the bot must be exercised through the *real* Telegram runtimes, aiogram (``Bot``,
 ``AiohttpSession``, ``Dispatcher.start_polling``, webhooks, error mapping into
-``TelegramRetryAfter`` / ``TelegramForbiddenError`` / ``TelegramBadRequest``) without touching
-the network or a real bot token.  Mocking ``Bot`` methods would skip exactly the layers that
-break in production (serialisation, long polling, flood limits, parse errors, 4096-character
-limits, blocked users), so this module instead serves the Bot API wire format over HTTP on
-127.0.0.1 and records what the bot did.
+``TelegramRetryAfter`` / ``TelegramForbiddenError`` / ``TelegramBadRequest``) and
+python-telegram-bot (``Application``, ``Updater``, ``HTTPXRequest``, ``RetryAfter`` /
+``Forbidden`` / ``BadRequest``), without touching the network or a real bot token.  Mocking
+``Bot`` methods would skip exactly the layers that break in production (serialisation, long
+polling, flood limits, parse errors, 4096-character limits, blocked users), so this module
+instead serves the Bot API wire format over HTTP on 127.0.0.1 and records what the bot did.
 
 Usage::
 

@@ -1,5 +1,6 @@
-"""The broadcast relay through real parts: real databases, real Redis, the real aiogram Bot over
-HTTP to the fake Bot API (which enforces its rate with 429s)."""
+"""The broadcast relay through real parts: real databases, real Redis, each Telegram runtime's
+real broadcast sender (aiogram, python-telegram-bot) over HTTP to the fake Bot API (which
+enforces its rate with 429s)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import secrets
 import signal
 import sys
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, insert, select
 
 from bot.channels.broadcast_relay import BroadcastRelay
-from bot.channels.telegram.sender import TelegramSender, build_unpaced_bot
+from bot.channels.sending import Sender
 from bot.settings import Settings
 from locales import LANGUAGES
 from services.broadcasts import BroadcastPolicy, BroadcastService, Segment
@@ -24,6 +26,7 @@ from storage.crypto import Keyring
 from storage.database import Database
 from storage.models import BroadcastDelivery, Worker, WorkerAddress
 from storage.send_rate import MemorySendRate, RedisSendRate
+from tests.bot_driver import unpaced_sender
 from tests.conftest import Backend
 from tests.fake_telegram_api import FakeTelegramServer
 
@@ -87,27 +90,35 @@ async def create_broadcast(settings: Settings) -> int:
 def relay_for(
     settings: Settings,
     keyring: Keyring,
-    server: FakeTelegramServer,
+    sender: Sender,
     rate: float,
     redis: Redis | None,
 ) -> tuple[BroadcastRelay, Database]:
     database = Database(settings.database_url)
-    bot = build_unpaced_bot(server.token, server.base_url)
     send_rate = RedisSendRate(redis, settings.redis_prefix, rate) if redis else MemorySendRate(rate)
-    relay = BroadcastRelay(database, keyring, TelegramSender(bot), send_rate, policy=NO_QUIET)
-    relay.bot = bot  # type: ignore[attr-defined]
+    relay = BroadcastRelay(database, keyring, sender, send_rate, policy=NO_QUIET)
     return relay, database
 
 
 async def test_two_relays_at_once_never_send_the_same_delivery_twice(
-    backend: Backend, fake_telegram: FakeTelegramServer
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
 ) -> None:
     settings = backend.settings()
     keyring = await seed(settings, fake_telegram, 300)
     broadcast = await create_broadcast(settings)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     shared = MemorySendRate(150)  # one process: the memory bucket is shared by both relays
-    relays = [relay_for(settings, keyring, fake_telegram, 150, redis) for _ in range(2)]
+    senders = AsyncExitStack()
+    relays = [
+        relay_for(
+            settings,
+            keyring,
+            await senders.enter_async_context(unpaced_sender(telegram_runtime, fake_telegram)),
+            150,
+            redis,
+        )
+        for _ in range(2)
+    ]
     if redis is None:
         for relay, _ in relays:
             relay.rate = shared
@@ -120,15 +131,15 @@ async def test_two_relays_at_once_never_send_the_same_delivery_twice(
         status = await BroadcastService(relays[0][1]).status("test", broadcast)
         assert (status["sent"], status["pending"], status["failed"]) == (300, 0, 0)
     finally:
-        for relay, database in relays:
-            await relay.bot.session.close()  # type: ignore[attr-defined]
+        await senders.aclose()
+        for _, database in relays:
             await database.dispose()
         if redis is not None:
             await redis.aclose()
 
 
 async def test_a_relay_faster_than_the_api_waits_out_429s_and_loses_nothing(
-    backend: Backend,
+    backend: Backend, telegram_runtime: str
 ) -> None:
     server = FakeTelegramServer(global_rate_per_second=40, per_chat_rate_per_second=1)
     await server.start()
@@ -137,7 +148,9 @@ async def test_a_relay_faster_than_the_api_waits_out_429s_and_loses_nothing(
     try:
         keyring = await seed(settings, server, 120)
         broadcast = await create_broadcast(settings)
-        relay, database = relay_for(settings, keyring, server, 120, redis)  # 3x the API's cap
+        senders = AsyncExitStack()
+        sender = await senders.enter_async_context(unpaced_sender(telegram_runtime, server))
+        relay, database = relay_for(settings, keyring, sender, 120, redis)  # 3x the API's cap
         try:
             await relay.drain()
             await asyncio.sleep(0)
@@ -157,7 +170,7 @@ async def test_a_relay_faster_than_the_api_waits_out_429s_and_loses_nothing(
             status = await BroadcastService(database).status("test", broadcast)
             assert (status["sent"], status["failed"]) == (120, 0)
         finally:
-            await relay.bot.session.close()  # type: ignore[attr-defined]
+            await senders.aclose()
             await database.dispose()
     finally:
         await server.stop()
@@ -220,7 +233,7 @@ def test_time_zone_comes_from_workplace_then_language_then_default() -> None:
 # One kill-and-resume run is enough: the PostgreSQL+Redis one, where claims race hardest.
 @pytest.mark.parametrize("backend", ["postgres-redis"], indirect=True)
 async def test_killed_relay_resumes_and_repeats_at_most_what_was_in_flight(
-    backend: Backend, fake_telegram: FakeTelegramServer
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
 ) -> None:
     settings = backend.settings()
     count = 240
@@ -229,6 +242,7 @@ async def test_killed_relay_resumes_and_repeats_at_most_what_was_in_flight(
     env = backend.environment(settings) | {
         "WVB_TELEGRAM_TOKEN": fake_telegram.token,
         "WVB_TELEGRAM_API_BASE": fake_telegram.base_url,
+        "WVB_TELEGRAM_RUNTIME": telegram_runtime,
         "WVB_BROADCAST_RATE": "40",
         "WVB_QUIET_HOURS": "",
     }

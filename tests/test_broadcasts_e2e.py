@@ -36,9 +36,9 @@ def broadcasts_to(
 
 
 async def test_broadcast_reaches_exactly_the_subscribed_workers_of_the_segment(
-    backend: Backend, fake_telegram: FakeTelegramServer, tmp_path: Path
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str, tmp_path: Path
 ) -> None:
-    bot = await start_bot(backend, fake_telegram, quiet_hours="")
+    bot = await start_bot(backend, fake_telegram, telegram_runtime, quiet_hours="")
     env = backend.environment(bot.settings) | {"WVB_QUIET_HOURS": ""}
     try:
         added = await run_wvb(env, "workplaces", "add", "Golden Fish Co.", "--json")
@@ -149,12 +149,14 @@ def has_lesson(message: SentMessage) -> bool:
 
 
 async def test_quiet_hours_hold_a_broadcast_and_status_says_so_but_urgent_goes(
-    backend: Backend, fake_telegram: FakeTelegramServer, tmp_path: Path
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str, tmp_path: Path
 ) -> None:
     now = datetime.now(UTC)
     start, end = now - timedelta(hours=1), now + timedelta(hours=2)
     quiet = f"{start:%H}:00-{end:%H}:00"  # now is inside, in UTC
-    bot = await start_bot(backend, fake_telegram, quiet_hours=quiet, timezone="UTC")
+    bot = await start_bot(
+        backend, fake_telegram, telegram_runtime, quiet_hours=quiet, timezone="UTC"
+    )
     env = backend.environment(bot.settings) | {"WVB_QUIET_HOURS": quiet, "WVB_TIMEZONE": "UTC"}
     try:
         worker = fake_telegram.user(7_200_001, language_code="en")
@@ -209,9 +211,9 @@ async def test_bad_broadcast_requests_get_one_clear_line(tmp_path: Path) -> None
 
 
 async def test_no_raw_chat_id_is_stored_with_a_broadcast(
-    backend: Backend, fake_telegram: FakeTelegramServer
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
 ) -> None:
-    bot = await start_bot(backend, fake_telegram, quiet_hours="")
+    bot = await start_bot(backend, fake_telegram, telegram_runtime, quiet_hours="")
     env = backend.environment(bot.settings) | {"WVB_QUIET_HOURS": ""}
     try:
         worker = fake_telegram.user(7_300_777, language_code="en")
@@ -240,9 +242,9 @@ async def test_no_raw_chat_id_is_stored_with_a_broadcast(
 
 
 async def test_educators_broadcast_from_the_staff_chat_and_case_handlers_cannot(
-    backend: Backend, fake_telegram: FakeTelegramServer
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
 ) -> None:
-    bot = await start_bot(backend, fake_telegram, quiet_hours="")
+    bot = await start_bot(backend, fake_telegram, telegram_runtime, quiet_hours="")
     env = backend.environment(bot.settings) | {"WVB_QUIET_HOURS": ""}
     try:
         for name, role, telegram_id in (("Ana", "educator", 7_400_001),

@@ -30,9 +30,11 @@ STAFF_CHAT = -100_888_000
 
 
 @pytest.fixture
-async def bot(backend: Backend, fake_telegram: FakeTelegramServer) -> AsyncIterator[RunningBot]:
+async def bot(
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
+) -> AsyncIterator[RunningBot]:
     fake_telegram.register_chat({"id": STAFF_CHAT, "type": "supergroup", "title": "Staff"})
-    running = await start_bot(backend, fake_telegram, staff_chat_id=STAFF_CHAT)
+    running = await start_bot(backend, fake_telegram, telegram_runtime, staff_chat_id=STAFF_CHAT)
     try:
         yield running
     finally:

@@ -1,4 +1,5 @@
-"""Tests of the fake Telegram Bot API server itself (wire format, then the real aiogram runtime)."""
+"""Tests of the fake Telegram Bot API server itself (wire format, then the real aiogram and
+python-telegram-bot runtimes)."""
 
 from __future__ import annotations
 
@@ -1298,3 +1299,85 @@ async def test_aiogram_handler_downloads_and_deletes_while_polling(
     finally:
         await dp.stop_polling()
         await polling
+
+
+# ---- the real python-telegram-bot runtime --------------------------------------------------
+
+
+async def test_ptb_speaks_the_wire_format_and_maps_errors_to_its_exceptions(
+    server: FakeTelegramServer,
+) -> None:
+    """python-telegram-bot sends form fields with JSON-encoded values, like aiogram: the same
+    calls, answered the same, raise PTB's exceptions."""
+    import importlib
+    from datetime import timedelta
+
+    from telegram import Bot as PtbBot
+    from telegram import BotCommand as PtbCommand
+    from telegram import BotCommandScopeAllPrivateChats as PtbPrivateChats
+    from telegram import InlineKeyboardButton as PtbButton
+    from telegram import InlineKeyboardMarkup as PtbMarkup
+    from telegram import MessageEntity as PtbEntity
+    from telegram import Update as PtbUpdate
+    from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
+    from telegram.request import HTTPXRequest
+
+    importlib.import_module("bot.channels.telegram_ptb")  # opts into PTB's timedelta periods
+
+    requests = [HTTPXRequest(), HTTPXRequest()]
+    urls = {"base_url": f"{server.base_url}/bot", "base_file_url": f"{server.base_url}/file/bot"}
+    bot = PtbBot(server.token, request=requests[0], **urls)
+    stranger = PtbBot("654321:" + "W" * 35, request=requests[1], **urls)
+    try:
+        user = server.user(1006)
+        markup = PtbMarkup([[PtbButton("Yes", callback_data="answer:yes")]])
+        sent = await bot.send_message(
+            user.chat_id, "Bold start", protect_content=True, reply_markup=markup,
+            entities=[PtbEntity("bold", 0, 4)],
+        )  # fmt: skip
+        record = server.sent[-1]
+        assert (sent.message_id, record.protect_content) == (1, True)
+        assert record.buttons() == [{"text": "Yes", "callback_data": "answer:yes"}]
+        assert record.params["entities"] == [{"type": "bold", "offset": 0, "length": 4}]
+
+        server.fail_next("sendMessage", retry_after=3)
+        with pytest.raises(RetryAfter) as retry:
+            await bot.send_message(user.chat_id, "again")
+        assert retry.value.retry_after == timedelta(seconds=3)
+        with pytest.raises(BadRequest, match="too long"):
+            await bot.send_message(user.chat_id, "x" * 5000)
+        with pytest.raises(BadRequest, match="not modified"):
+            await bot.edit_message_text(
+                "Bold start", chat_id=user.chat_id, message_id=1, reply_markup=markup,
+                entities=[PtbEntity("bold", 0, 4)],
+            )  # fmt: skip
+        with pytest.raises(InvalidToken):
+            await stranger.get_me()
+
+        await bot.set_my_commands(
+            [PtbCommand("start", "Start")], scope=PtbPrivateChats(), language_code="uk"
+        )
+        assert server.commands[("all_private_chats", "uk")] == [
+            {"command": "start", "description": "Start"}
+        ]
+
+        user.send_document(data=b"%PDF-1.7\n" + bytes(range(256)) * 300, file_name="pay.pdf")
+        update = PtbUpdate.de_json(server.pending_updates[-1], bot)
+        assert update.message is not None
+        assert update.message.document is not None
+        file = await bot.get_file(update.message.document.file_id)
+        assert file.file_path is not None
+        assert file.file_path.startswith(f"{server.base_url}/file/bot")
+        content = await file.download_as_bytearray()
+        assert bytes(content) == server.file_content(update.message.document.file_id)
+
+        [document_id] = user.user_message_ids()
+        assert await bot.delete_messages(user.chat_id, [document_id, sent.message_id])
+        assert set(server.deleted) == {(user.chat_id, sent.message_id), (user.chat_id, document_id)}
+
+        server.block(user.chat_id)
+        with pytest.raises(Forbidden, match="blocked by the user"):
+            await bot.send_message(user.chat_id, "are you there?")
+    finally:
+        for request in requests:
+            await request.shutdown()

@@ -1,6 +1,6 @@
-"""Grievance intake end to end: the real aiogram runtime over the fake Bot API, on SQLite + memory
-and on PostgreSQL + Redis, with what a worker said searched for afterwards in a full database
-dump, a Redis dump and every captured log line.
+"""Grievance intake end to end: each real Telegram runtime (aiogram, python-telegram-bot) over the
+fake Bot API, on SQLite + memory and on PostgreSQL + Redis, with what a worker said searched for
+afterwards in a full database dump, a Redis dump and every captured log line.
 """
 
 from __future__ import annotations
@@ -70,9 +70,11 @@ def keyring_of(bot: RunningBot) -> Keyring:
 
 
 @pytest.fixture
-async def bot(backend: Backend, fake_telegram: FakeTelegramServer) -> AsyncIterator[RunningBot]:
+async def bot(
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
+) -> AsyncIterator[RunningBot]:
     fake_telegram.register_chat({"id": STAFF_CHAT, "type": "supergroup", "title": "Staff"})
-    running = await start_bot(backend, fake_telegram, staff_chat_id=STAFF_CHAT)
+    running = await start_bot(backend, fake_telegram, telegram_runtime, staff_chat_id=STAFF_CHAT)
     try:
         yield running
     finally:
@@ -231,10 +233,11 @@ async def test_confirming_twice_creates_exactly_one_case(
 
 
 async def test_the_same_update_delivered_twice_is_handled_once(
-    backend: Backend, fake_telegram: FakeTelegramServer, unused_tcp_port: int
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str, unused_tcp_port: int
 ) -> None:
     url = f"http://127.0.0.1:{unused_tcp_port}/hook"
-    bot = await start_bot(backend, fake_telegram, webhook_url=url, webhook_secret="s3cret",
+    bot = await start_bot(backend, fake_telegram, telegram_runtime, webhook_url=url,
+                          webhook_secret="s3cret",
                           webhook_listen=f"127.0.0.1:{unused_tcp_port}")  # fmt: skip
     try:
         user = fake_telegram.user(4_000_003, language_code="en")
@@ -388,7 +391,7 @@ async def test_staff_commands_follow_the_contract_and_are_audited(
 
 
 async def test_key_rotation_reencrypts_everything_and_the_old_key_can_go(
-    backend: Backend, fake_telegram: FakeTelegramServer
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
 ) -> None:
     from bot.settings import generate_key_lines
 
@@ -396,7 +399,9 @@ async def test_key_rotation_reencrypts_everything_and_the_old_key_can_go(
     assert first.secret_key is not None
     assert first.encryption_keys is not None
     secret, old_key = first.secret_key.get_secret_value(), first.encryption_keys.get_secret_value()
-    bot = await start_bot(backend, fake_telegram, secret_key=secret, encryption_keys=old_key)
+    bot = await start_bot(
+        backend, fake_telegram, telegram_runtime, secret_key=secret, encryption_keys=old_key
+    )
     user = fake_telegram.user(4_000_050, language_code="en")
     try:
         await onboard(fake_telegram, user, "en")
@@ -428,7 +433,9 @@ async def test_key_rotation_reencrypts_everything_and_the_old_key_can_go(
     assert "case_entries: 0 re-encrypted" in again.stderr
 
     if backend.redis_url:  # the unfinished draft survived in Redis and still reads
-        bot = await start_bot(backend, fake_telegram, secret_key=secret, encryption_keys=new_key)
+        bot = await start_bot(
+            backend, fake_telegram, telegram_runtime, secret_key=secret, encryption_keys=new_key
+        )
         try:
             await ask(fake_telegram, user, lambda: user.send_command("report"),
                       has("resume:continue"))  # fmt: skip

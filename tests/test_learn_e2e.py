@@ -1,5 +1,5 @@
-"""A lesson end to end: the real aiogram runtime against the fake Bot API, on SQLite + memory and
-on PostgreSQL + Redis: /learn, a topic, Next, the bold title sent as an entity, and the
+"""A lesson end to end: each real Telegram runtime against the fake Bot API, on SQLite + memory
+and on PostgreSQL + Redis: /learn, a topic, Next, the bold title sent as an entity, and the
 anonymous "Was this helpful?" counter in the database."""
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ def entities(message: SentMessage) -> list[dict[str, Any]]:
 
 
 async def test_a_lesson_over_telegram_with_a_bold_title_and_feedback_counted(
-    backend: Backend, fake_telegram: FakeTelegramServer
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
 ) -> None:
     lesson = load_lesson("pay", "en")
     assert lesson is not None
     assert len(lesson.pages) > 1, "the English pay lesson runs over more than one page"
-    bot = await start_bot(backend, fake_telegram)
+    bot = await start_bot(backend, fake_telegram, telegram_runtime)
     try:
         user = fake_telegram.user(7_100_001, first_name="Mai", language_code="en")
         await onboard(fake_telegram, user, "en")

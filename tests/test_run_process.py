@@ -1,4 +1,5 @@
-"""`wvb run` as an operator runs it: a separate process, stopped by SIGTERM, with its logs read."""
+"""`wvb run` as an operator runs it, on each Telegram runtime: a separate process, stopped by
+SIGTERM, with its logs read."""
 
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ SECRET_TEXT = "the supervisor took my passport"
 
 
 async def test_wvb_run_serves_workers_stops_on_sigterm_and_logs_nothing_identifying(
-    backend: Backend, fake_telegram: FakeTelegramServer, tmp_path: Path
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str, tmp_path: Path
 ) -> None:
-    settings = backend.settings()
+    settings = backend.settings(telegram_runtime=telegram_runtime)
     env = backend.environment(settings)
     env.update(
         WVB_TELEGRAM_TOKEN=fake_telegram.token,
@@ -95,9 +96,9 @@ async def start_process(env: dict[str, str], cwd: Path, server: FakeTelegramServ
 
 @pytest.mark.parametrize("backend", ["postgres-redis"], indirect=True)
 async def test_killed_mid_report_the_draft_resumes_after_restart_and_cases_are_intact(
-    backend: Backend, fake_telegram: FakeTelegramServer, tmp_path: Path
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str, tmp_path: Path
 ) -> None:
-    env = backend.environment(backend.settings())
+    env = backend.environment(backend.settings(telegram_runtime=telegram_runtime))
     env.update(WVB_TELEGRAM_TOKEN=fake_telegram.token, WVB_TELEGRAM_API_BASE=fake_telegram.base_url)
     upgrade = await asyncio.create_subprocess_exec(WVB, "db", "upgrade", env=env, cwd=tmp_path)
     assert await upgrade.wait() == 0

@@ -62,6 +62,7 @@ def test_keys_generate_prints_env_lines_that_the_settings_accept() -> None:
         ("WVB_STAFF_CHAT_ID", "abc"),
         ("WVB_SECRET_KEY", "c2hvcnQ"),
         ("WVB_ENCRYPTION_KEYS", "%%%not base64%%%"),
+        ("WVB_TELEGRAM_RUNTIME", "telethon"),
     ],
 )
 def test_bad_setting_gives_one_line_naming_the_variable_and_exit_2(
@@ -78,6 +79,16 @@ def test_bad_setting_gives_one_line_naming_the_variable_and_exit_2(
     assert "Traceback" not in result.stderr
     if variable in ("WVB_SECRET_KEY", "WVB_ENCRYPTION_KEYS", "WVB_TELEGRAM_TOKEN"):
         assert value not in result.stderr, "a secret is never echoed"
+
+
+@pytest.mark.parametrize("runtime", ["aiogram", "ptb"])
+def test_either_telegram_runtime_passes_validation(
+    runtime: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WVB_TELEGRAM_RUNTIME", runtime)
+    assert load_settings(_env_file=None).telegram_runtime == runtime
+    result = wvb("db", "upgrade", env={"WVB_TELEGRAM_RUNTIME": runtime}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
 
 
 def test_production_database_without_keys_is_refused(tmp_path: Path) -> None:

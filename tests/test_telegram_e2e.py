@@ -1,6 +1,6 @@
-"""End to end: the real aiogram runtime (`serve`, as `wvb run` runs it) against a fake Bot API
-server on 127.0.0.1 that speaks the real wire format. Runs on SQLite + memory state and on
-PostgreSQL + Redis.
+"""End to end: the real Telegram runtimes, aiogram and python-telegram-bot (`serve`, as `wvb run`
+runs it), against a fake Bot API server on 127.0.0.1 that speaks the real wire format. Runs on
+SQLite + memory state and on PostgreSQL + Redis.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from locales import LANGUAGES, translator
 from storage.database import Database
 from storage.models import Worker
 from tests import bot_driver
-from tests.bot_driver import RunningBot, data_of, start_bot, stop_bot
+from tests.bot_driver import RunningBot, data_of, start_bot, stop_bot, unpaced_sender
 from tests.conftest import Backend
 from tests.fake_telegram_api import FakeTelegramServer, SentMessage, SimulatedUser
 
@@ -27,9 +27,9 @@ MENU_PROMPT = "Main menu. What would you like to do?"
 
 @pytest.fixture
 async def running_bot(
-    backend: Backend, fake_telegram: FakeTelegramServer
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
 ) -> AsyncIterator[RunningBot]:
-    bot = await start_bot(backend, fake_telegram)
+    bot = await start_bot(backend, fake_telegram, telegram_runtime)
     try:
         yield bot
     finally:
@@ -129,22 +129,41 @@ async def test_commands_are_registered_in_every_language(running_bot: RunningBot
         assert descriptions == [translator(language).gettext(d) for d in WORKER_COMMANDS.values()]
 
 
-async def test_a_long_message_is_split_within_telegram_limits(
-    fake_telegram: FakeTelegramServer,
+async def test_polling_deletes_the_webhook_first_and_asks_for_three_kinds_of_update(
+    running_bot: RunningBot,
 ) -> None:
-    from bot.channels.telegram.sender import TelegramSender, build_unpaced_bot
+    user = running_bot.server.user(6_000_006, language_code="en")
+    await running_bot.ask(user, lambda: user.send_command("start"), lambda m: True)
+    methods = [request.method for request in running_bot.server.requests]  # those answered
+    assert methods[0] == "getMe"
+    assert methods.index("deleteWebhook") < methods.index("getUpdates")
+    [first_poll] = [r for r in running_bot.server.requests if r.method == "getUpdates"][:1]
+    assert first_poll.params["allowed_updates"] == ["message", "edited_message", "callback_query"]
+
+
+async def test_a_command_for_another_bot_is_only_text(running_bot: RunningBot) -> None:
+    server = running_bot.server
+    user = server.user(6_000_005, language_code="en")
+    await onboard(running_bot, user, "en")
+    other = await running_bot.ask(user, lambda: user.send_text("/forget@another_bot"),
+                                  lambda m: True)  # fmt: skip
+    assert "forget:yes" not in data_of(other)
+    ours = await running_bot.ask(user, lambda: user.send_text(f"/forget@{server.bot_username}"),
+                                 lambda m: True)  # fmt: skip
+    assert "forget:yes" in data_of(ours)
+
+
+async def test_a_long_message_is_split_within_telegram_limits(
+    fake_telegram: FakeTelegramServer, telegram_runtime: str
+) -> None:
     from conversations.messages import Choice, Outbound
 
     user = fake_telegram.user(6_000_003)
     user.send_text("hi")  # makes the chat known to the server
-    bot = build_unpaced_bot(fake_telegram.token, fake_telegram.base_url)
-    try:
+    async with unpaced_sender(telegram_runtime, fake_telegram) as sender:
         paragraph = "ဝန်ထမ်း " * 300 + "\n\n"  # Burmese: multi-byte, many code points
         text = paragraph * 6 + "🙂" * 3000  # astral characters count twice in UTF-16
-        sender = TelegramSender(bot)
         await sender.send(str(user.chat_id), Outbound(text, (Choice("OK", "ok"),)))
-    finally:
-        await bot.session.close()
     parts = user.messages()
     assert len(parts) >= 3
     assert all(len(p.text.encode("utf-16-le")) // 2 <= 4096 for p in parts)
@@ -155,12 +174,13 @@ async def test_a_long_message_is_split_within_telegram_limits(
 
 
 async def test_webhook_mode_rejects_requests_without_the_secret(
-    backend: Backend, fake_telegram: FakeTelegramServer, unused_tcp_port: int
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str, unused_tcp_port: int
 ) -> None:
     url = f"http://127.0.0.1:{unused_tcp_port}/telegram/hook"
     bot = await start_bot(
         backend,
         fake_telegram,
+        telegram_runtime,
         webhook_url=url,
         webhook_secret="s3cret-Token_1",
         webhook_listen=f"127.0.0.1:{unused_tcp_port}",
@@ -185,3 +205,31 @@ async def test_webhook_mode_rejects_requests_without_the_secret(
         assert picker.buttons()[0]["callback_data"] == "lang:es"
     finally:
         await stop_bot(bot)
+
+
+@pytest.mark.parametrize("backend", ["sqlite-memory"], indirect=True)
+async def test_a_rejected_token_or_an_unreachable_api_is_one_line_naming_the_setting(
+    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str,
+    unused_tcp_port: int,
+) -> None:  # fmt: skip
+    from bot.app import open_app
+    from bot.errors import ChannelStartError
+
+    wrong_secret = "W" * 35
+    cases = [
+        ({"telegram_token": f"654321:{wrong_secret}", "telegram_api_base": fake_telegram.base_url},
+         "WVB_TELEGRAM_TOKEN: Telegram rejected the token"),
+        ({"telegram_token": fake_telegram.token,
+          "telegram_api_base": f"http://127.0.0.1:{unused_tcp_port}"},
+         "WVB_TELEGRAM_API_BASE: cannot reach the Bot API ("),
+    ]  # fmt: skip
+    for overrides, expected in cases:
+        settings = backend.settings(telegram_runtime=telegram_runtime, **overrides)
+        async with open_app(settings, channels=True, upgrade_schema=True) as app:
+            [channel] = app.channels
+            with pytest.raises(ChannelStartError) as raised:
+                await channel.start()
+        message = str(raised.value)
+        assert message.startswith(expected), message
+        assert "\n" not in message
+        assert wrong_secret not in message

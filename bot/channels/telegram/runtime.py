@@ -12,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiogram import Bot, Dispatcher, F, Router
@@ -29,14 +26,7 @@ from aiogram.client.session.middlewares.base import (
 )
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatType
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramUnauthorizedError,
-)
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
@@ -55,37 +45,39 @@ from bot.channels.gateway import ConversationGateway
 from bot.channels.pacing import paced
 from bot.channels.sending import Sender
 from bot.channels.staff_chat import StaffChat
+from bot.channels.telegram.rendering import send_rendered
 from bot.channels.telegram.sender import (
-    CHANNEL,
+    AIOGRAM_ERRORS,
     TelegramSender,
+    aiogram_api,
     build_unpaced_bot,
-    send_rendered,
+)
+from bot.channels.telegram.shared import (
+    ALLOWED_UPDATES,
+    CHANNEL,
+    ChatTurns,
+    WebhookServer,
+    WebhookSettings,
+    command_menus,
+    counts_against_rate,
+    first_delivery,
+    start_failures_named,
+    too_big,
+    within_download_limit,
 )
 from bot.channels.telegram.updates import (
     MediaFile,
     inbound_from_callback,
     inbound_from_message,
-    language_hint,
 )
-from bot.errors import ChannelStartError
-from conversations.commands import WORKER_COMMANDS
-from conversations.messages import Effects, FetchMedia, Inbound, InboundKind, Outbound
+from conversations.messages import FetchMedia, Outbound
 from conversations.ports import MediaTooLarge, MediaUnavailable
-from locales import LANGUAGES, SOURCE_LANGUAGE, translator
-from storage.conversation_state import ConversationBusyError
 from storage.recent_ids import ChatHistory, MemoryChatHistory, MemoryUpdateLog, UpdateLog
 from storage.send_rate import SendRate
 
+__all__ = ["PacingMiddleware", "TelegramChannel", "WebhookSettings", "build_bot"]
+
 log = logging.getLogger(__name__)
-
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
-MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
-#: The Bot API methods that count against the token's send rate (the rest are not messages).
-PACED_METHOD_PREFIXES = ("Send", "Edit", "Copy", "Forward")
-
-
-def _retry_after(error: BaseException) -> float | None:
-    return float(error.retry_after) if isinstance(error, TelegramRetryAfter) else None
 
 
 class PacingMiddleware(BaseRequestMiddleware):
@@ -102,9 +94,11 @@ class PacingMiddleware(BaseRequestMiddleware):
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         name = type(method).__name__
-        if not name.startswith(PACED_METHOD_PREFIXES):
+        if not counts_against_rate(name):
             return await make_request(bot, method)
-        return await paced(self.rate, lambda: make_request(bot, method), _retry_after, what=name)
+        return await paced(
+            self.rate, lambda: make_request(bot, method), AIOGRAM_ERRORS.retry_after, what=name
+        )
 
 
 def build_bot(token: str, api_base: str, rate: SendRate) -> Bot:
@@ -143,8 +137,13 @@ class TelegramChannel:
         if staff_chat is not None:  # before the workers' router, which answers everything
             self.dispatcher.include_router(self._staff_router(staff_chat))
         self.dispatcher.include_router(self._router())
+        self.api = aiogram_api(self.bot)
+        self.turns = ChatTurns(gateway, self.history, self.api, AIOGRAM_ERRORS)
         self.username: str | None = None
         self._webhook: WebhookServer | None = None
+        # aiogram handles each update in a task of its own and does not wait for them when
+        # polling stops: these are awaited before run() returns, so no turn outlives the channel.
+        self._turns_in_flight: set[asyncio.Task[Any]] = set()
 
     def sender(self) -> Sender:
         """Outbox messages and staff alerts: paced in the conversation lane, 429s waited out."""
@@ -165,7 +164,7 @@ class TelegramChannel:
             )
             if answer is not None:
                 await send_rendered(
-                    self.bot, message.chat.id, Outbound(answer, protect_content=True)
+                    self.api, message.chat.id, Outbound(answer, protect_content=True)
                 )
 
         router.message.register(
@@ -192,19 +191,19 @@ class TelegramChannel:
         data: dict[str, Any],
     ) -> Any:
         assert isinstance(update, Update)
-        if not await self.updates.first_time(update.update_id):
-            log.info("update delivered again; ignored")
+        task = asyncio.current_task()
+        if task is not None:
+            self._turns_in_flight.add(task)
+            task.add_done_callback(self._turns_in_flight.discard)
+        if not await first_delivery(self.updates, update.update_id):
             return None
         return await handler(update, data)
 
     async def on_message(self, message: Message) -> None:
         if message.from_user is None:
             return
-        if message.edit_date is not None:  # an edited message: ask for a new one instead
-            inbound = Inbound(InboundKind.UNSUPPORTED, language_hint=language_hint(message))
-        else:
-            inbound = inbound_from_message(message, self.username, self._fetcher)
-        await self._handle(message.from_user.id, message.chat.id, inbound, message.message_id)
+        inbound = inbound_from_message(message, self.username, self._fetcher)
+        await self.turns.handle(message.from_user.id, message.chat.id, inbound, message.message_id)
 
     async def on_callback(self, query: CallbackQuery) -> None:
         try:
@@ -213,7 +212,7 @@ class TelegramChannel:
             log.warning("could not answer a button press: %s", type(error).__name__)
         if query.message is None:
             return
-        await self._handle(
+        await self.turns.handle(
             query.from_user.id,
             query.message.chat.id,
             inbound_from_callback(query),
@@ -225,106 +224,47 @@ class TelegramChannel:
         log.info("ignored %s outside a private chat", type(event).__name__)
 
     def _fetcher(self, media: MediaFile) -> FetchMedia:
-        async def fetch() -> bytes:
-            if media.size is not None and media.size > MAX_DOWNLOAD_BYTES:
-                raise MediaTooLarge
-            buffer = io.BytesIO()
-            try:
-                await self.bot.download(media.file_id, destination=buffer)
-            except TelegramBadRequest as error:
-                if "too big" in error.message:
-                    raise MediaTooLarge from None
-                raise MediaUnavailable(type(error).__name__) from None
-            except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as error:
-                raise MediaUnavailable(type(error).__name__) from None
-            return buffer.getvalue()
+        return within_download_limit(media, self._download)
 
-        return fetch
-
-    async def _handle(
-        self,
-        user_id: int,
-        chat_id: int,
-        inbound: Inbound,
-        inbound_message_id: int | None,
-        *,
-        pressed_message_id: int | None = None,
-    ) -> None:
-        worker = self.gateway.worker(CHANNEL, user_id, chat_id)
-        if inbound_message_id is not None:
-            await self.history.add(worker.pseudonym, [inbound_message_id])
-
-        async def deliver(replies: Sequence[Outbound], effects: Effects) -> None:
-            if effects.erase_chat:
-                await self.erase(chat_id, await self.history.recent(worker.pseudonym))
-                await self.history.clear(worker.pseudonym)
-            elif effects.erase_inbound and inbound_message_id is not None:
-                await self.erase(chat_id, [inbound_message_id])
-            sent = await self.send(chat_id, replies, pressed_message_id=pressed_message_id)
-            if not effects.erase_chat:
-                await self.history.add(worker.pseudonym, sent)
-
+    async def _download(self, file_id: str) -> bytes:
+        buffer = io.BytesIO()
         try:
-            await self.gateway.handle(worker, inbound, deliver)
-        except ConversationBusyError:
-            log.warning("conversation busy for too long; update dropped")
-        except TelegramForbiddenError:
-            log.info("worker has blocked the bot; reply not delivered")
-
-    async def send(
-        self,
-        chat_id: int,
-        replies: Sequence[Outbound],
-        *,
-        pressed_message_id: int | None = None,
-    ) -> list[int]:
-        """Send (or, for a toggled choice, update in place) the replies; return the new ids."""
-        sent: list[int] = []
-        for reply in replies:
-            sent += await send_rendered(
-                self.bot, chat_id, reply, pressed_message_id=pressed_message_id
-            )
-        return sent
-
-    async def erase(self, chat_id: int, message_ids: Sequence[int]) -> None:
-        """Delete what Telegram still allows; older messages simply stay (nothing to do)."""
-        unique = sorted(set(message_ids))
-        for start in range(0, len(unique), 100):
-            try:
-                await self.bot.delete_messages(chat_id, unique[start : start + 100])
-            except TelegramAPIError as error:
-                log.warning("could not delete messages: %s", type(error).__name__)
+            await self.bot.download(file_id, destination=buffer)
+        except TelegramBadRequest as error:
+            if too_big(error.message):
+                raise MediaTooLarge from None
+            raise MediaUnavailable(type(error).__name__) from None
+        except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as error:
+            raise MediaUnavailable(type(error).__name__) from None
+        return buffer.getvalue()
 
     async def register_commands(self) -> None:
         """The command menu, once per language, so each worker sees it in their own."""
         scope = BotCommandScopeAllPrivateChats()
-        for language in LANGUAGES:
-            t = translator(language)
-            commands = [
-                BotCommand(command=name, description=t.gettext(description)[:256])
-                for name, description in WORKER_COMMANDS.items()
-            ]
-            code = None if language == SOURCE_LANGUAGE else language
+        for code, menu in command_menus():
+            commands = [BotCommand(command=name, description=text) for name, text in menu]
             await self.bot.set_my_commands(commands, scope=scope, language_code=code)
 
     async def start(self) -> None:
         """Check the token, register the command menus; a failure names the setting."""
-        try:
+        async with start_failures_named(AIOGRAM_ERRORS):
             me = await self.bot.get_me()
             self.username = me.username
             await self.register_commands()
-        except TelegramUnauthorizedError:
-            raise ChannelStartError("WVB_TELEGRAM_TOKEN: Telegram rejected the token") from None
-        except TelegramNetworkError as error:
-            raise ChannelStartError(
-                f"WVB_TELEGRAM_API_BASE: cannot reach the Bot API ({type(error).__name__})"
-            ) from None
         log.info("Telegram channel ready")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Long polling, or the webhook when one is configured, until ``stop`` is set."""
+        """Long polling, or the webhook when one is configured, until ``stop`` is set; then the
+        updates already received are handled to the end."""
+        try:
+            await self._receive(stop)
+        finally:
+            while self._turns_in_flight:
+                await asyncio.gather(*self._turns_in_flight, return_exceptions=True)
+
+    async def _receive(self, stop: asyncio.Event) -> None:
         if self.webhook_settings is not None:
-            self._webhook = WebhookServer(self, self.webhook_settings)
+            self._webhook = self.webhook_server(self.webhook_settings)
             await self._webhook.start()
             try:
                 await stop.wait()
@@ -360,45 +300,18 @@ class TelegramChannel:
         with suppress(RuntimeError):  # "Polling is not started": nothing to stop
             await self.dispatcher.stop_polling()
 
+    def webhook_server(self, settings: WebhookSettings) -> WebhookServer:
+        """aiogram's own request handler (it checks the secret), on the shared listener."""
 
-@dataclass(frozen=True)
-class WebhookSettings:
-    url: str
-    secret: str
-    host: str
-    port: int
+        def route(app: web.Application, path: str) -> None:
+            handler = SimpleRequestHandler(
+                dispatcher=self.dispatcher, bot=self.bot, secret_token=settings.secret
+            )
+            handler.register(app, path=path)
 
-    @staticmethod
-    def secret_or_random(configured: str | None) -> str:
-        # We register the webhook ourselves at every start, so a random secret is as good as a
-        # configured one when the operator gives none; an absent secret is never an option.
-        return configured or secrets.token_urlsafe(32)
+        async def register() -> None:
+            await self.bot.set_webhook(
+                settings.url, secret_token=settings.secret, allowed_updates=ALLOWED_UPDATES
+            )
 
-
-class WebhookServer:
-    """Receives updates over HTTPS via a reverse proxy; rejects requests without the secret."""
-
-    def __init__(self, channel: TelegramChannel, settings: WebhookSettings) -> None:
-        self.channel = channel
-        self.settings = settings
-        self.runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        settings = self.settings
-        path = urlsplit(settings.url).path or "/"
-        app = web.Application()
-        handler = SimpleRequestHandler(
-            dispatcher=self.channel.dispatcher, bot=self.channel.bot, secret_token=settings.secret
-        )
-        handler.register(app, path=path)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, settings.host, settings.port).start()
-        await self.channel.bot.set_webhook(
-            settings.url, secret_token=settings.secret, allowed_updates=ALLOWED_UPDATES
-        )
-        log.info("webhook listening on %s:%d", settings.host, settings.port)
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+        return WebhookServer(settings, route, register)
