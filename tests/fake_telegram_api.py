@@ -2101,13 +2101,18 @@ class SimulatedUser:
         data: bytes | None = None,
         file_name: str = "document.pdf",
         mime_type: str = "application/pdf",
+        size: int = 20_480,
+        announce_size: bool = True,
     ) -> int:
+        """A document: ``data``, or placeholder bytes of ``size`` (say, over the 20 MB a bot
+        may download, which getFile refuses). ``announce_size=False`` leaves the optional
+        ``file_size`` out of the update, as the Bot API may."""
         file_id, unique_id = self._server._new_file("Document")
         _, dot, extension = file_name.rpartition(".")
         stored = self._server._store_file(
             file_id,
             unique_id,
-            size=20_480,
+            size=size,
             mime_type=mime_type,
             directory="documents",
             extension=extension if dot and _FILE_EXTENSION_RE.fullmatch(extension) else "",
@@ -2120,6 +2125,8 @@ class SimulatedUser:
             "mime_type": mime_type,
             "file_size": stored.size,
         }
+        if not announce_size:
+            del document["file_size"]
         self._last_file_id = file_id
         return self._push_private(document=document)
 

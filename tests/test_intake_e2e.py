@@ -212,6 +212,34 @@ async def test_evidence_photo_is_stored_without_its_location(
     assert dict(image.getexif()) == {}
 
 
+async def test_a_file_over_the_download_limit_is_refused_without_downloading_it(
+    bot: RunningBot, fake_telegram: FakeTelegramServer
+) -> None:
+    from tests.fake_telegram_api import MAX_DOWNLOAD_FILE_SIZE
+
+    user = fake_telegram.user(4_000_004, language_code="en")
+    await onboard(fake_telegram, user, "en")
+    await ask(fake_telegram, user, lambda: user.send_command("report"), has("cat:wages"))
+    await press(fake_telegram, user, "cat:wages", lambda m: "report:done" in data_of(m))
+    await press(fake_telegram, user, "report:done", has("wp:skip"))
+    await press(fake_telegram, user, "wp:skip", has("agency:none"))
+    await press(fake_telegram, user, "agency:none", has("report:done"))
+    refused = await ask(fake_telegram, user,
+                        lambda: user.send_document(size=MAX_DOWNLOAD_FILE_SIZE + 1),
+                        lambda m: "too big" in m.text)  # fmt: skip
+    assert "20 MB" in refused.text
+    assert [r for r in fake_telegram.requests if r.method == "getFile"] == []
+    # Without the size in the update, getFile is asked, and its "file is too big" is the same.
+    big = MAX_DOWNLOAD_FILE_SIZE + 1
+    again = await ask(fake_telegram, user,
+                      lambda: user.send_document(size=big, announce_size=False),
+                      lambda m: "too big" in m.text)  # fmt: skip
+    assert again.text == refused.text
+    [get_file] = [r for r in fake_telegram.requests if r.method == "getFile"]
+    assert get_file.status == 400
+    assert fake_telegram.downloads == []
+
+
 async def test_confirming_twice_creates_exactly_one_case(
     bot: RunningBot, fake_telegram: FakeTelegramServer
 ) -> None:

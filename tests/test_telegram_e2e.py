@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from sqlalchemy import func, select
@@ -171,6 +171,47 @@ async def test_a_long_message_is_split_within_telegram_limits(
     assert "".join(p.text for p in parts).replace("\n", "").replace(" ", "") == text.replace(
         "\n", ""
     ).replace(" ", "")
+
+
+async def test_send_failures_are_named_alike_on_both_runtimes(
+    fake_telegram: FakeTelegramServer, telegram_runtime: str
+) -> None:
+    from bot.channels.sending import Blocked, ChannelDown, Rejected, RetryAfter, SendFailure
+    from conversations.messages import Outbound
+
+    server = fake_telegram
+    user = server.user(6_000_007)
+    user.send_text("hi")  # makes the chat known to the server
+    address, hello = str(user.chat_id), Outbound("hello")
+
+    async def failure(prepare: Callable[[], object], to: str = address) -> SendFailure:
+        prepare()
+        with pytest.raises(SendFailure) as raised:
+            await sender.send(to, hello)
+        return raised.value
+
+    async with unpaced_sender(telegram_runtime, server) as sender:
+        assert len(await sender.send(address, hello)) == 1
+        retry = await failure(lambda: server.fail_next("sendMessage", retry_after=3))
+        assert isinstance(retry, RetryAfter)
+        assert retry.seconds == 3.0
+        assert server.too_many_requests == 1, "the broadcast sender does not retry a 429"
+        bad = await failure(lambda: None, to="424242")  # chat not found
+        assert isinstance(bad, Rejected)
+        token = await failure(lambda: server.fail_next("sendMessage", status=401))
+        assert isinstance(token, ChannelDown)
+        assert "WVB_TELEGRAM_TOKEN" in str(token)
+        down = await failure(lambda: server.fail_next("sendMessage", status=502))
+        assert isinstance(down, ChannelDown)
+        assert "unreachable" in str(down)
+        blocked = await failure(lambda: server.block(user.chat_id))
+        assert isinstance(blocked, Blocked)
+    async with unpaced_sender(telegram_runtime, server) as sender:
+        server.unblock(user.chat_id)
+        await server.stop()  # nothing listens any more
+        gone = await failure(lambda: None)
+        assert isinstance(gone, ChannelDown)
+        assert "unreachable" in str(gone)
 
 
 async def test_webhook_mode_rejects_requests_without_the_secret(
