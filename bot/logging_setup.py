@@ -62,8 +62,3 @@ def quiet_below_warning(*names: str) -> None:
     level the root logger has."""
     for name in names:
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def short_ref(pseudonym: str) -> str:
-    """How logs name a conversation: enough to follow one in a log, useless to identify anyone."""
-    return pseudonym[:8]

@@ -185,7 +185,6 @@ class CaseService:
                 continue
             if receipt.urgent:
                 self.outbox.wake()
-            log.info("case received (urgent=%s)", receipt.urgent)
             return receipt
         raise RuntimeError("could not store the case after several attempts")
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 
-from bot.logging_setup import short_ref
 from conversations.engine import ConversationEngine
 from conversations.messages import Effects, Inbound, Outbound
 from conversations.ports import WorkerRef
@@ -49,11 +50,16 @@ class ConversationGateway:
             inbound = dataclasses.replace(inbound, text=to_unicode_burmese(inbound.text))
         async with self.store.lock(worker.pseudonym):
             state = await self.store.load(worker.pseudonym)
+            # Log lines name a turn by a random id: nothing in the log links two turns of one
+            # worker, or a turn to the worker's pseudonym.
+            turn_id = secrets.token_hex(4)
             try:
                 turn = await self.engine.handle(worker, inbound, state)
-            except Exception:
-                # The state is left as it was, so the worker can simply try again.
-                log.exception("conversation %s: turn failed", short_ref(worker.pseudonym))
+            except Exception as error:
+                # The state is left as it was, so the worker can simply try again. The log gets
+                # where it failed, never the exception's message: it may quote what they typed.
+                frames = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
+                log.error("turn %s failed: %s\n%s", turn_id, type(error).__name__, frames)
                 reply = self.engine.failure_reply(state, inbound.language_hint)
                 await deliver([reply], Effects())
                 return
@@ -62,8 +68,8 @@ class ConversationGateway:
             else:
                 await self.store.save(worker.pseudonym, turn.state)
             log.info(
-                "conversation %s: %s -> %s (%d replies)",
-                short_ref(worker.pseudonym),
+                "turn %s: %s -> %s (%d replies)",
+                turn_id,
                 inbound.kind.value,
                 "forgotten" if turn.forget_state else turn.state.step,
                 len(turn.replies),
