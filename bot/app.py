@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -217,13 +217,14 @@ class App:
                     raise task.exception()  # type: ignore[misc]
             log.info("shutting down")
         finally:
+            # Everything is stopped and awaited even when a channel failed (its error is
+            # raised above, once); nothing outlives the app's close.
             stop.set()
-            for task in receiving:
-                with suppress(asyncio.CancelledError):
-                    await task
+            await asyncio.gather(*receiving, return_exceptions=True)
             relay_stop.set()
-            for task in tasks:
-                await task
+            for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+                if isinstance(outcome, BaseException):  # relays catch their own: a bug
+                    log.error("a relay ended with %s", type(outcome).__name__)
             if scheduler is not None and scheduler.running:
                 scheduler.shutdown(wait=False)
         log.info("stopped cleanly")
