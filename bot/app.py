@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -434,11 +434,3 @@ async def open_app(
         yield app
     finally:
         await app.close()
-
-
-async def run_surface(
-    settings: Settings, action: Callable[[App], Awaitable[Any]], **options: Any
-) -> Any:
-    """Open the app, run one action on it, close it: what a CLI command does."""
-    async with open_app(settings, **options) as app:
-        return await action(app)

@@ -4,8 +4,6 @@ aiogram's errors mean what (``AIOGRAM_ERRORS``, mapped onto ``bot/channels/sendi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -98,8 +96,3 @@ class TelegramSender(shared.TelegramSender):
     def __init__(self, bot: Bot) -> None:
         super().__init__(aiogram_api(bot), AIOGRAM_ERRORS)
         self.bot = bot
-
-
-def as_ids(values: Sequence[str]) -> list[int]:
-    """Telegram message ids back as numbers (for the chat history /forget erases)."""
-    return [int(value) for value in values if value.lstrip("-").isdigit()]
