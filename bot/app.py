@@ -43,6 +43,7 @@ from services.cases import CasePolicy, CaseService
 from services.casework import CaseworkService, ClockPolicy
 from services.education import LearningService
 from services.outbox import Outbox
+from services.retention import RetentionPolicy, RetentionService
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
 from services.workers import WorkerProfileService
@@ -115,6 +116,7 @@ class App:
     staff_accounts: StaffAccounts
     broadcasts: BroadcastService
     case_clock: CaseClock
+    retention: RetentionService
     engine: ConversationEngine
     gateway: ConversationGateway
     channels: list[Channel] = field(default_factory=list)
@@ -181,6 +183,7 @@ class App:
             self.database,
             draft_ttl=timedelta(hours=self.settings.draft_ttl_hours),
             clock=self.case_clock,
+            retention=self.retention,
         )
 
     # -- running ------------------------------------------------------------------------------
@@ -334,6 +337,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
     case_policy = CasePolicy(
         acknowledge_days=settings.acknowledge_days, response_days=settings.response_days
     )
+    retention = RetentionService(database, outbox, RetentionPolicy(settings.retention_days))
     cases = CaseService(database, keyring, outbox, attempts, case_policy)
     casework = CaseworkService(database, keyring, outbox, clock_policy(settings))
     profiles = WorkerProfileService(database, keyring)
@@ -366,6 +370,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         staff_accounts=StaffAccounts(database, pseudonymizer),
         broadcasts=BroadcastService(database, broadcast_policy(settings)),
         case_clock=CaseClock(database, outbox),
+        retention=retention,
         engine=engine,
         gateway=ConversationGateway(engine, store, pseudonymizer),
     )

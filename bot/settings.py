@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     validation_reminder_days: str = "2,5"
     validation_overdue_days: int = Field(default=10, ge=1, le=365)
     retaliation_checkin_days: int = Field(default=30, ge=1, le=3650)
+    # The content of a case that ended (closed, closed unvalidated, withdrawn) is deleted this
+    # many days later; only what the counts need stays (services/retention.py).
+    retention_days: int = Field(default=90, ge=1, le=36500)
     # Idle conversation drafts expire after this long; durable profile data lives in the database.
     draft_ttl_hours: int = Field(default=72, ge=1, le=24 * 90)
     # Broadcasts: the global send rate shared by every process (Telegram allows about 30 messages

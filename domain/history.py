@@ -20,6 +20,8 @@ class CaseAction(StrEnum):
     WORKER_MESSAGE = "worker_message"
     VALIDATION_OVERDUE = "validation_overdue"
     WORKER_UNREACHABLE = "worker_unreachable"
+    WITHDRAWN = "withdrawn"  # the worker withdrew the report
+    CONTENT_PURGED = "content_purged"  # retention, `wvb cases purge` or a withdrawal
 
 
 def validation_action(answer: Answer) -> str:

@@ -11,6 +11,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import delete
 
 from scheduler.case_clock import CaseClock
+from services.retention import RetentionService
 from storage.database import Database
 from storage.models import DraftAttachment, utc_now
 
@@ -31,7 +32,10 @@ async def purge_abandoned_evidence(database: Database, older_than: timedelta) ->
 
 
 def build_scheduler(
-    database: Database, draft_ttl: timedelta, clock: CaseClock | None = None
+    database: Database,
+    draft_ttl: timedelta,
+    clock: CaseClock | None = None,
+    retention: RetentionService | None = None,
 ) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True})
     if clock is not None:
@@ -40,6 +44,11 @@ def build_scheduler(
                           max_instances=1, misfire_grace_time=60)  # fmt: skip
         scheduler.add_job(clock.escalate_daily, "interval", hours=1, id="daily_escalation",
                           max_instances=1, misfire_grace_time=600)  # fmt: skip
+    if retention is not None:
+        # Looks hourly, so a process that restarts often still runs it; the staff warning goes
+        # once a UTC day (a row per day), and purging a case twice is impossible (purged_at).
+        scheduler.add_job(retention.run, "interval", hours=1, id="retention", max_instances=1,
+                          misfire_grace_time=600, next_run_time=utc_now())  # fmt: skip
     scheduler.add_job(
         purge_abandoned_evidence,
         "interval",

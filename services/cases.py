@@ -48,7 +48,7 @@ from storage.models import (
     EmergencyContact,
     Worker,
     Workplace,
-    utc_now,
+    utc_hour,
 )
 from storage.rate_limits import AttemptCounter
 from storage.repositories import CaseRepository
@@ -192,7 +192,7 @@ class CaseService:
         return await session.scalar(select(Case).where(Case.draft_key == draft_key))
 
     async def _create(self, session: AsyncSession, worker: WorkerRef, draft: ReportDraft) -> Case:
-        now = utc_now()
+        now = utc_hour()  # case times are kept to the hour (storage.models.HourDateTime)
         reference = new_reference()
         reporter_id = await session.scalar(
             select(Worker.id).where(Worker.pseudonym == worker.pseudonym)

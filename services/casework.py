@@ -29,7 +29,7 @@ from domain.errors import Refusal
 from domain.history import CaseAction, TaskKind, retaliation_action, validation_action
 from domain.parties import WORKER_ACTOR, Respondent, Side
 from domain.references import new_reference
-from domain.statuses import CaseStatus
+from domain.statuses import TERMINAL, CaseStatus
 from locales import LANGUAGES
 from services import audit, lifecycle
 from services.cases import case_purpose
@@ -48,6 +48,7 @@ from storage.models import (
     Validation,
     Worker,
     Workplace,
+    utc_hour,
     utc_now,
 )
 from storage.repositories import CaseRepository
@@ -120,6 +121,8 @@ class CaseworkService:
         )
         if new_status:
             case.status = new_status
+            if new_status in TERMINAL:
+                case.ended_at = utc_now()  # the retention clock starts
 
     def _text_entry(self, case: Case, author: Side, text: str) -> CaseEntry:
         purpose = case_purpose(case.reference, "entry")
@@ -415,7 +418,7 @@ class CaseworkService:
             existing = await session.scalar(select(Case).where(Case.draft_key == draft_key))
             if existing is not None:
                 return existing.reference, False
-            now = utc_now()
+            now = utc_hour()
             linked = Case(
                 reference=new_reference(), categories=[Category.RETALIATION],
                 workplace_id=case.workplace_id, occurred=Occurred.ONGOING, affected=Affected.ME,

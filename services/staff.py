@@ -120,6 +120,7 @@ class StaffService:
                     )
                     for event in case.events
                 ],
+                purged_at=case.purged_at,
             )
 
     @staticmethod

@@ -112,6 +112,8 @@ class CaseDetail(CaseSummary):
     site_validation: SiteValidationView
     entries: list[CaseEntryView]
     events: list[CaseEventView]
+    # Set when the case's content was deleted (retention, `wvb cases purge`, a withdrawal).
+    purged_at: datetime | None = field(default=None, metadata={_ONLY_WHEN_SET: True})
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def to_the_hour(moment: datetime) -> datetime:
+    """A moment kept only to the hour: when a worker wrote is metadata that can point at them
+    (a shift, a break), and no clock here needs more than the hour."""
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def utc_hour() -> datetime:
+    return to_the_hour(utc_now())
+
+
+class HourDateTime(UTCDateTime):
+    """A UTC timestamp stored to the hour, whoever writes it (see ``to_the_hour``). Rows of
+    these columns are ordered by id, never by time."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        stored = super().process_bind_param(value, dialect)
+        return to_the_hour(stored) if stored is not None else None
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -176,10 +197,14 @@ class Case(Base):
     # A retaliation case points at the case whose worker was punished for complaining.
     linked_case_id: Mapped[int | None] = mapped_column(default=None)
     receipt_hash: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+    created_at: Mapped[datetime] = mapped_column(HourDateTime, default=utc_hour)
+    updated_at: Mapped[datetime] = mapped_column(HourDateTime, default=utc_hour, onupdate=utc_hour)
     acknowledge_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     response_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the case reached an end (closed, closed_unvalidated, withdrawn): the retention clock.
+    ended_at: Mapped[datetime | None] = mapped_column(HourDateTime, default=None, index=True)
+    # When its content was deleted (retention, `wvb cases purge`, or the worker's withdrawal).
+    purged_at: Mapped[datetime | None] = mapped_column(HourDateTime, default=None)
 
     workplace: Mapped[Workplace | None] = relationship()
     entries: Mapped[list[CaseEntry]] = relationship(
@@ -201,7 +226,7 @@ class CaseEntry(Base):
     kind: Mapped[str] = mapped_column(String(16))  # text | photo | document | voice | audio | video
     mime_type: Mapped[str] = mapped_column(String(100), default="text/plain")
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(HourDateTime, default=utc_hour)
 
     case: Mapped[Case] = relationship(back_populates="entries")
 
@@ -213,7 +238,7 @@ class CaseEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    at: Mapped[datetime] = mapped_column(HourDateTime, default=utc_hour)
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(40))
     from_status: Mapped[str | None] = mapped_column(String(24))
@@ -239,7 +264,7 @@ class Validation(Base):
     round: Mapped[int]
     respondent: Mapped[str] = mapped_column(String(16))  # domain.parties.Respondent
     answer: Mapped[str] = mapped_column(String(16))
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    at: Mapped[datetime] = mapped_column(HourDateTime, default=utc_hour)
 
 
 class CaseTask(Base):
@@ -268,6 +293,17 @@ class EscalationDay(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     overdue: Mapped[int]
+
+
+class RetentionDay(Base):
+    """One row per UTC day on which staff were warned of content about to be deleted: the
+    primary key keeps two processes from sending the daily retention summary twice."""
+
+    __tablename__ = "retention_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    warned: Mapped[int]
 
 
 class SitePanelMember(Base):
