@@ -260,14 +260,23 @@ async def test_case_entry_and_event_times_are_stored_to_the_hour(app: App) -> No
 async def test_the_migration_truncates_existing_times_and_starts_the_clock_of_ended_cases(
     backend: Backend,
 ) -> None:
+    from alembic import command
     from sqlalchemy import JSON, Boolean, String, column, insert, table
+    from sqlalchemy.engine import Connection
 
-    from storage.database import Database, upgrade_schema
+    from storage.database import Database, alembic_config, upgrade_schema
     from storage.models import UTCDateTime
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0010")
 
     database = Database(backend.database_url)
     try:
-        await upgrade_schema(database.engine, "0010")
+        await upgrade_schema(database.engine)
+        async with database.engine.begin() as connection:  # the test database may be at head
+            await connection.run_sync(downgrade)
         moment = datetime(2026, 5, 4, 13, 47, 12, 345678, tzinfo=utc_now().tzinfo)
         cases = table(
             "cases",
