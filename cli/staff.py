@@ -113,6 +113,11 @@ def _print_case(case: CaseDetail) -> None:
         f"danger now: {'yes' if case.danger_now else 'no'} · {case.confidentiality}"
     )
     console.print(f"language: {case.language} · received {iso_utc(case.created_at)}")
+    if case.purged_at is not None:
+        console.print(
+            f"[bold]content purged {iso_utc(case.purged_at)}[/]: what the worker wrote and sent, "
+            "notes and validations are deleted; only the counts remain"
+        )
     console.print(
         f"acknowledge by {iso_utc(case.acknowledge_due_at)} · "
         f"respond by {iso_utc(case.response_due_at)}"
@@ -227,6 +232,24 @@ def cases_close(
         lambda s: s.close(cli_actor(), reference, unvalidated=unvalidated, reason=reason)
     )
     done(as_json, reference, status, f"{reference}: {status}")
+
+
+@cases_app.command("purge")
+def cases_purge(
+    reference: str = typer.Argument(..., help="The case reference."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Delete the case's content now: entries, files, note and reason texts, validations and
+    queued messages (audited). Status, categories, workplace and dates to the day remain, so
+    the case still counts. Cannot be undone."""
+    result = call_app(lambda app: app.retention.purge(cli_actor(), reference))
+    if as_json:
+        print_json(result)
+        return
+    typer.echo(
+        f"{result.reference}: content purged {iso_utc(result.purged_at)} "
+        f"({result.entries} entries, {result.files} of them files)"
+    )
 
 
 @workplaces_app.command("add")

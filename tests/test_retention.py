@@ -5,6 +5,7 @@ SQLite + memory and PostgreSQL + Redis. Also: case times are stored to the hour.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -329,3 +330,39 @@ async def test_the_migration_truncates_existing_times_and_starts_the_clock_of_en
         assert case.ended_at == case.updated_at == case.created_at
     finally:
         await database.dispose()
+
+
+async def test_wvb_cases_purge_deletes_the_content_audited_and_show_says_so(
+    app: App, backend: Backend
+) -> None:
+    from storage.models import AuditEntry
+    from tests.bot_driver import run_wvb
+
+    reference = await closed_by_the_worker(app)
+    env = backend.environment(app.settings)
+    purged = await run_wvb(env, "cases", "purge", reference.lower(), "--json")
+    assert purged.returncode == 0, purged.stderr
+    result = json.loads(purged.stdout)
+    assert result["reference"] == reference
+    assert result["status"] == "closed"
+    assert result["purged_at"].endswith("T00:00:00Z")
+    assert (result["entries"], result["files"]) == (4, 1)
+    assert set((await content_rows(app, reference)).values()) == {0}
+
+    shown = await run_wvb(env, "cases", "show", reference, "--json")
+    assert shown.returncode == 0, shown.stderr
+    case = json.loads(shown.stdout)
+    assert case["entries"] == []
+    assert case["purged_at"] == result["purged_at"]
+    assert case["workplace_typed"] is None
+    assert {event["note"] for event in case["events"]} == {None}
+    assert "passports" not in shown.stdout.lower()
+    text = await run_wvb(env, "cases", "show", reference)
+    assert "content purged" in text.stdout
+    async with app.database.sessions() as session:
+        actions = (await session.execute(select(AuditEntry.action))).scalars().all()
+    assert "case.purge" in actions
+
+    missing = await run_wvb(env, "cases", "purge", "ZZZZ-0000")
+    assert missing.returncode == 1
+    assert missing.stderr.count("\n") == 1
