@@ -109,6 +109,9 @@ class CaseStatusView:
     response_due: datetime
     acknowledged: bool
     staff_messages: tuple[StaffMessage, ...]
+    # Proof, for a short while, that this worker gave the right code: lets them withdraw the
+    # report without the code being kept in the conversation (None: it cannot be withdrawn).
+    withdraw_token: str | None = field(default=None, repr=False)
 
 
 class StatusOutcome(StrEnum):
@@ -121,6 +124,11 @@ class StatusOutcome(StrEnum):
 class StatusResult:
     outcome: StatusOutcome
     case: CaseStatusView | None = None
+
+
+class WithdrawOutcome(StrEnum):
+    WITHDRAWN = "withdrawn"  # status withdrawn, content deleted, staff told
+    NOT_POSSIBLE = "not_possible"  # the case ended meanwhile, or the proof expired
 
 
 class EvidenceOutcome(StrEnum):
@@ -153,6 +161,10 @@ class Cases(Protocol):
 
     async def check_status(self, pseudonym: str, reference: str, code: str) -> StatusResult:
         """Look a case up by reference and receipt code, throttling guesses."""
+
+    async def withdraw(self, pseudonym: str, token: str) -> WithdrawOutcome:
+        """Withdraw the report a status check gave ``token`` for: its content is deleted at
+        once and staff are told the reference only."""
 
 
 class ValidationAnswer(StrEnum):

@@ -7,6 +7,8 @@ only as a scrypt hash; a draft's key makes submitting idempotent.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +30,7 @@ from conversations.ports import (
     StaffMessage,
     StatusOutcome,
     StatusResult,
+    WithdrawOutcome,
     WorkerRef,
     WorkplaceOption,
 )
@@ -35,8 +38,10 @@ from domain.categories import is_urgent, known_categories
 from domain.history import CaseAction
 from domain.parties import WORKER_ACTOR, Side
 from domain.references import new_receipt_code, new_reference
-from domain.statuses import CaseStatus
+from domain.statuses import UNRESOLVED, CaseStatus
+from services import lifecycle
 from services.outbox import Outbox
+from services.retention import purge_content
 from storage import codes
 from storage.crypto import DecryptionError, Keyring
 from storage.database import Database
@@ -49,6 +54,7 @@ from storage.models import (
     Worker,
     Workplace,
     utc_hour,
+    utc_now,
 )
 from storage.rate_limits import AttemptCounter
 from storage.repositories import CaseRepository
@@ -71,6 +77,14 @@ def case_purpose(reference: str, part: str) -> bytes:
 
 def draft_purpose(draft_key: str) -> bytes:
     return f"draft\x00{draft_key}".encode()
+
+
+def withdraw_purpose(pseudonym: str) -> bytes:
+    return f"withdraw\x00{pseudonym}".encode()
+
+
+#: How long after a status check the worker may still withdraw without typing the code again.
+WITHDRAW_WINDOW = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -323,9 +337,56 @@ class CaseService:
                 await self.attempts.add(worker_key, window)
                 await self.attempts.add("status:*", window)
                 return StatusResult(StatusOutcome.NOT_FOUND)
-            return StatusResult(StatusOutcome.FOUND, self._status_view(case))
+            return StatusResult(StatusOutcome.FOUND, self._status_view(case, pseudonym))
 
-    def _status_view(self, case: Case) -> CaseStatusView:
+    # -- withdrawal --------------------------------------------------------------------------
+
+    def _withdraw_token(self, pseudonym: str, reference: str) -> str:
+        """A short-lived proof that this worker just gave the right code for ``reference``,
+        sealed to them: the conversation keeps this instead of the receipt code."""
+        expires = int((utc_now() + WITHDRAW_WINDOW).timestamp())
+        sealed = self.keyring.encrypt(
+            json.dumps({"reference": reference, "expires": expires}).encode(),
+            withdraw_purpose(pseudonym),
+        )
+        return base64.urlsafe_b64encode(sealed).decode()
+
+    def _withdraw_reference(self, pseudonym: str, token: str) -> str | None:
+        try:
+            sealed = base64.urlsafe_b64decode(token.encode())
+            claim = json.loads(self.keyring.decrypt(sealed, withdraw_purpose(pseudonym)))
+            expires, reference = int(claim["expires"]), str(claim["reference"])
+        except (ValueError, KeyError, TypeError, DecryptionError):
+            return None
+        return reference if expires >= utc_now().timestamp() else None
+
+    async def withdraw(self, pseudonym: str, token: str) -> WithdrawOutcome:
+        reference = self._withdraw_reference(pseudonym, token)
+        if reference is None:
+            return WithdrawOutcome.NOT_POSSIBLE
+        async with self.database.transaction() as session:
+            case = await CaseRepository(session).find(reference, lock=True)
+            if case is None:
+                return WithdrawOutcome.NOT_POSSIBLE
+            try:
+                new_status = lifecycle.withdrawn(case.status)
+            except lifecycle.LifecycleError:
+                return WithdrawOutcome.NOT_POSSIBLE
+            now = utc_now()
+            session.add(CaseEvent(case_id=case.id, actor=WORKER_ACTOR,
+                                  action=CaseAction.WITHDRAWN, from_status=case.status,
+                                  to_status=new_status))  # fmt: skip
+            case.status = new_status
+            case.ended_at = now
+            await purge_content(session, case, WORKER_ACTOR, now)
+            self.outbox.to_staff(session, Outbound(
+                f"Case {case.reference} was withdrawn by the worker. Its content was deleted; "
+                f"the case still counts in reports. See: wvb cases show {case.reference}"
+            ))  # fmt: skip
+        self.outbox.wake()
+        return WithdrawOutcome.WITHDRAWN
+
+    def _status_view(self, case: Case, pseudonym: str) -> CaseStatusView:
         purpose = case_purpose(case.reference, "entry")
         messages = []
         for entry in case.entries:
@@ -343,4 +404,9 @@ class CaseService:
             response_due=case.response_due_at,
             acknowledged=case.status != CaseStatus.RECEIVED,
             staff_messages=tuple(messages[-5:]),
+            withdraw_token=(
+                self._withdraw_token(pseudonym, case.reference)
+                if case.status in UNRESOLVED
+                else None
+            ),
         )

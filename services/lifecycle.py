@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from domain.answers import VALIDATION_ANSWERS, Answer
 from domain.errors import Refusal
-from domain.statuses import OPEN, TERMINAL, CaseStatus
+from domain.statuses import OPEN, TERMINAL, UNRESOLVED, CaseStatus
 
 #: Statuses staff may set directly. The rest come from remediation, validation or the worker.
 STAFF_SETTABLE = frozenset({CaseStatus.ACKNOWLEDGED, CaseStatus.INVESTIGATING})
@@ -73,3 +73,11 @@ def staff_closes(current: str, *, unvalidated: bool, reason: str | None) -> Case
     if not reason or not reason.strip():
         raise LifecycleError("reason", "closing a case unvalidated needs a reason saying why")
     return CaseStatus.CLOSED_UNVALIDATED
+
+
+def withdrawn(current: str) -> CaseStatus:
+    """The worker withdraws their report: allowed until the case has ended (open, or waiting
+    for their answer about a fix)."""
+    if current not in UNRESOLVED:
+        raise LifecycleError(None, f"the case is {current}; it can no longer be withdrawn")
+    return CaseStatus.WITHDRAWN

@@ -14,6 +14,7 @@ from conversations.engine import ConversationEngine, Turn
 from conversations.messages import Inbound, InboundKind
 from conversations.ports import (
     CaseReceipt,
+    CaseStatusView,
     EvidenceOutcome,
     FetchMedia,
     ReportDraft,
@@ -21,11 +22,13 @@ from conversations.ports import (
     StatusOutcome,
     StatusResult,
     ValidationAnswer,
+    WithdrawOutcome,
     WorkerProfile,
     WorkerRef,
     WorkplaceOption,
 )
 from conversations.state import ConversationState
+from domain.statuses import CaseStatus
 from locales import LANGUAGES
 
 
@@ -73,6 +76,7 @@ class CasesInMemory:
         self.evidence: dict[str, list[bytes]] = {}
         self.contacts: str | None = "Hotline 1300"
         self.codes = iter(f"CODE-{n:04d}-AAAA-BBBB" for n in range(1000))
+        self.withdrawn: list[str] = []
 
     async def workplaces(self) -> list[WorkplaceOption]:
         return [WorkplaceOption(1, "Golden Fish Co."), WorkplaceOption(2, "Sunrise Garments")]
@@ -108,7 +112,18 @@ class CasesInMemory:
         return self.submitted[draft.key][1]
 
     async def check_status(self, pseudonym: str, reference: str, code: str) -> StatusResult:
-        return StatusResult(StatusOutcome.NOT_FOUND)
+        if (reference, code) != ("MINE-0001", "RIGHT-CODE"):
+            return StatusResult(StatusOutcome.NOT_FOUND)
+        now = datetime(2026, 11, 21, tzinfo=UTC)
+        view = CaseStatusView("MINE-0001", CaseStatus.RECEIVED, now, now, now, False, (),
+                              withdraw_token=f"proof-for-{pseudonym}")  # fmt: skip
+        return StatusResult(StatusOutcome.FOUND, view)
+
+    async def withdraw(self, pseudonym: str, token: str) -> WithdrawOutcome:
+        self.withdrawn.append(token)
+        if token != f"proof-for-{pseudonym}":
+            return WithdrawOutcome.NOT_POSSIBLE
+        return WithdrawOutcome.WITHDRAWN
 
 
 class CaseworkInMemory:
@@ -666,6 +681,39 @@ async def test_status_asks_reference_then_code_and_erases_the_code_message() -> 
     turn = await chat.text("WRONG-CODE")
     assert turn.effects.erase_inbound
     assert "/status" in turn.replies[0].text
+
+
+async def test_a_worker_withdraws_their_report_after_the_code_keeping_it_is_the_first_choice() -> (
+    None
+):
+    chat = Chat()
+    await chat.onboard("en")
+    await chat.command("status")
+    await chat.text("MINE-0001")
+    found = await chat.text("RIGHT-CODE")
+    assert payloads(found)[:1] == ["status:withdraw"]
+    assert chat.state is not None
+    assert "RIGHT-CODE" not in chat.state.to_json(), "the code is not kept, only the proof"
+    confirm = await chat.press("status:withdraw")
+    assert payloads(confirm) == ["withdraw:no", "withdraw:yes"], "the safe choice first"
+    assert "MINE-0001" in confirm.replies[-1].text
+    kept = await chat.press("withdraw:no")
+    assert chat.cases.withdrawn == []
+    assert "menu:report" in payloads(kept)
+    assert await chat.press("withdraw:yes") is not None  # an old button: no proof any more
+    assert chat.cases.withdrawn == []
+
+    await chat.command("status")
+    await chat.text("MINE-0001")
+    await chat.text("RIGHT-CODE")
+    await chat.press("status:withdraw")
+    done = await chat.press("withdraw:yes")
+    assert chat.cases.withdrawn == [f"proof-for-{WORKER.pseudonym}"]
+    said = "\n".join(reply.text for reply in done.replies)
+    assert "Report MINE-0001 is withdrawn." in said
+    assert "Deleted now: everything you wrote and every file you sent" in said
+    assert "Kept, so that reports can still be counted" in said
+    assert "menu:report" in payloads(done)
 
 
 async def test_forget_erases_profile_and_state_after_confirmation() -> None:

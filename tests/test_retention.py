@@ -48,7 +48,9 @@ async def app(backend: Backend) -> AsyncIterator[App]:
         await app.close()
 
 
-async def file_a_report(app: App, text: str = "My supervisor keeps our passports.") -> str:
+async def file_a_report(
+    app: App, text: str = "My supervisor keeps our passports.", code: str | None = None
+) -> str:
     """A report with typed text, a typed workplace and agency, and one photo."""
     key = str(uuid.uuid4())
     async with app.database.transaction() as session:
@@ -72,7 +74,7 @@ async def file_a_report(app: App, text: str = "My supervisor keeps our passports
         affected="few",
         danger_now=False,
         confidentiality="confidential",
-        receipt_code=app.cases.new_receipt_code(),
+        receipt_code=code or app.cases.new_receipt_code(),
     )
     return (await app.cases.submit(WORKER, draft)).reference
 
@@ -366,3 +368,68 @@ async def test_wvb_cases_purge_deletes_the_content_audited_and_show_says_so(
     missing = await run_wvb(env, "cases", "purge", "ZZZZ-0000")
     assert missing.returncode == 1
     assert missing.stderr.count("\n") == 1
+
+
+async def test_a_worker_withdraws_with_the_code_content_goes_at_once_and_staff_get_the_reference(
+    app: App,
+) -> None:
+    from conversations.ports import StatusOutcome, WithdrawOutcome
+
+    code = app.cases.new_receipt_code()
+    reference = await file_a_report(app, code=code)
+    await app.casework.acknowledge(ACTOR, reference)
+    await app.casework.reply(ACTOR, reference, "Which month was not paid?")
+    other_phone = "e" * 64  # /status works from any account
+    found = await app.cases.check_status(other_phone, reference, code)
+    assert found.outcome is StatusOutcome.FOUND
+    assert found.case is not None
+    proof = found.case.withdraw_token
+    assert proof is not None
+    assert code not in proof
+    assert await app.cases.withdraw(WORKER.pseudonym, proof) is WithdrawOutcome.NOT_POSSIBLE, (
+        "the proof is sealed to the account that gave the code"
+    )
+    before = len(await staff_texts(app))
+
+    assert await app.cases.withdraw(other_phone, proof) is WithdrawOutcome.WITHDRAWN
+
+    assert set((await content_rows(app, reference)).values()) == {0}
+    [told] = (await staff_texts(app))[before:]
+    assert reference in told
+    assert "withdrawn" in told
+    assert "passports" not in told.lower()
+    shown = await app.staff.show_case(ACTOR, reference)
+    assert shown.status == "withdrawn"
+    assert shown.entries == []
+    assert shown.purged_at is not None
+    assert [e.action for e in shown.events][-2:] == ["withdrawn", "content_purged"]
+    assert await app.cases.withdraw(other_phone, proof) is WithdrawOutcome.NOT_POSSIBLE
+    again = await app.cases.check_status(other_phone, reference, code)
+    assert again.case is not None
+    assert again.case.status == "withdrawn"
+    assert again.case.withdraw_token is None, "an ended case cannot be withdrawn"
+    listed = await app.staff.list_cases(ACTOR, "withdrawn")
+    assert [case.reference for case in listed] == [reference], "it still counts"
+
+
+async def test_a_withdrawal_proof_expires_and_an_ended_case_offers_none(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conversations.ports import WithdrawOutcome
+    from services import cases
+
+    code = app.cases.new_receipt_code()
+    reference = await file_a_report(app, code=code)
+    found = await app.cases.check_status(WORKER.pseudonym, reference, code)
+    assert found.case is not None
+    assert found.case.withdraw_token is not None
+    later = utc_now() + cases.WITHDRAW_WINDOW + timedelta(minutes=1)
+    monkeypatch.setattr(cases, "utc_now", lambda: later)
+    outcome = await app.cases.withdraw(WORKER.pseudonym, found.case.withdraw_token)
+    assert outcome is WithdrawOutcome.NOT_POSSIBLE
+    monkeypatch.undo()
+    await app.casework.close(ACTOR, reference, unvalidated=True, reason="Duplicate.")
+    ended = await app.cases.check_status(WORKER.pseudonym, reference, code)
+    assert ended.case is not None
+    assert ended.case.withdraw_token is None
+    assert await app.cases.withdraw(WORKER.pseudonym, "not a proof") is WithdrawOutcome.NOT_POSSIBLE
