@@ -85,9 +85,10 @@ class CaseworkService:
     def _schedule(
         self, session: AsyncSession, case: Case, kind: TaskKind, days: int, n: int
     ) -> None:
+        # Due to the hour: a check-in's exact time would say when the worker answered.
         session.add(CaseTask(
             key=f"{case.id}:{kind}:{case.validation_round}:{n}", case_id=case.id, kind=kind,
-            round=case.validation_round, due_at=utc_now() + timedelta(days=days),
+            round=case.validation_round, due_at=utc_hour() + timedelta(days=days),
         ))  # fmt: skip
 
     # -- shared ------------------------------------------------------------------------------
@@ -292,7 +293,7 @@ class CaseworkService:
             )
             if question is None:
                 return False
-            question.answered_at = utc_now()
+            question.answered_at = utc_hour()  # when a worker answered: to the hour only
             session.add(Validation(case_id=question.case_id, round=question.round,
                                    respondent=Respondent.SITE, answer=answer))  # fmt: skip
             return True

@@ -374,6 +374,42 @@ async def test_forget_cuts_the_link_deletes_recent_messages_and_the_case_stays_r
     assert "Received" in found.text
 
 
+async def test_a_worker_withdraws_their_report_with_the_receipt_code(
+    bot: RunningBot, fake_telegram: FakeTelegramServer
+) -> None:
+    server = fake_telegram
+    user = server.user(5_300_001, language_code="en")
+    await onboard(server, user, "en")
+    receipt = await report(server, user, details=("The supervisor keeps our passports.",))
+    assert receipt is not None
+    found = await check_status(server, user, receipt.reference, receipt.code)
+    assert "Received" in found.text
+
+    confirm = await press(server, user, "status:withdraw", lambda m: "withdraw:yes" in data_of(m))
+    assert [b["callback_data"] for b in confirm.buttons()] == ["withdraw:no", "withdraw:yes"]
+    assert receipt.reference in confirm.text
+    since = len(server.sent)
+    done = await press(server, user, "withdraw:yes", lambda m: "is withdrawn" in m.text)
+    assert "Deleted now" in done.text
+    [told] = await server.wait_for(lambda m: m.chat_id == STAFF_CHAT, timeout=20, start=since)
+    assert receipt.reference in told.text
+    assert "withdrawn" in told.text
+    assert "passports" not in told.text
+
+    database = Database(bot.settings.database_url)
+    try:
+        async with database.sessions() as session:
+            case = await session.scalar(select(Case).where(Case.reference == receipt.reference))
+            assert case is not None
+            assert case.status == "withdrawn"
+            assert case.purged_at is not None
+            assert await session.scalar(select(func.count()).select_from(CaseEntry)) == 0
+    finally:
+        await database.dispose()
+    again = await check_status(server, user, receipt.reference, receipt.code)
+    assert "Withdrawn" in again.text
+
+
 async def test_zawgyi_description_is_stored_as_unicode(
     backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
 ) -> None:

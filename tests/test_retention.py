@@ -21,6 +21,7 @@ from services.cases import draft_purpose
 from services.casework import Remediation
 from services.outbox import outbox_purpose
 from services.retention import RetentionPolicy, RetentionService
+from services.views import to_json
 from storage.models import (
     Case,
     CaseEntry,
@@ -248,16 +249,19 @@ async def test_case_entry_and_event_times_are_stored_to_the_hour(app: App) -> No
     reference = await file_a_report(app)
     await app.casework.add_note(ACTOR, reference, "Seen.")
     await app.casework.add_worker_message(WORKER, reference, "More detail.")
+    await app.casework.remediate(ACTOR, reference, Remediation("Fixed.", {}))
+    await app.casework.record_validation(WORKER, reference, "yes")  # schedules the check-in
     async with app.database.sessions() as session:
         case = await session.scalar(select(Case).where(Case.reference == reference))
         assert case is not None
-        times = [case.created_at, case.updated_at]
-        times += (await session.execute(select(CaseEntry.created_at))).scalars().all()
-        times += (await session.execute(select(CaseEvent.at))).scalars().all()
-    assert len(times) >= 7
-    assert [t for t in times if (t.minute, t.second, t.microsecond) != (0, 0, 0)] == []
-    shown = await app.staff.show_case(ACTOR, reference)
-    assert shown.created_at.tzinfo is not None
+        times = [case.created_at, case.updated_at, case.ended_at]
+        for column in (CaseEntry.created_at, CaseEvent.at, Validation.at, CaseTask.due_at):
+            times += (await session.execute(select(column))).scalars().all()
+    assert len(times) >= 14
+    assert [t for t in times if t is None or (t.minute, t.second, t.microsecond) != (0, 0, 0)] == []
+    shown = to_json(await app.staff.show_case(ACTOR, reference))
+    assert shown["created_at"].endswith(":00:00Z")
+    assert {event["at"][13:] for event in shown["events"]} == {":00:00Z"}
 
 
 async def test_the_migration_truncates_existing_times_and_starts_the_clock_of_ended_cases(
