@@ -187,6 +187,13 @@ async def assert_no_loss_no_duplicate(backend: Backend, tally: Tally) -> list[tu
     return cases
 
 
+async def logged(bot: BotProcess, line: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while line not in bot.log():
+        assert time.monotonic() < deadline, f"never logged: {line}"
+        await asyncio.sleep(0.2)
+
+
 def figures(name: str, **values: Any) -> None:
     print(f"\n[chaos] {name}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
 
@@ -222,10 +229,13 @@ async def test_postgres_down_for_a_minute_mid_reports_nothing_lost_or_doubled(
             (4, lambda u: u.send_text("hello?")),
         ]
         tally.attempted.update({"w2", "w3"})
+        slowest = 0.0
         while time.monotonic() - down_at < OUTAGE_SECONDS:
             n, act = actions[tally.actions_during_outage % len(actions)]
             tally.actions_during_outage += 1
+            asked_at = time.monotonic()
             answer = await answer_to(server, users[n], lambda u=users[n], a=act: a(u))
+            slowest = max(slowest, time.monotonic() - asked_at)
             tally.answers_during_outage += 1
             assert not answer.protect_content, "a receipt while the database is down"
             assert unavailable_in(languages[n]) in answer.text, answer.text
@@ -248,6 +258,11 @@ async def test_postgres_down_for_a_minute_mid_reports_nothing_lost_or_doubled(
         )
         assert bot.process is not None
         assert bot.process.returncode is None, "the bot ran through it without a restart"
+        for relay in ("outbox", "broadcast"):  # each logged the outage once, and its end
+            await logged(bot, f"{relay} relay pass: storage reachable again")
+            assert bot.log().count(f"{relay} relay pass: storage unreachable") == 1
+        for typed in ("before the outage", "sent during the outage", "after the outage"):
+            assert typed not in bot.log()
     cases = await assert_no_loss_no_duplicate(chaos_backend, tally)
     assert len(cases) == len(tally.confirmed) == 4
     figures(
@@ -260,6 +275,7 @@ async def test_postgres_down_for_a_minute_mid_reports_nothing_lost_or_doubled(
         actions_during_outage=tally.actions_during_outage,
         answered=tally.answers_during_outage,
         try_again_shown=tally.unavailable_seen,
+        slowest_answer_s=round(slowest, 2),
         recovery_s=round(recovery, 2),
         presses_to_confirm_after_restart=presses,
     )
