@@ -5,6 +5,7 @@ replies still paced."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -22,7 +23,7 @@ from conversations.state import ConversationState
 from locales import translator
 from storage.conversation_state import MemoryConversationStore
 from storage.crypto import Keyring, Pseudonymizer
-from storage.outage import storage_unreachable
+from storage.outage import OutageLog, storage_unreachable
 from storage.send_rate import Lane, RedisSendRate
 from tests.chaos_servers import free_port
 from tests.test_conversation_core import Chat
@@ -154,3 +155,22 @@ async def test_with_redis_down_replies_are_paced_in_process_and_broadcasts_wait(
             await rate.take(1, Lane.BROADCAST)
     finally:
         await redis.aclose()
+
+
+def test_a_relay_logs_an_outage_once_and_its_end_and_other_failures_in_full(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("tests.relay")
+    outage = OutageLog(logger, "relay pass")
+    for _ in range(50):  # a minute of passes with the database stopped
+        outage.failed(wrapped(ConnectionRefusedError(111, "Connect call failed")))
+    outage.succeeded()
+    outage.succeeded()
+    outage.failed(ValueError("a bug"))
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "tests.relay"]
+    assert lines == [
+        ("WARNING", "relay pass: storage unreachable (DBAPIError); retrying"),
+        ("WARNING", "relay pass: storage reachable again"),
+        ("ERROR", "relay pass failed"),
+    ]
+    assert caplog.records[-1].exc_info is not None, "a bug keeps its traceback"
