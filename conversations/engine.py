@@ -33,7 +33,7 @@ from conversations.turn import (
     go,
     match_typed_choice,
 )
-from locales import N_, SOURCE_LANGUAGE, guess_language, translator
+from locales import N_, SOURCE_LANGUAGE, Translator, guess_language, translator
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,10 @@ class Turn:
     replies: list[Outbound]
     effects: Effects = field(default_factory=Effects)
     forget_state: bool = False
+    #: Deliver the replies before saving the state: the step is safe to run again (sending a
+    #: report: the case is found by its draft key), so a crash between the two shows the worker
+    #: the same answer again instead of losing it.
+    deliver_first: bool = False
 
 
 class ConversationEngine:
@@ -94,18 +98,32 @@ class ConversationEngine:
             await self._step_input(ctx, inbound)
         log.debug("turn done: step=%s replies=%d", state.step, len(ctx.replies))
         effects = Effects(erase_inbound=ctx.erase_inbound, erase_chat=ctx.erase_chat)
-        return Turn(state, ctx.replies, effects, ctx.forget_state)
+        return Turn(state, ctx.replies, effects, ctx.forget_state, ctx.deliver_first)
 
     def failure_reply(self, state: ConversationState | None, language_hint: str | None) -> Outbound:
         """What the worker sees when a turn fails on our side: never silence, never details."""
-        language = (state.language if state else None) or guess_language(
-            language_hint, self.default_language
-        )
         return Outbound(
-            translator(language).gettext(
+            self._translator(state, language_hint).gettext(
                 "Sorry, something went wrong on our side. Please try again in a few minutes."
             )
         )
+
+    def unavailable_reply(
+        self, state: ConversationState | None, language_hint: str | None
+    ) -> Outbound:
+        """What the worker sees when a turn fails because the database or Redis cannot be
+        reached: it will work again shortly (the state was left as it was before the turn)."""
+        return Outbound(
+            self._translator(state, language_hint).gettext(
+                "Our service is briefly unavailable. Please try again in a minute."
+            )
+        )
+
+    def _translator(self, state: ConversationState | None, language_hint: str | None) -> Translator:
+        language = (state.language if state else None) or guess_language(
+            language_hint, self.default_language
+        )
+        return translator(language)
 
     async def _restore(self, worker: WorkerRef) -> ConversationState:
         profile = await self.services.profiles.find(worker.pseudonym)

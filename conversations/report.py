@@ -640,6 +640,9 @@ async def submit(ctx: TurnContext) -> None:
     )
     ReportDraftState.remove(ctx.state)
     ctx.replies.append(Outbound(text, protect_content=True))
+    # The draft (with its receipt code) is dropped from the saved state only once the receipt
+    # went out: killed before that, the worker presses Send again and sees this same receipt.
+    ctx.deliver_first = True
     if receipt.urgent or is_urgent(finished.categories, finished.danger_now):
         ctx.say(ctx._("Because someone may be in danger, our staff have been alerted now."))
     if finished.workplace_id is not None:

@@ -27,6 +27,7 @@ class TurnContext:
     erase_inbound: bool = False
     erase_chat: bool = False
     forget_state: bool = False  # drop the stored state instead of saving it (after /forget)
+    deliver_first: bool = False  # deliver the replies, then save (a step safe to run again)
 
     @property
     def t(self) -> Translator:

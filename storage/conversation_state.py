@@ -14,7 +14,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conversations.state import ConversationState
 from storage.crypto import DecryptionError, Keyring
@@ -165,8 +167,9 @@ class RedisConversationStore:
         try:
             yield
         finally:
-            # LockError: the lease ran out while we worked; someone else may hold it now.
-            with suppress(LockError):
+            # LockError: the lease ran out while we worked (or Redis restarted and lost it);
+            # someone else may hold it now. Redis unreachable: the lease runs out by itself.
+            with suppress(LockError, RedisConnectionError, RedisTimeoutError):
                 await lock.release()
 
     async def reencrypt_all(self, keyring: Keyring) -> tuple[int, int]:

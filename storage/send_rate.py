@@ -22,6 +22,8 @@ from enum import StrEnum
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 _TAKE = """
 local now_parts = redis.call('TIME')
@@ -175,18 +177,27 @@ class RedisSendRate:
         self._take = redis.register_script(_TAKE)
         self._pause = redis.register_script(_PAUSE)
         self._chat_slots = redis.register_script(_CHAT_SLOTS)
+        # While Redis cannot be reached, replies are paced by this process alone (a worker is
+        # still told to try again shortly); broadcasts wait for Redis.
+        self._fallback = MemorySendRate(rate, chat_interval)
 
     async def take(self, wanted: int, lane: Lane = Lane.CONVERSATION) -> int:
         reserve = lane_reserve(lane, self.capacity)
         while True:
-            granted, wait_ms = await self._take(
-                keys=[self.bucket_key], args=[self.rate, self.capacity, wanted, reserve]
-            )
+            try:
+                granted, wait_ms = await self._take(
+                    keys=[self.bucket_key], args=[self.rate, self.capacity, wanted, reserve]
+                )
+            except (RedisConnectionError, RedisTimeoutError):
+                if lane is not Lane.CONVERSATION:
+                    raise
+                return await self._fallback.take(wanted, lane)
             if int(granted) > 0:
                 return int(granted)
             await asyncio.sleep(max(1, int(wait_ms)) / 1000)
 
     async def pause(self, seconds: float) -> None:
+        await self._fallback.pause(seconds)
         await self._pause(keys=[self.bucket_key], args=[int(seconds * 1000)])
 
     async def chat_slots(self, chat_keys: list[int]) -> list[bool]:

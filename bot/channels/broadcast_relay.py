@@ -52,6 +52,7 @@ from storage.models import (
     WorkerAddress,
     utc_now,
 )
+from storage.outage import OutageLog
 from storage.recent_ids import ChatHistory
 from storage.send_rate import SendRate
 
@@ -139,6 +140,7 @@ class BroadcastRelay:
         self._payloads: dict[tuple[int, str], Outbound] = {}
         self._urgent: dict[int, bool] = {}
         self._last_due_check = 0.0
+        self._outage = OutageLog(log, "broadcast relay pass")
 
     @property
     def batch_size(self) -> int:
@@ -157,9 +159,11 @@ class BroadcastRelay:
         while not stop.is_set():
             try:
                 handled = await self.run_once(stop)
-            except Exception:
-                log.exception("broadcast relay pass failed")
+            except Exception as error:
+                self._outage.failed(error)
                 handled = 0
+            else:
+                self._outage.succeeded()
             if handled == 0:
                 with suppress(TimeoutError):
                     async with asyncio.timeout(IDLE_SECONDS):

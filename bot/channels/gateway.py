@@ -2,7 +2,9 @@
 
 Per conversation: take the lock, load the state, run the engine, save the state, deliver the
 replies, release the lock. Saving before delivering means a crash can at worst lose a reply the
-worker will ask for again, never replay a step twice.
+worker will ask for again, never replay a step twice; a step that is safe to replay (sending a
+report) delivers first, so a crash cannot lose the receipt. When the database or Redis cannot be
+reached, the worker is told to try again shortly.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from conversations.ports import WorkerRef
 from locales.zawgyi import to_unicode_burmese
 from storage.conversation_state import ConversationStore
 from storage.crypto import Pseudonymizer
+from storage.outage import storage_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -48,30 +51,57 @@ class ConversationGateway:
         if inbound.text and _has_myanmar_script(inbound.text):
             # Many Burmese phones still type Zawgyi; everything after this point is Unicode.
             inbound = dataclasses.replace(inbound, text=to_unicode_burmese(inbound.text))
-        async with self.store.lock(worker.pseudonym):
-            state = await self.store.load(worker.pseudonym)
-            # Log lines name a turn by a random id: nothing in the log links two turns of one
-            # worker, or a turn to the worker's pseudonym.
-            turn_id = secrets.token_hex(4)
-            try:
-                turn = await self.engine.handle(worker, inbound, state)
-            except Exception as error:
-                # The state is left as it was, so the worker can simply try again. The log gets
-                # where it failed, never the exception's message: it may quote what they typed.
+        # Log lines name a turn by a random id: nothing in the log links two turns of one
+        # worker, or a turn to the worker's pseudonym.
+        turn_id = secrets.token_hex(4)
+        delivered = False
+
+        async def deliver_once(replies: Sequence[Outbound], effects: Effects) -> None:
+            nonlocal delivered
+            delivered = True
+            await deliver(replies, effects)
+
+        try:
+            async with self.store.lock(worker.pseudonym):
+                await self._turn(turn_id, worker, inbound, deliver_once)
+        except Exception as error:
+            # Redis (locks, state) or the database gone while no reply was sent yet: the
+            # worker hears "try again shortly" rather than nothing.
+            if delivered or not storage_unreachable(error):
+                raise
+            log.warning("turn %s: storage unreachable (%s)", turn_id, type(error).__name__)
+            await deliver([self.engine.unavailable_reply(None, inbound.language_hint)], Effects())
+
+    async def _turn(
+        self, turn_id: str, worker: WorkerRef, inbound: Inbound, deliver: Deliver
+    ) -> None:
+        state = await self.store.load(worker.pseudonym)
+        try:
+            turn = await self.engine.handle(worker, inbound, state)
+        except Exception as error:
+            # The state is left as it was, so the worker can simply try again. The log gets
+            # where it failed, never the exception's message: it may quote what they typed.
+            if storage_unreachable(error):
+                log.warning("turn %s: storage unreachable (%s)", turn_id, type(error).__name__)
+                reply = self.engine.unavailable_reply(state, inbound.language_hint)
+            else:
                 frames = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
                 log.error("turn %s failed: %s\n%s", turn_id, type(error).__name__, frames)
                 reply = self.engine.failure_reply(state, inbound.language_hint)
-                await deliver([reply], Effects())
-                return
-            if turn.forget_state:
-                await self.store.delete(worker.pseudonym)
-            else:
-                await self.store.save(worker.pseudonym, turn.state)
-            log.info(
-                "turn %s: %s -> %s (%d replies)",
-                turn_id,
-                inbound.kind.value,
-                "forgotten" if turn.forget_state else turn.state.step,
-                len(turn.replies),
-            )
+            await deliver([reply], Effects())
+            return
+        if turn.deliver_first:
+            await deliver(turn.replies, turn.effects)
+        if turn.forget_state:
+            await self.store.delete(worker.pseudonym)
+        else:
+            await self.store.save(worker.pseudonym, turn.state)
+        log.info(
+            "turn %s: %s -> %s (%d replies)",
+            turn_id,
+            inbound.kind.value,
+            "forgotten" if turn.forget_state else turn.state.step,
+            len(turn.replies),
+        )
+        if not turn.deliver_first:
             await deliver(turn.replies, turn.effects)

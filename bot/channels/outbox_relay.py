@@ -33,6 +33,7 @@ from services.workers import address_purpose, mark_blocked
 from storage.crypto import Keyring
 from storage.database import Database
 from storage.models import Case, CaseEvent, OutboxMessage, Worker, WorkerAddress, utc_now
+from storage.outage import OutageLog
 from storage.recent_ids import ChatHistory
 
 log = logging.getLogger(__name__)
@@ -225,11 +226,14 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set; wake early when a new message is queued."""
+        outage = OutageLog(log, "outbox relay pass")
         while not stop.is_set():
             try:
                 await self.run_once()
-            except Exception:
-                log.exception("outbox relay pass failed")
+            except Exception as error:
+                outage.failed(error)
+            else:
+                outage.succeeded()
             self.wake.clear()
             with suppress(TimeoutError):
                 async with asyncio.timeout(IDLE_SECONDS):

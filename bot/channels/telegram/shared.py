@@ -30,6 +30,7 @@ from conversations.messages import Effects, FetchMedia, Inbound, Outbound
 from conversations.ports import MediaTooLarge
 from locales import LANGUAGES, SOURCE_LANGUAGE, translator
 from storage.conversation_state import ConversationBusyError
+from storage.outage import storage_unreachable
 from storage.recent_ids import ChatHistory, UpdateLog
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,14 @@ def deletion_batches(message_ids: Iterable[int]) -> list[list[int]]:
 async def first_delivery(updates: UpdateLog, update_id: int) -> bool:
     """False for an update handled before (a webhook retry, a restart before the polling offset
     was confirmed): it is ignored."""
-    if await updates.first_time(update_id):
+    try:
+        if await updates.first_time(update_id):
+            return True
+    except Exception as error:
+        if not storage_unreachable(error):
+            raise
+        # Redis is down: handling an update twice is better than dropping it unanswered.
+        log.warning("update ids unreachable (%s); update handled", type(error).__name__)
         return True
     log.info("update delivered again; ignored")
     return False
@@ -284,7 +292,7 @@ class ChatTurns:
     ) -> None:
         worker = self.gateway.worker(CHANNEL, user_id, chat_id)
         if inbound_message_id is not None:
-            await self.history.add(worker.pseudonym, [inbound_message_id])
+            await self._remember(worker.pseudonym, [inbound_message_id])
 
         async def deliver(replies: Sequence[Outbound], effects: Effects) -> None:
             if effects.erase_chat:
@@ -296,7 +304,7 @@ class ChatTurns:
                 self.api, chat_id, replies, pressed_message_id=pressed_message_id
             )
             if not effects.erase_chat:
-                await self.history.add(worker.pseudonym, sent)
+                await self._remember(worker.pseudonym, sent)
 
         try:
             await self.gateway.handle(worker, inbound, deliver)
@@ -304,6 +312,16 @@ class ChatTurns:
             log.warning("conversation busy for too long; update dropped")
         except self.errors.blocked:
             log.info("worker has blocked the bot; reply not delivered")
+
+    async def _remember(self, pseudonym: str, message_ids: list[int]) -> None:
+        """Keep the ids for /forget; with Redis down the turn goes on without (those messages
+        are then beyond /forget's reach)."""
+        try:
+            await self.history.add(pseudonym, message_ids)
+        except Exception as error:
+            if not storage_unreachable(error):
+                raise
+            log.warning("chat history unreachable (%s)", type(error).__name__)
 
     async def erase(self, chat_id: int, message_ids: Sequence[int]) -> None:
         """Delete what Telegram still allows; older messages simply stay (nothing to do)."""
