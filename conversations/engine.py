@@ -33,7 +33,7 @@ from conversations.turn import (
     go,
     match_typed_choice,
 )
-from locales import N_, SOURCE_LANGUAGE, guess_language, translator
+from locales import N_, SOURCE_LANGUAGE, Translator, guess_language, translator
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +98,29 @@ class ConversationEngine:
 
     def failure_reply(self, state: ConversationState | None, language_hint: str | None) -> Outbound:
         """What the worker sees when a turn fails on our side: never silence, never details."""
-        language = (state.language if state else None) or guess_language(
-            language_hint, self.default_language
-        )
         return Outbound(
-            translator(language).gettext(
+            self._translator(state, language_hint).gettext(
                 "Sorry, something went wrong on our side. Please try again in a few minutes."
             )
         )
+
+    def slow_down_reply(
+        self, state: ConversationState | None, language_hint: str | None
+    ) -> Outbound:
+        """The one answer to a worker over the per-minute update quota; what they send next
+        within that minute is dropped unread."""
+        return Outbound(
+            self._translator(state, language_hint).gettext(
+                "You are sending messages very fast, so I will not read what you send for up to "
+                "a minute. Please wait a minute, then send your last message again."
+            )
+        )
+
+    def _translator(self, state: ConversationState | None, language_hint: str | None) -> Translator:
+        language = (state.language if state else None) or guess_language(
+            language_hint, self.default_language
+        )
+        return translator(language)
 
     async def _restore(self, worker: WorkerRef) -> ConversationState:
         profile = await self.services.profiles.find(worker.pseudonym)
