@@ -351,7 +351,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
     )
     quotas = WorkerQuotas(attempts, Blinder(keys.secret_key), quota_policy(settings))
     cases = CaseService(database, keyring, outbox, attempts, case_policy, quotas)
-    casework = CaseworkService(database, keyring, outbox, clock_policy(settings))
+    casework = CaseworkService(database, keyring, outbox, clock_policy(settings), quotas)
     profiles = WorkerProfileService(database, keyring)
     learning = LearningService(database)
     engine = ConversationEngine(

@@ -156,6 +156,10 @@ class ResumeStep(Step):
             report.save(ctx.state)
             await go(ctx, "report.review", remember=False)
         elif payload == "resume:new":
+            wait = await ctx.services.cases.report_wait(ctx.worker.pseudonym)
+            if wait:  # the unfinished report is kept: it can still be sent
+                await refuse_over_quota(ctx, wait)
+                return True
             preselected = tuple(ctx.state.data.pop("report_preselect", ()))
             await discard(ctx)
             await start_report(ctx, preselected)  # with a lesson's category, if it came from one

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from bot.app import App, open_app
 from conversations.messages import Effects, Inbound, Outbound
-from conversations.ports import ReportDraft, StatusOutcome
+from conversations.ports import EvidenceOutcome, ReportDraft, StatusOutcome
 from locales import translator
 from storage import codes
 from storage.models import Case, CaseEntry, OutboxMessage
@@ -377,3 +377,42 @@ def test_quota_settings_have_safe_defaults() -> None:
     assert settings.quota_evidence_mb_per_day == 100
     assert settings.quota_updates_per_minute == 120
     assert settings.telegram_concurrent_updates == 256
+
+
+async def test_files_answering_staff_count_against_the_same_daily_evidence_bytes(
+    backend: Backend, cheap_scrypt: None
+) -> None:
+    async with app_on(backend, quota_evidence_mb_per_day=1) as app:
+        reference, _ = await file_case(app, 7_100_005)
+        worker = app.gateway.worker("telegram", 7_100_005, 7_100_005)
+        fetched: list[int] = []
+
+        async def fetch() -> bytes:
+            fetched.append(1)
+            return noise_png()
+
+        assert await app.cases.quotas.take_evidence(worker.pseudonym, 1024 * 1024)
+        outcome = await app.casework.add_worker_file(worker, reference, "photo", fetch, None)
+        assert outcome is EvidenceOutcome.OVER_QUOTA
+        assert fetched == [], "not even downloaded"
+
+
+async def test_a_worker_over_the_report_quota_keeps_an_unfinished_report() -> None:
+    from tests.test_conversation_core import Chat, last_text
+
+    chat = Chat()
+    await chat.onboard("en")
+    await chat.command("report")
+    await chat.press("cat:wages")
+    chat.cases.wait = 2 * 3600 - 10  # the quota was reached meanwhile (another process)
+    refused = await chat.command("report")  # offers to resume the draft: no quota involved
+    assert "did not finish" in last_text(refused)
+    refused = await chat.press("resume:new")
+    text = "\n".join(r.text for r in refused.replies)
+    assert REFUSED in text
+    assert hours_sentence("en", 2) in text
+    assert "Hotline 1300" in text, "the emergency contacts"
+    assert chat.state is not None
+    assert chat.state.step == "menu"
+    resumed = await chat.command("report")
+    assert "did not finish" in last_text(resumed), "the unfinished report is still there"
