@@ -1,5 +1,6 @@
-"""Flood figures for docs/SECURITY.md: one account filing 30 urgent reports as fast as it can, and
-40 accounts making 5 wrong receipt-code guesses each before an honest worker checks their case.
+"""Flood figures for docs/SECURITY.md: one account filing 30 urgent reports as fast as it can; 200
+updates in a burst from one account; 40 accounts making 5 wrong receipt-code guesses each before
+an honest worker checks their case.
 
     python -m bench.quota_flood                # SQLite + memory counters
     python -m bench.quota_flood --redis        # SQLite + Redis counters (WVB_TEST_REDIS_URL)
@@ -45,6 +46,20 @@ async def thirty_urgent_reports(app: App) -> dict[str, Any]:
     }
 
 
+async def burst_of_updates(app: App) -> dict[str, Any]:
+    """200 /menu commands from one account as fast as it can send them."""
+    worker = Worker(app, 9_000_002)
+    await worker.onboard("en")
+    started = time.perf_counter()
+    answers = [await worker.command("menu") for _ in range(200)]
+    return {
+        "seconds": round(time.perf_counter() - started, 2),
+        "answered": sum(bool(a) and "very fast" not in a[0].text for a in answers),
+        "slow_down": sum(bool(a) and "very fast" in a[0].text for a in answers),
+        "dropped_unanswered": sum(not a for a in answers),
+    }
+
+
 async def forty_guessers(app: App) -> dict[str, Any]:
     owner = app.gateway.worker("telegram", 9_100_000, 9_100_000)
     code = app.cases.new_receipt_code()
@@ -80,6 +95,7 @@ async def run(use_redis: bool) -> dict[str, Any]:
             {"quota_updates_per_minute": 100_000},
             thirty_urgent_reports,
         ),
+        "two_hundred_updates_in_a_burst": ({}, burst_of_updates),
         "forty_accounts_times_five_guesses": ({}, forty_guessers),
     }
     for name, (overrides, scenario) in scenarios.items():
