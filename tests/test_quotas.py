@@ -29,7 +29,10 @@ from tests.conftest import REDIS_URL, Backend
 REFUSED = "You have already sent as many reports as one account can in 24 hours."
 COLLAPSED = "Our staff were already alerted about an urgent report you sent in the last 24 hours."
 ALERTED = "Because someone may be in danger, our staff have been alerted now."
-FILE_REFUSED = "This file was not added: you have sent as many files as one account can in"
+FILE_REFUSED = (
+    "This file was not added: you have sent as many files as one account can in 24 hours. "
+    "Your report goes on"
+)
 SLOW_DOWN = "You are sending messages very fast"
 
 
