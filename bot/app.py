@@ -43,6 +43,7 @@ from services.cases import CasePolicy, CaseService
 from services.casework import CaseworkService, ClockPolicy
 from services.education import LearningService
 from services.outbox import Outbox
+from services.quotas import QuotaPolicy, WorkerQuotas
 from services.retention import RetentionPolicy, RetentionService
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
@@ -54,7 +55,12 @@ from storage.conversation_state import (
 )
 from storage.crypto import Keyring, Pseudonymizer
 from storage.database import Database
-from storage.rate_limits import AttemptCounter, MemoryAttemptCounter, RedisAttemptCounter
+from storage.rate_limits import (
+    AttemptCounter,
+    Blinder,
+    MemoryAttemptCounter,
+    RedisAttemptCounter,
+)
 from storage.recent_ids import (
     ChatHistory,
     MemoryChatHistory,
@@ -280,6 +286,15 @@ def broadcast_policy(settings: Settings) -> BroadcastPolicy:
     )
 
 
+def quota_policy(settings: Settings) -> QuotaPolicy:
+    return QuotaPolicy(
+        reports_per_day=settings.quota_reports_per_day,
+        urgent_alerts_per_day=settings.quota_urgent_alerts_per_day,
+        evidence_bytes_per_day=settings.quota_evidence_mb_per_day * 1024 * 1024,
+        updates_per_minute=settings.quota_updates_per_minute,
+    )
+
+
 def clock_policy(settings: Settings) -> ClockPolicy:
     return ClockPolicy(
         reminder_days=settings.reminder_days,
@@ -338,8 +353,9 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         acknowledge_days=settings.acknowledge_days, response_days=settings.response_days
     )
     retention = RetentionService(database, outbox, RetentionPolicy(settings.retention_days))
-    cases = CaseService(database, keyring, outbox, attempts, case_policy)
-    casework = CaseworkService(database, keyring, outbox, clock_policy(settings))
+    quotas = WorkerQuotas(attempts, Blinder(keys.secret_key), quota_policy(settings))
+    cases = CaseService(database, keyring, outbox, attempts, case_policy, quotas)
+    casework = CaseworkService(database, keyring, outbox, clock_policy(settings), quotas)
     profiles = WorkerProfileService(database, keyring)
     learning = LearningService(database)
     engine = ConversationEngine(
@@ -372,7 +388,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         case_clock=CaseClock(database, outbox),
         retention=retention,
         engine=engine,
-        gateway=ConversationGateway(engine, store, pseudonymizer),
+        gateway=ConversationGateway(engine, store, pseudonymizer, quotas),
     )
 
 
@@ -401,12 +417,14 @@ def telegram_channel(app: App) -> Channel:
         return PtbTelegramChannel(
             token, settings.telegram_api_base, app.gateway, rate,
             history=history, updates=updates, staff_chat=staff_chat, webhook=webhook,
+            concurrent_updates=settings.telegram_concurrent_updates,
         )  # fmt: skip
     from bot.channels.telegram.runtime import TelegramChannel
 
     return TelegramChannel(
         token, settings.telegram_api_base, app.gateway, rate,
         history=history, updates=updates, staff_chat=staff_chat, webhook=webhook,
+        concurrent_updates=settings.telegram_concurrent_updates,
     )  # fmt: skip
 
 

@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     # this one.
     timezone: str = "UTC"
     language_timezones: str = ""
+    # Quotas per worker (services/quotas.py, docs/SECURITY.md): reports and urgent staff alerts
+    # in 24 hours, megabytes of evidence files in 24 hours, updates a minute.
+    quota_reports_per_day: int = Field(default=5, ge=1, le=1000)
+    quota_urgent_alerts_per_day: int = Field(default=1, ge=1, le=1000)
+    quota_evidence_mb_per_day: int = Field(default=100, ge=1, le=100_000)
+    quota_updates_per_minute: int = Field(default=120, ge=10, le=100_000)
+    # Updates handled at once by one Telegram process (aiogram: a semaphore; PTB: its own bound).
+    telegram_concurrent_updates: int = Field(default=256, ge=1, le=10_000)
 
     @field_validator("database_url")
     @classmethod

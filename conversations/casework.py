@@ -130,6 +130,12 @@ async def save_file(ctx: TurnContext, key: str, inbound: Inbound) -> bool:
     outcome = await ctx.services.casework.add_worker_file(
         ctx.worker, reference, inbound.media, inbound.fetch, inbound.mime or None
     )
+    if outcome is EvidenceOutcome.OVER_QUOTA:
+        ctx.say(
+            ctx._("This file was not added: you have sent as many files as one account can in "
+                  "24 hours. You can still type your answer.")
+        )  # fmt: skip
+        return True
     if outcome is not EvidenceOutcome.STORED:
         ctx.say(
             ctx._("I can't keep this type of file. Please send a photo, a PDF document "

@@ -119,6 +119,18 @@ class ConversationEngine:
             )
         )
 
+    def slow_down_reply(
+        self, state: ConversationState | None, language_hint: str | None
+    ) -> Outbound:
+        """The one answer to a worker over the per-minute update quota; what they send next
+        within that minute is dropped unread."""
+        return Outbound(
+            self._translator(state, language_hint).gettext(
+                "You are sending messages very fast, so I will not read what you send for up to "
+                "a minute. Please wait a minute, then send your last message again."
+            )
+        )
+
     def _translator(self, state: ConversationState | None, language_hint: str | None) -> Translator:
         language = (state.language if state else None) or guess_language(
             language_hint, self.default_language

@@ -92,6 +92,9 @@ class CaseReceipt:
     urgent: bool
     acknowledge_due: datetime
     response_due: datetime
+    # Urgent, but staff got no new alert: the worker's earlier urgent alert today stands for it
+    # (the per-worker quota of urgent alerts, services/quotas.py).
+    alert_collapsed: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ class EvidenceOutcome(StrEnum):
     UNSUPPORTED = "unsupported"
     TOO_LARGE = "too_large"
     UNAVAILABLE = "unavailable"  # the channel could not hand over the file
+    OVER_QUOTA = "over_quota"  # the worker sent as many bytes of files today as one may
 
 
 class Cases(Protocol):
@@ -145,10 +149,20 @@ class Cases(Protocol):
     async def emergency_contacts(self, language: str, workplace_id: int | None) -> str | None:
         """The emergency contacts for the workplace's country in this language, if configured."""
 
+    async def report_wait(self, pseudonym: str) -> int:
+        """Seconds until the worker may start another report (0: now): the daily quota."""
+
     async def add_evidence(
-        self, draft_key: str, kind: str, fetch: FetchMedia, declared_mime: str | None
+        self,
+        draft_key: str,
+        kind: str,
+        fetch: FetchMedia,
+        declared_mime: str | None,
+        *,
+        pseudonym: str,
     ) -> EvidenceOutcome:
-        """Fetch, strip metadata, encrypt and keep a file for a draft not yet confirmed."""
+        """Fetch, strip metadata, encrypt and keep a file for a draft not yet confirmed, within
+        the worker's daily quota of evidence bytes."""
 
     async def discard_draft(self, draft_key: str) -> None:
         """Delete the evidence of a draft the worker cancelled."""

@@ -7,6 +7,7 @@ Nothing becomes a case until the worker confirms, and confirming twice gives the
 
 from __future__ import annotations
 
+import math
 import uuid
 
 from conversations.categories import (
@@ -49,6 +50,10 @@ async def start_report(ctx: TurnContext, categories: tuple[str, ...] = ()) -> No
     if has_draft(ctx):  # never drop an unfinished report silently
         ctx.state.data["report_preselect"] = list(categories)
         await go(ctx, "report.resume")
+        return
+    wait = await ctx.services.cases.report_wait(ctx.worker.pseudonym)
+    if wait:  # refused before the worker writes anything, so no report is ever lost
+        await refuse_over_quota(ctx, wait)
         return
     await discard(ctx)
     ReportDraftState(key=str(uuid.uuid4()), categories=list(categories)).save(ctx.state)
@@ -99,6 +104,32 @@ async def show_emergency_contacts(ctx: TurnContext) -> None:
     ctx.say("🆘 " + "\n\n".join(lines))
 
 
+async def refuse_over_quota(ctx: TurnContext, wait_seconds: int) -> None:
+    """The worker sent as many reports as one account may in a day: say when they can report
+    again, and give the emergency contacts, since someone may be in danger now."""
+    hours = math.ceil(wait_seconds / 3600)
+    profile = await ctx.services.profiles.find(ctx.worker.pseudonym)
+    workplace_id = profile.workplace_id if profile else None
+    contacts = await ctx.services.cases.emergency_contacts(ctx.t.language, workplace_id)
+    ctx.say(
+        ctx._(
+            "You have already sent as many reports as one account can in 24 hours. "
+            "The reports you sent are kept, and staff will read them."
+        )
+        + "\n\n"
+        + ctx.t.ngettext(
+            "You can send a new report in about {count} hour.",
+            "You can send a new report in about {count} hours.",
+            hours,
+        ).format(count=ctx.t.number(hours))
+        + "\n\n🆘 "
+        + ctx._("If you or someone else is in danger now:")
+        + "\n\n"
+        + (contacts or ctx._("Go to a safe place if you can, and call the local emergency number."))
+    )
+    await go(ctx, "menu" if ctx.state.onboarded else "language", remember=False)
+
+
 def labelled(ctx: TurnContext, options: dict[str, str], prefix: str) -> tuple[Choice, ...]:
     return tuple(Choice(ctx._(label), f"{prefix}:{code}") for code, label in options.items())
 
@@ -125,6 +156,10 @@ class ResumeStep(Step):
             report.save(ctx.state)
             await go(ctx, "report.review", remember=False)
         elif payload == "resume:new":
+            wait = await ctx.services.cases.report_wait(ctx.worker.pseudonym)
+            if wait:  # the unfinished report is kept: it can still be sent
+                await refuse_over_quota(ctx, wait)
+                return True
             preselected = tuple(ctx.state.data.pop("report_preselect", ()))
             await discard(ctx)
             await start_report(ctx, preselected)  # with a lesson's category, if it came from one
@@ -333,7 +368,11 @@ class DetailsStep(Step):
             self._full(ctx)
             return True
         outcome = await ctx.services.cases.add_evidence(
-            report.draft_key(), inbound.media, inbound.fetch, inbound.mime or None
+            report.draft_key(),
+            inbound.media,
+            inbound.fetch,
+            inbound.mime or None,
+            pseudonym=ctx.worker.pseudonym,
         )
         if outcome is EvidenceOutcome.STORED:
             report.files += 1
@@ -347,6 +386,11 @@ class DetailsStep(Step):
             message = ctx._(
                 "I can't keep this type of file. Please send a photo, a PDF document "
                 "or a voice note."
+            )
+        elif outcome is EvidenceOutcome.OVER_QUOTA:
+            message = ctx._(
+                "This file was not added: you have sent as many files as one account can in "
+                "24 hours. Your report goes on: you can still type what happened, then press Done."
             )
         else:
             message = ctx._("I could not receive this file. Please try again.")
@@ -643,7 +687,14 @@ async def submit(ctx: TurnContext) -> None:
     # The draft (with its receipt code) is dropped from the saved state only once the receipt
     # went out: killed before that, the worker presses Send again and sees this same receipt.
     ctx.deliver_first = True
-    if receipt.urgent or is_urgent(finished.categories, finished.danger_now):
+    if receipt.alert_collapsed:
+        ctx.say(
+            ctx._(
+                "Our staff were already alerted about an urgent report you sent in the last "
+                "24 hours. This report is marked urgent too and is on their list of urgent cases."
+            )
+        )
+    elif receipt.urgent or is_urgent(finished.categories, finished.danger_now):
         ctx.say(ctx._("Because someone may be in danger, our staff have been alerted now."))
     if finished.workplace_id is not None:
         ctx.state.data["panel_ref"] = receipt.reference

@@ -10,10 +10,11 @@ import asyncio
 import base64
 import json
 import logging
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -41,6 +42,7 @@ from domain.references import new_receipt_code, new_reference
 from domain.statuses import UNRESOLVED, CaseStatus
 from services import lifecycle
 from services.outbox import Outbox
+from services.quotas import AlertVerdict, WorkerQuotas
 from services.retention import purge_content
 from storage import codes
 from storage.crypto import DecryptionError, Keyring
@@ -51,12 +53,13 @@ from storage.models import (
     CaseEvent,
     DraftAttachment,
     EmergencyContact,
+    OutboxMessage,
     Worker,
     Workplace,
     utc_hour,
     utc_now,
 )
-from storage.rate_limits import AttemptCounter
+from storage.rate_limits import AttemptCounter, Blinder
 from storage.repositories import CaseRepository
 
 log = logging.getLogger(__name__)
@@ -91,7 +94,8 @@ WITHDRAW_WINDOW = timedelta(minutes=30)
 class CasePolicy:
     acknowledge_days: int = 7
     response_days: int = 90
-    # Receipt-code guessing: failed checks allowed per worker, and for everyone together.
+    # Receipt-code guessing: failed checks allowed per worker; failures of everyone together
+    # that trip the circuit breaker (staff are alerted once a window; checks go on).
     status_failures_per_worker: int = 5
     status_failures_global: int = 200
     status_window_seconds: int = 15 * 60
@@ -105,12 +109,14 @@ class CaseService:
         outbox: Outbox,
         attempts: AttemptCounter,
         policy: CasePolicy | None = None,
+        quotas: WorkerQuotas | None = None,
     ) -> None:
         self.database = database
         self.keyring = keyring
         self.outbox = outbox
         self.attempts = attempts
         self.policy = policy or CasePolicy()
+        self.quotas = quotas or WorkerQuotas(attempts, Blinder(os.urandom(32)))
 
     # -- what the report conversation offers -------------------------------------------------
 
@@ -143,11 +149,22 @@ class CaseService:
                     return row.text
         return None
 
+    async def report_wait(self, pseudonym: str) -> int:
+        return await self.quotas.report_wait(pseudonym)
+
     async def add_evidence(
-        self, draft_key: str, kind: str, fetch: FetchMedia, declared_mime: str | None
+        self,
+        draft_key: str,
+        kind: str,
+        fetch: FetchMedia,
+        declared_mime: str | None,
+        *,
+        pseudonym: str,
     ) -> EvidenceOutcome:
         import media  # Pillow, pypdf, mutagen: loaded on first file
 
+        if not await self.quotas.evidence_room(pseudonym):  # not even downloaded
+            return EvidenceOutcome.OVER_QUOTA
         try:
             data = await fetch()
         except MediaTooLarge:
@@ -157,6 +174,8 @@ class CaseService:
             return EvidenceOutcome.UNAVAILABLE
         if len(data) > media.MAX_BYTES:
             return EvidenceOutcome.TOO_LARGE
+        if not await self.quotas.take_evidence(pseudonym, len(data)):
+            return EvidenceOutcome.OVER_QUOTA
         try:
             # CPU-bound (a large photo takes seconds): keep the event loop answering others.
             clean = await asyncio.to_thread(media.sanitize, data, declared_mime=declared_mime)
@@ -185,27 +204,50 @@ class CaseService:
         return new_receipt_code()
 
     async def submit(self, worker: WorkerRef, draft: ReportDraft) -> CaseReceipt:
+        alert: AlertVerdict | None = None  # taken once, kept across retries
         for _ in range(5):
             try:
                 async with self.database.transaction() as session:
                     existing = await self._by_draft_key(session, draft.key)
                     if existing is not None:
-                        return self._receipt(existing)
-                    case = await self._create(session, worker, draft)
-                    receipt = self._receipt(case)
+                        return self._receipt(
+                            existing, await self._alert_collapsed(session, existing)
+                        )
+                    if alert is None and is_urgent(draft.categories, draft.danger_now):
+                        alert = await self.quotas.urgent_alert(worker.pseudonym)
+                    case = await self._create(session, worker, draft, alert)
+                    receipt = self._receipt(case, alert is AlertVerdict.COLLAPSED)
             except IntegrityError:
                 # The same draft committed concurrently (then the lookup above finds it), or a
                 # reference collided with an existing one (then a new one is drawn).
                 continue
+            await self.quotas.count_report(worker.pseudonym)
             if receipt.urgent:
                 self.outbox.wake()
             return receipt
         raise RuntimeError("could not store the case after several attempts")
 
+    async def _alert_collapsed(self, session: AsyncSession, case: Case) -> bool:
+        """For a draft submitted again: was its urgent alert collapsed into an earlier one?"""
+        if not case.urgent:
+            return False
+        alerts = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.case_id == case.id, OutboxMessage.recipient == Side.STAFF)
+        )
+        return not alerts
+
     async def _by_draft_key(self, session: AsyncSession, draft_key: str) -> Case | None:
         return await session.scalar(select(Case).where(Case.draft_key == draft_key))
 
-    async def _create(self, session: AsyncSession, worker: WorkerRef, draft: ReportDraft) -> Case:
+    async def _create(
+        self,
+        session: AsyncSession,
+        worker: WorkerRef,
+        draft: ReportDraft,
+        alert: AlertVerdict | None,
+    ) -> Case:
         now = utc_hour()  # case times are kept to the hour (storage.models.HourDateTime)
         reference = new_reference()
         reporter_id = await session.scalar(
@@ -283,14 +325,16 @@ class CaseService:
                 to_status=CaseStatus.RECEIVED,
             )
         )
-        if urgent:
-            alert = self._staff_alert(case, workplace.name if workplace else None)
-            self.outbox.to_staff(session, alert, case_id=case.id)
+        if urgent and alert is not AlertVerdict.COLLAPSED:
+            message = self._staff_alert(
+                case, workplace.name if workplace else None, last=alert is AlertVerdict.LAST_ALERT
+            )
+            self.outbox.to_staff(session, message, case_id=case.id)
         await session.flush()
         return case
 
     @staticmethod
-    def _staff_alert(case: Case, workplace_name: str | None) -> Outbound:
+    def _staff_alert(case: Case, workplace_name: str | None, *, last: bool = False) -> Outbound:
         """Category, workplace, reference: enough to act on, nothing that identifies the worker.
         A workplace the worker typed is not quoted: it is free text and could say anything."""
         categories = ", ".join(CATEGORIES[code] for code in case.categories) or "-"
@@ -307,37 +351,63 @@ class CaseService:
             f"Workplace: {workplace}",
             f"Open it with: wvb cases show {case.reference}",
         ]
+        if last:
+            lines.append(
+                "Further urgent cases from the same reporter in the next 24 hours get no alert "
+                "of their own: watch `wvb cases list` (urgent: true)."
+            )
         return Outbound("\n".join(lines))
 
-    def _receipt(self, case: Case) -> CaseReceipt:
+    def _receipt(self, case: Case, alert_collapsed: bool = False) -> CaseReceipt:
         return CaseReceipt(
             reference=case.reference,
             urgent=case.urgent,
             acknowledge_due=case.acknowledge_due_at,
             response_due=case.response_due_at,
+            alert_collapsed=alert_collapsed,
         )
 
     # -- status checks -----------------------------------------------------------------------
 
     async def check_status(self, pseudonym: str, reference: str, code: str) -> StatusResult:
+        """Per worker, a few failures per window; then nothing is checked until it ends. For
+        everyone together there is no lock (that let 40 accounts shut /status for all): every
+        guess within a worker's allowance is checked, a correct reference and code always get
+        through, and the failure that reaches ``status_failures_global`` alerts staff once."""
         policy = self.policy
-        worker_key = f"status:{pseudonym}"
         window = policy.status_window_seconds
-        if (
-            await self.attempts.count(worker_key, window) >= policy.status_failures_per_worker
-            or await self.attempts.count("status:*", window) >= policy.status_failures_global
-        ):
+        worker_key = self.quotas.key("status", pseudonym)
+        # The try is counted before it is checked, atomically: attempts sent at once cannot all
+        # see "4 so far" and all be checked.
+        if await self.attempts.add(worker_key, window) > policy.status_failures_per_worker:
             return StatusResult(StatusOutcome.THROTTLED)
         async with self.database.sessions() as session:
             case = await CaseRepository(session).find(reference, load=(selectinload(Case.entries),))
             stored_hash = case.receipt_hash if case is not None else codes.DUMMY_RECEIPT_HASH
-            # Verify even when there is no such case, so timing does not tell the difference.
-            matches = codes.verify_receipt(code, stored_hash) and case is not None
-            if not matches or case is None:
-                await self.attempts.add(worker_key, window)
-                await self.attempts.add("status:*", window)
-                return StatusResult(StatusOutcome.NOT_FOUND)
-            return StatusResult(StatusOutcome.FOUND, self._status_view(case, pseudonym))
+            # Verify even when there is no such case, so timing does not tell the difference;
+            # in a thread (scrypt takes tens of milliseconds), so other workers are answered.
+            matches = await asyncio.to_thread(codes.verify_receipt, code, stored_hash)
+            if matches and case is not None:
+                await self.attempts.add(worker_key, window, -1)  # only failures count
+                return StatusResult(StatusOutcome.FOUND, self._status_view(case, pseudonym))
+        if await self.attempts.add("status:*", window) == policy.status_failures_global:
+            await self._alert_guessing()
+        return StatusResult(StatusOutcome.NOT_FOUND)
+
+    async def _alert_guessing(self) -> None:
+        """The circuit breaker: tell staff, once a window, that codes are being guessed."""
+        policy = self.policy
+        minutes = policy.status_window_seconds // 60
+        text = (
+            f"Receipt-code guessing: {policy.status_failures_global} failed /status checks in "
+            f"{minutes} minutes, from all accounts together. Each account is still limited to "
+            f"{policy.status_failures_per_worker} failures per {minutes} minutes, correct codes "
+            "still work, and a wrong guess reveals nothing. This alert comes at most once per "
+            f"{minutes} minutes."
+        )
+        async with self.database.transaction() as session:
+            self.outbox.to_staff(session, Outbound(text))
+        self.outbox.wake()
 
     # -- withdrawal --------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from locales import LANGUAGES
 from services import audit, lifecycle
 from services.cases import case_purpose
 from services.outbox import Outbox
+from services.quotas import WorkerQuotas
 from storage.codes import hash_receipt
 from storage.crypto import Keyring
 from storage.database import Database
@@ -76,11 +77,13 @@ class CaseworkService:
         keyring: Keyring,
         outbox: Outbox,
         clock_policy: ClockPolicy | None = None,
+        quotas: WorkerQuotas | None = None,
     ) -> None:
         self.database = database
         self.keyring = keyring
         self.outbox = outbox
         self.clock_policy = clock_policy or ClockPolicy()
+        self.quotas = quotas  # the daily evidence bytes are shared with report files
 
     def _schedule(
         self, session: AsyncSession, case: Case, kind: TaskKind, days: int, n: int
@@ -369,12 +372,17 @@ class CaseworkService:
         """A photo, document or voice note answering staff: cleaned, encrypted, on the case."""
         import media
 
+        quotas = self.quotas
+        if quotas is not None and not await quotas.evidence_room(worker.pseudonym):
+            return EvidenceOutcome.OVER_QUOTA
         try:
             data = await fetch()
         except MediaTooLarge:
             return EvidenceOutcome.TOO_LARGE
         except MediaUnavailable:
             return EvidenceOutcome.UNAVAILABLE
+        if quotas is not None and not await quotas.take_evidence(worker.pseudonym, len(data)):
+            return EvidenceOutcome.OVER_QUOTA
         try:
             clean = await asyncio.to_thread(media.sanitize, data, declared_mime=mime)
         except media.UnsupportedMedia:

@@ -77,6 +77,7 @@ class CasesInMemory:
         self.contacts: str | None = "Hotline 1300"
         self.codes = iter(f"CODE-{n:04d}-AAAA-BBBB" for n in range(1000))
         self.withdrawn: list[str] = []
+        self.wait = 0  # seconds until the worker may report again (the daily quota)
 
     async def workplaces(self) -> list[WorkplaceOption]:
         return [WorkplaceOption(1, "Golden Fish Co."), WorkplaceOption(2, "Sunrise Garments")]
@@ -84,8 +85,17 @@ class CasesInMemory:
     async def emergency_contacts(self, language: str, workplace_id: int | None) -> str | None:
         return self.contacts
 
+    async def report_wait(self, pseudonym: str) -> int:
+        return self.wait
+
     async def add_evidence(
-        self, draft_key: str, kind: str, fetch: FetchMedia, declared_mime: str | None
+        self,
+        draft_key: str,
+        kind: str,
+        fetch: FetchMedia,
+        declared_mime: str | None,
+        *,
+        pseudonym: str,
     ) -> EvidenceOutcome:
         data = await fetch()
         if data == b"virus":

@@ -19,6 +19,7 @@ from conversations.engine import ConversationEngine
 from conversations.messages import Effects, Inbound, Outbound
 from conversations.ports import WorkerRef
 from locales.zawgyi import to_unicode_burmese
+from services.quotas import UpdateVerdict, WorkerQuotas
 from storage.conversation_state import ConversationStore
 from storage.crypto import Pseudonymizer
 from storage.outage import storage_unreachable
@@ -38,16 +39,31 @@ class ConversationGateway:
         engine: ConversationEngine,
         store: ConversationStore,
         pseudonymizer: Pseudonymizer,
+        quotas: WorkerQuotas | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
         self.pseudonymizer = pseudonymizer
+        self.quotas = quotas
 
     def worker(self, channel: str, messenger_id: str | int, address: str | int) -> WorkerRef:
         pseudonym = self.pseudonymizer.pseudonym(channel, messenger_id)
         return WorkerRef(pseudonym=pseudonym, channel=channel, address=str(address))
 
     async def handle(self, worker: WorkerRef, inbound: Inbound, deliver: Deliver) -> None:
+        if self.quotas is not None:
+            # Updates over the per-minute quota: the first is answered "slow down", the rest
+            # are dropped here, before the lock, the state or the database are touched.
+            verdict = await self.quotas.update(worker.pseudonym)
+            if verdict is UpdateVerdict.DROP:
+                return
+            if verdict is UpdateVerdict.SLOW_DOWN:
+                log.info("a worker is over the per-minute update quota; updates dropped")
+                state = await self.store.load(worker.pseudonym)  # only for their language
+                await deliver(
+                    [self.engine.slow_down_reply(state, inbound.language_hint)], Effects()
+                )
+                return
         if inbound.text and _has_myanmar_script(inbound.text):
             # Many Burmese phones still type Zawgyi; everything after this point is Unicode.
             inbound = dataclasses.replace(inbound, text=to_unicode_burmese(inbound.text))

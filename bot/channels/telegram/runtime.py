@@ -123,6 +123,7 @@ class TelegramChannel:
         updates: UpdateLog | None = None,
         staff_chat: StaffChat | None = None,
         webhook: WebhookSettings | None = None,
+        concurrent_updates: int = 256,
     ) -> None:
         self.rate = rate
         self.bot = build_bot(token, api_base, rate)
@@ -144,6 +145,12 @@ class TelegramChannel:
         # aiogram handles each update in a task of its own and does not wait for them when
         # polling stops: these are awaited before run() returns, so no turn outlives the channel.
         self._turns_in_flight: set[asyncio.Task[Any]] = set()
+        # aiogram starts a task per update with no bound of its own (PTB allows 256 at once):
+        # at most this many are handled at once, the others wait for a slot. Polling also stops
+        # fetching while every slot is taken (``tasks_concurrency_limit``); webhook updates wait
+        # here.
+        self.concurrent_updates = concurrent_updates
+        self._slots = asyncio.Semaphore(concurrent_updates)
 
     def sender(self) -> Sender:
         """Outbox messages and staff alerts: paced in the conversation lane, 429s waited out."""
@@ -195,9 +202,10 @@ class TelegramChannel:
         if task is not None:
             self._turns_in_flight.add(task)
             task.add_done_callback(self._turns_in_flight.discard)
-        if not await first_delivery(self.updates, update.update_id):
-            return None
-        return await handler(update, data)
+        async with self._slots:
+            if not await first_delivery(self.updates, update.update_id):
+                return None
+            return await handler(update, data)
 
     async def on_message(self, message: Message) -> None:
         if message.from_user is None:
@@ -294,6 +302,7 @@ class TelegramChannel:
             allowed_updates=ALLOWED_UPDATES,
             handle_signals=False,
             close_bot_session=False,
+            tasks_concurrency_limit=self.concurrent_updates,
         )
 
     async def stop_polling(self) -> None:

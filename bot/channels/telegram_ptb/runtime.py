@@ -110,6 +110,7 @@ class PtbTelegramChannel:
         updates: UpdateLog | None = None,
         staff_chat: StaffChat | None = None,
         webhook: WebhookSettings | None = None,
+        concurrent_updates: int = 256,
     ) -> None:
         # PTB logs updates and request parameters at DEBUG, httpx the token in every URL at
         # INFO: never let them through, however the process configured its logging.
@@ -133,7 +134,13 @@ class PtbTelegramChannel:
             rate_limiter=PacedRateLimiter(rate),
         )
         self._broadcast_bot = build_unpaced_bot(token, api_base, self._requests[2])
-        builder = Application.builder().bot(self.bot).job_queue(None).concurrent_updates(True)
+        # PTB bounds the updates it handles at once itself (``True`` meant 256).
+        builder = (
+            Application.builder()
+            .bot(self.bot)
+            .job_queue(None)
+            .concurrent_updates(concurrent_updates)
+        )
         if webhook is not None:  # updates come from our own listener, not PTB's Updater
             builder = builder.updater(None)
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
