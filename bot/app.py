@@ -36,6 +36,7 @@ from bot.errors import SchemaOutdatedError, ServiceUnavailableError
 from bot.settings import SecretKeys, Settings, SettingsError, resolve_keys
 from conversations.engine import ConversationEngine
 from conversations.ports import Services
+from media.sandbox import CleaningSandbox, SandboxLimits
 from scheduler.case_clock import CaseClock
 from scheduler.jobs import build_scheduler
 from services.broadcasts import BroadcastPolicy, BroadcastService
@@ -102,6 +103,7 @@ class App:
     keyring: Keyring
     pseudonymizer: Pseudonymizer
     database: Database
+    sandbox: CleaningSandbox
     redis: Redis | None
     state_store: ConversationStore
     chat_history: ChatHistory
@@ -232,6 +234,7 @@ class App:
     async def close(self) -> None:
         for channel in self.channels:
             await channel.close()
+        await self.sandbox.close()
         await self.state_store.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -285,6 +288,15 @@ def clock_policy(settings: Settings) -> ClockPolicy:
     )
 
 
+def sandbox_limits(settings: Settings) -> SandboxLimits:
+    return SandboxLimits(
+        workers=settings.sandbox_workers,
+        memory_mb=settings.sandbox_memory_mb,
+        cpu_seconds=settings.sandbox_cpu_seconds,
+        timeout_seconds=settings.sandbox_timeout_seconds,
+    )
+
+
 async def _open_database(settings: Settings, upgrade_schema: bool | None) -> Database:
     database = Database(settings.database_url)
     try:
@@ -334,8 +346,9 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
     case_policy = CasePolicy(
         acknowledge_days=settings.acknowledge_days, response_days=settings.response_days
     )
-    cases = CaseService(database, keyring, outbox, attempts, case_policy)
-    casework = CaseworkService(database, keyring, outbox, clock_policy(settings))
+    sandbox = CleaningSandbox(sandbox_limits(settings))  # starts no process until a file comes
+    cases = CaseService(database, keyring, outbox, attempts, case_policy, sandbox=sandbox)
+    casework = CaseworkService(database, keyring, outbox, clock_policy(settings), sandbox=sandbox)
     profiles = WorkerProfileService(database, keyring)
     learning = LearningService(database)
     engine = ConversationEngine(
@@ -353,6 +366,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         keyring=keyring,
         pseudonymizer=pseudonymizer,
         database=database,
+        sandbox=sandbox,
         redis=redis,
         state_store=store,
         chat_history=history,

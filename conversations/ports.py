@@ -125,7 +125,8 @@ class StatusResult:
 
 class EvidenceOutcome(StrEnum):
     STORED = "stored"
-    UNSUPPORTED = "unsupported"
+    UNSUPPORTED = "unsupported"  # not a type the bot cleans
+    REFUSED = "refused"  # a known type that could not be cleaned safely (limits, damage)
     TOO_LARGE = "too_large"
     UNAVAILABLE = "unavailable"  # the channel could not hand over the file
 

@@ -21,7 +21,7 @@ from typing import Final
 from urllib.parse import unquote
 
 from media.embedded import strip_jpeg_segments, strip_png_chunks
-from media.result import CleanMedia, UnsupportedMedia
+from media.result import CleanMedia, UnknownFileType, UnsupportedMedia
 
 __all__ = ["MAX_ZIP_ENTRIES", "MAX_ZIP_UNCOMPRESSED", "sanitize_ooxml"]
 
@@ -109,15 +109,15 @@ def _clean_package(data: bytes, budget: _ZipBudget, *, depth: int) -> tuple[str,
     parts = _read_zip(data, budget)
     content_types = parts.get("[Content_Types].xml")
     if content_types is None:
-        raise UnsupportedMedia("unsupported file type")
+        raise UnknownFileType("unsupported file type")
     declared = _CONTENT_TYPE.findall(_decode_xml(content_types))
     kinds = [_OOXML_TYPES[t] for t in declared if t in _OOXML_TYPES]
     if any("macroenabled" in t.lower() or "vba" in t.lower() for t in declared) or any(
         name.lower().endswith("vbaproject.bin") for name in parts
     ):
-        raise UnsupportedMedia("macro-enabled documents are not supported")
+        raise UnknownFileType("macro-enabled documents are not supported")
     if len(kinds) != 1:
-        raise UnsupportedMedia("unsupported file type")
+        raise UnknownFileType("unsupported file type")
     mime_type, extension = kinds[0]
 
     relationships = {
@@ -164,7 +164,7 @@ def _read_zip(data: bytes, budget: _ZipBudget) -> dict[str, bytes]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError, EOFError):
-        raise UnsupportedMedia("unsupported file type") from None
+        raise UnknownFileType("unsupported file type") from None
     parts: dict[str, bytes] = {}
     with archive:
         infos = archive.infolist()

@@ -6,7 +6,6 @@ only as a scrypt hash; a draft's key makes submitting idempotent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,8 +21,6 @@ from conversations.ports import (
     CaseReceipt,
     CaseStatusView,
     EvidenceOutcome,
-    MediaTooLarge,
-    MediaUnavailable,
     ReportDraft,
     StaffMessage,
     StatusOutcome,
@@ -36,6 +33,8 @@ from domain.history import CaseAction
 from domain.parties import WORKER_ACTOR, Side
 from domain.references import new_receipt_code, new_reference
 from domain.statuses import CaseStatus
+from media.sandbox import CleaningSandbox
+from services.evidence import fetch_and_clean
 from services.outbox import Outbox
 from storage import codes
 from storage.crypto import DecryptionError, Keyring
@@ -54,12 +53,6 @@ from storage.rate_limits import AttemptCounter
 from storage.repositories import CaseRepository
 
 log = logging.getLogger(__name__)
-
-# The libraries that parse workers' files log what they find at DEBUG level (Pillow prints every
-# EXIF tag: the owner's name, the GPS position). Those lines must never reach a log, whatever
-# level the operator sets.
-for _parser in ("PIL", "pypdf", "mutagen"):
-    logging.getLogger(_parser).setLevel(logging.WARNING)
 
 ANY = "*"
 
@@ -91,8 +84,11 @@ class CaseService:
         outbox: Outbox,
         attempts: AttemptCounter,
         policy: CasePolicy | None = None,
+        *,
+        sandbox: CleaningSandbox | None = None,
     ) -> None:
         self.database = database
+        self.sandbox = sandbox
         self.keyring = keyring
         self.outbox = outbox
         self.attempts = attempts
@@ -132,22 +128,10 @@ class CaseService:
     async def add_evidence(
         self, draft_key: str, kind: str, fetch: FetchMedia, declared_mime: str | None
     ) -> EvidenceOutcome:
-        import media  # Pillow, pypdf, mutagen: loaded on first file
-
-        try:
-            data = await fetch()
-        except MediaTooLarge:
-            return EvidenceOutcome.TOO_LARGE
-        except MediaUnavailable as error:
-            log.warning("could not fetch a file from the channel: %s", error)
-            return EvidenceOutcome.UNAVAILABLE
-        if len(data) > media.MAX_BYTES:
-            return EvidenceOutcome.TOO_LARGE
-        try:
-            # CPU-bound (a large photo takes seconds): keep the event loop answering others.
-            clean = await asyncio.to_thread(media.sanitize, data, declared_mime=declared_mime)
-        except media.UnsupportedMedia:
-            return EvidenceOutcome.UNSUPPORTED
+        del declared_mime  # the type always comes from the content
+        clean = await fetch_and_clean(fetch, self.sandbox)
+        if isinstance(clean, EvidenceOutcome):
+            return clean
         async with self.database.transaction() as session:
             session.add(
                 DraftAttachment(

@@ -5,7 +5,6 @@ case event; every staff action is audited; every message to the worker goes thro
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
@@ -18,8 +17,6 @@ from conversations import notices
 from conversations.messages import FetchMedia, Outbound
 from conversations.ports import (
     EvidenceOutcome,
-    MediaTooLarge,
-    MediaUnavailable,
     ValidationAnswer,
     WorkerRef,
 )
@@ -31,8 +28,10 @@ from domain.parties import WORKER_ACTOR, Respondent, Side
 from domain.references import new_reference
 from domain.statuses import CaseStatus
 from locales import LANGUAGES
+from media.sandbox import CleaningSandbox
 from services import audit, lifecycle
 from services.cases import case_purpose
+from services.evidence import fetch_and_clean
 from services.outbox import Outbox
 from storage.codes import hash_receipt
 from storage.crypto import Keyring
@@ -75,11 +74,14 @@ class CaseworkService:
         keyring: Keyring,
         outbox: Outbox,
         clock_policy: ClockPolicy | None = None,
+        *,
+        sandbox: CleaningSandbox | None = None,
     ) -> None:
         self.database = database
         self.keyring = keyring
         self.outbox = outbox
         self.clock_policy = clock_policy or ClockPolicy()
+        self.sandbox = sandbox
 
     def _schedule(
         self, session: AsyncSession, case: Case, kind: TaskKind, days: int, n: int
@@ -363,18 +365,10 @@ class CaseworkService:
         self, worker: WorkerRef, reference: str, kind: str, fetch: FetchMedia, mime: str | None
     ) -> EvidenceOutcome:
         """A photo, document or voice note answering staff: cleaned, encrypted, on the case."""
-        import media
-
-        try:
-            data = await fetch()
-        except MediaTooLarge:
-            return EvidenceOutcome.TOO_LARGE
-        except MediaUnavailable:
-            return EvidenceOutcome.UNAVAILABLE
-        try:
-            clean = await asyncio.to_thread(media.sanitize, data, declared_mime=mime)
-        except media.UnsupportedMedia:
-            return EvidenceOutcome.UNSUPPORTED
+        del mime  # the type always comes from the content
+        clean = await fetch_and_clean(fetch, self.sandbox)
+        if isinstance(clean, EvidenceOutcome):
+            return clean
         async with self.database.transaction() as session:
             case = await self._workers_case(session, worker, reference)
             if case is None:
