@@ -17,7 +17,11 @@ from pypdf.generic import ArrayObject, DictionaryObject, NameObject, PdfObject, 
 from media.embedded import strip_jpeg_segments
 from media.result import CleanMedia, UnsupportedMedia
 
-__all__ = ["sanitize_pdf"]
+__all__ = ["MAX_PDF_PAGES", "sanitize_pdf"]
+
+MAX_PDF_PAGES: Final = 50
+"""Most pages a PDF may have: a contract, payslips or a handbook chapter fit; a PDF that makes
+pypdf walk thousands of pages (seconds each hundred, and memory) is refused."""
 
 _PDF_DROPPED_KEYS: Final = (
     "/Metadata",  # XMP
@@ -45,6 +49,11 @@ def sanitize_pdf(data: bytes) -> CleanMedia:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
             raise UnsupportedMedia("encrypted pdf")
+        declared = reader.root_object.get("/Pages", DictionaryObject()).get_object().get("/Count")
+        if isinstance(declared, int) and declared > MAX_PDF_PAGES:
+            raise UnsupportedMedia("pdf has too many pages")  # before the page tree is walked
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise UnsupportedMedia("pdf has too many pages")
         pages = list(reader.pages)
         if not pages:
             raise UnsupportedMedia("pdf has no pages")

@@ -31,6 +31,8 @@ from pypdf.generic import (
 )
 
 from media import MAX_BYTES, CleanMedia, UnsupportedMedia, office, sanitize
+from media.images import MAX_PIXELS
+from media.pdf import MAX_PDF_PAGES
 
 NAME = "Maria Worker"
 SERIAL = "SN-4711-CAMERA"
@@ -611,6 +613,32 @@ def test_gif_frame_larger_than_its_screen_is_rejected(monkeypatch: pytest.Monkey
         with pytest.raises(UnsupportedMedia, match="image too large"):
             sanitize(gif)
     assert caught == []
+
+
+def test_an_88_megapixel_png_of_a_few_bytes_is_refused_before_decoding() -> None:
+    # Under Pillow's own limit (89.5 MP), this used to be decoded: 7 s and about 1 GB.
+    ihdr = struct.pack(">IIBBBBB", 11_000, 8_000, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b""))
+    png += png_chunk(b"IEND", b"")
+    assert MAX_PIXELS < 11_000 * 8_000
+    with pytest.raises(UnsupportedMedia, match="image too large"):
+        sanitize(png)
+    assert Image.MAX_IMAGE_PIXELS == 89_478_485  # Pillow's limit is lowered only while cleaning
+
+
+def blank_pdf(pages: int) -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=200, height=200)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_pdf_over_the_page_limit_is_refused_and_one_at_the_limit_is_cleaned() -> None:
+    assert len(PdfReader(io.BytesIO(sanitize(blank_pdf(MAX_PDF_PAGES)).data)).pages) == 50
+    with pytest.raises(UnsupportedMedia, match="too many pages"):
+        sanitize(blank_pdf(MAX_PDF_PAGES + 1))
 
 
 # --------------------------------------------------------------------------------------------
