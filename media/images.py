@@ -15,8 +15,16 @@ import pillow_heif
 from PIL import Image, ImageOps
 
 from media.result import CleanMedia, UnsupportedMedia
+from media.sniff import detect
 
-__all__ = ["JPEG_QUALITY", "MAX_PIXELS", "image_handler", "sanitize_heic"]
+__all__ = [
+    "JPEG_QUALITY",
+    "MAX_PIXELS",
+    "image_handler",
+    "is_raster_image",
+    "reencode_picture",
+    "sanitize_heic",
+]
 
 JPEG_QUALITY: Final = 90
 
@@ -56,20 +64,54 @@ def image_handler(kind: str) -> Callable[[bytes], CleanMedia]:
     pil_format = _PIL_FORMATS[kind]
 
     def handle(data: bytes) -> CleanMedia:
-        try:
-            with Image.open(io.BytesIO(data), formats=[pil_format]) as opened:
-                _check_pixels(opened.size)
-                opened.load()
-                image = ImageOps.exif_transpose(opened)
-        except UnsupportedMedia:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise UnsupportedMedia("image too large") from None
-        except Exception:
-            raise UnsupportedMedia("could not decode image") from None
-        return _encode_image(image, pil_format)
+        return _encode_image(_decode(data, [pil_format]), pil_format)
 
     return handle
+
+
+def _decode(data: bytes, formats: list[str]) -> Image.Image:
+    """The upright pixels of an image in one of ``formats``, refused over the pixel cap before
+    any pixel is decoded."""
+    try:
+        with Image.open(io.BytesIO(data), formats=formats) as opened:
+            _check_pixels(opened.size)
+            opened.load()
+            return ImageOps.exif_transpose(opened)
+    except UnsupportedMedia:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UnsupportedMedia("image too large") from None
+    except Exception:
+        raise UnsupportedMedia("could not decode image") from None
+
+
+_EMBEDDED_PICTURE_FORMATS: Final = ["GIF", "TIFF", "WEBP", "BMP"]
+
+
+def is_raster_image(data: bytes) -> bool:
+    """A picture :func:`reencode_picture` can decode: GIF, TIFF, WebP, BMP or HEIC."""
+    return (
+        data[:6] in (b"GIF87a", b"GIF89a")
+        or data[:4] in (b"II*\x00", b"MM\x00*")
+        or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+        or data[:2] == b"BM"
+        or _is_heic(data)
+    )
+
+
+def reencode_picture(data: bytes) -> CleanMedia:
+    """A picture inside a document, decoded and written again without metadata: as PNG, or as
+    JPEG for a HEIC photo. Nothing of the original encoding (EXIF, XMP, TIFF tags) survives."""
+    if _is_heic(data):
+        return sanitize_heic(data)
+    return _encode_image(_decode(data, _EMBEDDED_PICTURE_FORMATS), "PNG")
+
+
+def _is_heic(data: bytes) -> bool:
+    try:
+        return detect(data) == "heic"
+    except UnsupportedMedia:
+        return False
 
 
 def sanitize_heic(data: bytes) -> CleanMedia:
