@@ -22,6 +22,7 @@ __all__ = [
     "MAX_PIXELS",
     "image_handler",
     "is_raster_image",
+    "reencode_jpeg2000",
     "reencode_picture",
     "sanitize_heic",
 ]
@@ -105,6 +106,14 @@ def reencode_picture(data: bytes) -> CleanMedia:
     if _is_heic(data):
         return sanitize_heic(data)
     return _encode_image(_decode(data, _EMBEDDED_PICTURE_FORMATS), "PNG")
+
+
+def reencode_jpeg2000(data: bytes) -> CleanMedia:
+    """A JPEG 2000 image (a PDF's JPX stream) as a JPEG without metadata, grey or RGB."""
+    image = _decode(data, ["JPEG2000"])
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("L" if image.mode in ("1", "I", "I;16", "F", "LA") else "RGB")
+    return _encode_image(image, "JPEG")
 
 
 def _is_heic(data: bytes) -> bool:

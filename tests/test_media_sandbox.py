@@ -187,3 +187,16 @@ async def test_closing_the_sandbox_kills_a_file_in_progress(slow_file: bytes) ->
     assert children() == set()
     with pytest.raises(FileRefused):
         await sandbox.clean(small_jpeg())
+
+
+async def test_the_hostile_docx_is_cleaned_well_within_a_cpu_budget() -> None:
+    # With regular expressions this file needed over a minute of CPU, and was killed here.
+    from tests.test_media_sanitizer import hostile_docx, unzip
+
+    sandbox = CleaningSandbox(SandboxLimits(workers=1, cpu_seconds=3, timeout_seconds=60))
+    try:
+        clean = await sandbox.clean(hostile_docx(20_000))
+    finally:
+        await sandbox.close()
+    assert clean.extension == "docx"
+    assert b"rsid" not in unzip(clean.data)["word/settings.xml"]
