@@ -1108,11 +1108,7 @@ def pdf_with_jpx_image() -> bytes:
         }
     )
     page[NameObject("/Resources")] = DictionaryObject(
-        {
-            NameObject("/XObject"): DictionaryObject(
-                {NameObject("/Im0"): writer._add_object(image)}
-            )
-        }
+        {NameObject("/XObject"): DictionaryObject({NameObject("/Im0"): writer._add_object(image)})}
     )
     out = io.BytesIO()
     writer.write(out)
