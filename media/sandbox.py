@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sys
 from dataclasses import dataclass
 from typing import Final
@@ -50,6 +51,8 @@ _OUTPUTS: Final = frozenset(
     }
 )  # fmt: skip
 """Every type the cleaners produce; a child naming anything else is not believed."""
+
+_REFUSAL: Final = re.compile(rb"R [a-z0-9 -]{1,60}\n")
 
 # The child's whole environment. One malloc arena: threads of libheif must not reserve 64 MB of
 # address space each, which RLIMIT_AS counts.
@@ -94,6 +97,8 @@ class CleaningSandbox:
             child = await self._start()
             self._children.add(child)
             try:
+                if self._closed:  # closed while the child was starting
+                    raise FileRefused("sandbox closed")
                 async with asyncio.timeout(self.limits.timeout_seconds):
                     return await self._exchange(child, data)
             except TimeoutError:
@@ -132,9 +137,11 @@ class CleaningSandbox:
             header = b""
         if header == b"U\n":
             raise UnknownFileType("unsupported file type")
+        if _REFUSAL.fullmatch(header):
+            raise FileRefused(header[2:-1].decode("ascii"))  # one of media's fixed reasons
         kind = header.decode("ascii", "replace").split()
         if len(kind) != 3 or kind[0] != "K" or (kind[1], kind[2]) not in _OUTPUTS:
-            # "R", or a child killed by its limits (no answer), or one that answers nonsense.
+            # A child killed by its limits (no answer), or one that answers nonsense.
             raise FileRefused("could not process file")
         clean = bytearray()
         while len(clean) <= MAX_OUTPUT_BYTES and (more := await child.stdout.read(1 << 20)):

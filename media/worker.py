@@ -6,7 +6,8 @@ it with :func:`media.sanitize` and writes one answer on standard output:
 
 * ``K <mime type> <extension>\\n`` followed by the clean bytes;
 * ``U\\n``: the content is not a type the bot cleans;
-* ``R\\n``: the file was refused (too large, too many pixels or pages, damaged, encrypted...).
+* ``R <reason>\\n``: the file was refused (too large, too many pixels or pages, damaged...),
+  with the short fixed reason of :class:`media.UnsupportedMedia`.
 
 Before the file is read the process leaves the network (a new, empty network namespace, where
 the kernel allows it), and limits itself: address space (``RLIMIT_AS``), CPU seconds
@@ -61,8 +62,10 @@ def main(argv: list[str], stdin: BinaryIO, stdout: BinaryIO) -> int:
         clean = media.sanitize(data)
     except UnknownFileType:
         answer = b"U\n"
-    except (UnsupportedMedia, MemoryError, RecursionError):
-        answer = b"R\n"
+    except UnsupportedMedia as refusal:
+        answer = f"R {refusal}\n".encode("ascii", "replace")
+    except (MemoryError, RecursionError):
+        answer = b"R out of memory\n"
     else:
         header = f"K {clean.mime_type} {clean.extension}\n".encode("ascii")
         stdout.write(header)
