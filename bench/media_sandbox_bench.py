@@ -47,9 +47,10 @@ try:
 except media.UnsupportedMedia as refusal:
     outcome = f"refused ({refusal})"
 elapsed = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_SELF)
 status = open("/proc/self/status").read()  # VmHWM: this program's own peak, not its parent's
 peak = int(status.split("VmHWM:")[1].split()[0]) // 1024
-print(f"{elapsed:.2f}|{outcome}|{peak}")
+print(f"{elapsed:.2f}|{usage.ru_utime + usage.ru_stime:.2f}|{outcome}|{peak}")
 """
 
 
@@ -105,10 +106,12 @@ def before(tree: Path, files: dict[str, bytes], give_up: float) -> list[tuple[st
                     capture_output=True, text=True, timeout=give_up, env=environment,
                     check=True,
                 )  # fmt: skip
-                elapsed, outcome, peak = result.stdout.strip().split("|")
-                rows.append((name, f"{len(data):,}", f"{elapsed} s", outcome, f"{peak} MB"))
+                elapsed, cpu, outcome, peak = result.stdout.strip().split("|")
+                rows.append(
+                    (name, f"{len(data):,}", f"{elapsed} s", f"{cpu} s", outcome, f"{peak} MB")
+                )
             except subprocess.TimeoutExpired:
-                rows.append((name, f"{len(data):,}", f"> {give_up:.0f} s", "gave up", "?"))
+                rows.append((name, f"{len(data):,}", f"> {give_up:.0f} s", "?", "gave up", "?"))
     return rows
 
 
@@ -119,7 +122,7 @@ async def after(files: dict[str, bytes]) -> list[tuple[str, ...]]:
     runs.append((webp + ", CPU limit 1 s", files[webp], SandboxLimits(cpu_seconds=1)))
     for name, data, limits in runs:
         sandbox = CleaningSandbox(limits)
-        start = time.perf_counter()
+        start, cpu_before = time.perf_counter(), _children_cpu()
         try:
             await sandbox.clean(data)
             outcome = "cleaned"
@@ -129,11 +132,16 @@ async def after(files: dict[str, bytes]) -> list[tuple[str, ...]]:
             outcome = f"refused ({refusal})"
         finally:
             await sandbox.close()
-        elapsed = time.perf_counter() - start
-        rows.append((name, f"{len(data):,}", f"{elapsed:.2f} s", outcome, "-"))
+        elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu_before
+        rows.append((name, f"{len(data):,}", f"{elapsed:.2f} s", f"{cpu:.2f} s", outcome, "-"))
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
-    rows.append(("(largest child of all runs)", "", "", "", f"{peak} MB"))
+    rows.append(("(largest child of all runs)", "", "", "", "", f"{peak} MB"))
     return rows
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # children reaped so far
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -149,8 +157,8 @@ def main() -> None:
         rows = asyncio.run(after(files))
         title = "after: media.sandbox.CleaningSandbox, default limits"
     print(f"\n{title}, {os.cpu_count()} cores\n")
-    print("| file | bytes | time | outcome | peak memory |")
-    print("|---|---|---|---|---|")
+    print("| file | bytes | wall time | CPU time | outcome | peak memory |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
 
