@@ -38,7 +38,14 @@ from typing import Final
 from media.result import CleanMedia, UnknownFileType, UnsupportedMedia
 from media.sniff import detect
 
-__all__ = ["MAX_BYTES", "CleanMedia", "UnknownFileType", "UnsupportedMedia", "sanitize"]
+__all__ = [
+    "MAX_BYTES",
+    "CleanMedia",
+    "UnknownFileType",
+    "UnsupportedMedia",
+    "load_parsers",
+    "sanitize",
+]
 
 MAX_BYTES: Final = 20 * 1024 * 1024
 """Telegram's getFile limit; anything larger is refused."""
@@ -68,6 +75,15 @@ def sanitize(data: bytes, *, declared_mime: str | None = None) -> CleanMedia:
             # A parser failed in a way its handler did not expect. The original exception may
             # quote file content, so it is not chained.
             raise UnsupportedMedia("could not process file") from None
+
+
+def load_parsers() -> None:
+    """Import every parser and Pillow's format plugins now: the sandbox's child does this
+    before it limits its own memory, CPU time and file writes."""
+    _handlers()
+    from PIL import Image
+
+    Image.init()
 
 
 @functools.cache

@@ -133,7 +133,7 @@ class CleaningSandbox:
             await child.stdin.drain()
             child.stdin.close()
             header = await child.stdout.readline()
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, ValueError):  # ValueError: a line over 64 KiB
             header = b""
         if header == b"U\n":
             raise UnknownFileType("unsupported file type")

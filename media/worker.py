@@ -56,6 +56,7 @@ def main(argv: list[str], stdin: BinaryIO, stdout: BinaryIO) -> int:
     import media
     from media.result import UnknownFileType, UnsupportedMedia
 
+    media.load_parsers()
     limit_resources(memory_bytes, cpu_seconds)
     data = stdin.read(media.MAX_BYTES + 1)
     try:
