@@ -19,8 +19,8 @@ Why a fresh ``python -I -m media.worker`` per file, not :mod:`multiprocessing`:
 * A :class:`concurrent.futures.ProcessPoolExecutor` whose worker is killed breaks the whole pool,
   failing the other workers' files with it.
 * One file per process: nothing a file leaves behind (or an exploit plants) meets the next
-  worker's file, and memory goes back to the system. Starting a child costs about 0.24 s of
-  CPU (the interpreter and every parser).
+  worker's file, and memory goes back to the system. Starting a child costs about 0.3 s of
+  CPU (the interpreter and every module a parser may need).
 """
 
 from __future__ import annotations
