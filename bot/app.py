@@ -36,6 +36,7 @@ from bot.errors import SchemaOutdatedError, ServiceUnavailableError
 from bot.settings import SecretKeys, Settings, SettingsError, resolve_keys
 from conversations.engine import ConversationEngine
 from conversations.ports import Services
+from media.sandbox import CleaningSandbox, SandboxLimits
 from scheduler.case_clock import CaseClock
 from scheduler.jobs import build_scheduler
 from services.broadcasts import BroadcastPolicy, BroadcastService
@@ -109,6 +110,7 @@ class App:
     keyring: Keyring
     pseudonymizer: Pseudonymizer
     database: Database
+    sandbox: CleaningSandbox
     redis: Redis | None
     state_store: ConversationStore
     chat_history: ChatHistory
@@ -241,6 +243,7 @@ class App:
     async def close(self) -> None:
         for channel in self.channels:
             await channel.close()
+        await self.sandbox.close()
         await self.state_store.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -303,6 +306,15 @@ def clock_policy(settings: Settings) -> ClockPolicy:
     )
 
 
+def sandbox_limits(settings: Settings) -> SandboxLimits:
+    return SandboxLimits(
+        workers=settings.sandbox_workers,
+        memory_mb=settings.sandbox_memory_mb,
+        cpu_seconds=settings.sandbox_cpu_seconds,
+        timeout_seconds=settings.sandbox_timeout_seconds,
+    )
+
+
 async def _open_database(settings: Settings, upgrade_schema: bool | None) -> Database:
     database = Database(settings.database_url)
     try:
@@ -354,8 +366,11 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
     )
     retention = RetentionService(database, outbox, RetentionPolicy(settings.retention_days))
     quotas = WorkerQuotas(attempts, Blinder(keys.secret_key), quota_policy(settings))
-    cases = CaseService(database, keyring, outbox, attempts, case_policy, quotas)
-    casework = CaseworkService(database, keyring, outbox, clock_policy(settings), quotas)
+    sandbox = CleaningSandbox(sandbox_limits(settings))  # starts no process until a file comes
+    cases = CaseService(database, keyring, outbox, attempts, case_policy, quotas, sandbox=sandbox)
+    casework = CaseworkService(
+        database, keyring, outbox, clock_policy(settings), quotas, sandbox=sandbox
+    )
     profiles = WorkerProfileService(database, keyring)
     learning = LearningService(database)
     engine = ConversationEngine(
@@ -373,6 +388,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         keyring=keyring,
         pseudonymizer=pseudonymizer,
         database=database,
+        sandbox=sandbox,
         redis=redis,
         state_store=store,
         chat_history=history,

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     quota_updates_per_minute: int = Field(default=120, ge=10, le=100_000)
     # Updates handled at once by one Telegram process (aiogram: a semaphore; PTB: its own bound).
     telegram_concurrent_updates: int = Field(default=256, ge=1, le=10_000)
+    # Evidence files are parsed in child processes (media/sandbox.py): how many at once, and
+    # each one's address space, CPU time and wall-clock time before it is killed.
+    sandbox_workers: int = Field(default=2, ge=1, le=64)
+    sandbox_memory_mb: int = Field(default=1536, ge=256, le=65536)
+    sandbox_cpu_seconds: int = Field(default=20, ge=1, le=3600)
+    sandbox_timeout_seconds: float = Field(default=40.0, gt=0, le=3600)
 
     @field_validator("database_url")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from conversations.messages import Choice, Inbound, Outbound
 from conversations.ports import EvidenceOutcome, ValidationAnswer
+from conversations.report import refusal_message
 from conversations.turn import Step, TurnContext, go, register
 from domain import payloads
 from domain.payloads import (
@@ -138,11 +139,10 @@ async def save_file(ctx: TurnContext, key: str, inbound: Inbound) -> bool:
         return True
     if outcome is not EvidenceOutcome.STORED:
         ctx.say(
-            ctx._("I can't keep this type of file. Please send a photo, a PDF document "
-                  "or a voice note.")
-            if outcome is EvidenceOutcome.UNSUPPORTED
+            refusal_message(ctx, outcome)
+            if outcome in (EvidenceOutcome.UNSUPPORTED, EvidenceOutcome.REFUSED)
             else ctx._("I could not receive this file. Please try again.")
-        )  # fmt: skip
+        )
         return True
     ctx.state.data.pop(key, None)
     if inbound.text.strip():

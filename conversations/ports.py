@@ -136,7 +136,8 @@ class WithdrawOutcome(StrEnum):
 
 class EvidenceOutcome(StrEnum):
     STORED = "stored"
-    UNSUPPORTED = "unsupported"
+    UNSUPPORTED = "unsupported"  # not a type the bot cleans
+    REFUSED = "refused"  # a known type that could not be cleaned safely (limits, damage)
     TOO_LARGE = "too_large"
     UNAVAILABLE = "unavailable"  # the channel could not hand over the file
     OVER_QUOTA = "over_quota"  # the worker sent as many bytes of files today as one may

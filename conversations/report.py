@@ -41,6 +41,19 @@ MAX_LISTED_WORKPLACES = 20
 PREVIEW_CHARACTERS = 300
 
 
+def refusal_message(ctx: TurnContext, outcome: EvidenceOutcome) -> str:
+    """Why a file was not kept: not a type the bot cleans, or one it could not clean safely."""
+    if outcome is EvidenceOutcome.UNSUPPORTED:
+        return ctx._(
+            "I can't keep this type of file. Please send a photo, a PDF document or a voice note."
+        )
+    return ctx._(
+        "I could not safely check this file, so I did not keep it. It may be too large, too "
+        "complex, damaged or protected by a password. Please send a photo or a screenshot of "
+        "it instead."
+    )
+
+
 def has_draft(ctx: TurnContext) -> bool:
     return bool(ReportDraftState.load(ctx.state).categories)
 
@@ -382,16 +395,13 @@ class DetailsStep(Step):
             message = ctx._("File added. Send more, or press Done.")
         elif outcome is EvidenceOutcome.TOO_LARGE:
             message = ctx._("This file is too big. Please send a smaller one (up to 20 MB).")
-        elif outcome is EvidenceOutcome.UNSUPPORTED:
-            message = ctx._(
-                "I can't keep this type of file. Please send a photo, a PDF document "
-                "or a voice note."
-            )
         elif outcome is EvidenceOutcome.OVER_QUOTA:
             message = ctx._(
                 "This file was not added: you have sent as many files as one account can in "
                 "24 hours. Your report goes on: you can still type what happened, then press Done."
             )
+        elif outcome in (EvidenceOutcome.UNSUPPORTED, EvidenceOutcome.REFUSED):
+            message = refusal_message(ctx, outcome)
         else:
             message = ctx._("I could not receive this file. Please try again.")
         ctx.say(message, *self._choices(ctx))

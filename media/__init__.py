@@ -16,31 +16,36 @@ format says what it removes:
 * :mod:`media.audio`: Ogg, MP3 and MP4/M4A/MOV, which lose their tags through mutagen;
 * :mod:`media.embedded`: JPEG and PNG images inside PDFs and Office packages, cleaned losslessly;
 * :mod:`media.quiet`: no warning or library log record leaves with what a file holds;
-* :mod:`media.result`: :class:`CleanMedia` and :class:`UnsupportedMedia`.
+* :mod:`media.result`: :class:`CleanMedia` and :class:`UnsupportedMedia`;
+* :mod:`media.sandbox` and :mod:`media.worker`: where :func:`sanitize` runs for the bot, in a
+  child process with no keys, no database, no network, and bounded memory, CPU and time.
 
-Everything here is a pure function of the input bytes: no I/O and no logging. Failures raise
-:class:`UnsupportedMedia` with a short fixed reason that never contains file content. While a
-file is processed no warning escapes and the Pillow and pypdf loggers are muted (they would quote
-EXIF values and file bytes); since both are process-wide settings, one file is sanitized at a time
-per process. The work is CPU-bound (up to a few seconds and about 1 GB of memory for the largest
-photos): async callers should run it in a worker thread. The package imports nothing else of the
-bot, so :func:`sanitize` needs only the bytes it is given.
+:func:`sanitize` is a pure function of the input bytes: no I/O and no logging. Failures raise
+:class:`UnsupportedMedia` with a short fixed reason that never contains file content
+(:class:`UnknownFileType` when the content is not a type the bot cleans). While a file is
+processed no warning escapes and the Pillow and pypdf loggers are muted (they would quote EXIF
+values and file bytes); since both are process-wide settings, one file is sanitized at a time per
+process. The bot never calls it in its own process: :class:`media.sandbox.CleaningSandbox` runs
+it in a child per file. Importing this package loads no parser; :func:`sanitize` loads them.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Final
 
-from media.audio import sanitize_mp3, sanitize_mp4, sanitize_ogg
-from media.images import image_handler, sanitize_heic
-from media.office import sanitize_ooxml
-from media.pdf import sanitize_pdf
-from media.quiet import contained
-from media.result import CleanMedia, UnsupportedMedia
+from media.result import CleanMedia, UnknownFileType, UnsupportedMedia
 from media.sniff import detect
 
-__all__ = ["MAX_BYTES", "CleanMedia", "UnsupportedMedia", "sanitize"]
+__all__ = [
+    "MAX_BYTES",
+    "CleanMedia",
+    "UnknownFileType",
+    "UnsupportedMedia",
+    "load_parsers",
+    "sanitize",
+]
 
 MAX_BYTES: Final = 20 * 1024 * 1024
 """Telegram's getFile limit; anything larger is refused."""
@@ -58,7 +63,9 @@ def sanitize(data: bytes, *, declared_mime: str | None = None) -> CleanMedia:
     if not data:
         raise UnsupportedMedia("empty file")
     data = bytes(data)  # a bytearray or memoryview must not change underneath the parsers
-    handler = _HANDLERS[detect(data)]
+    handler = _handlers()[detect(data)]
+    from media.quiet import contained
+
     with contained():
         try:
             return handler(data)
@@ -70,15 +77,33 @@ def sanitize(data: bytes, *, declared_mime: str | None = None) -> CleanMedia:
             raise UnsupportedMedia("could not process file") from None
 
 
-_HANDLERS: Final[dict[str, Callable[[bytes], CleanMedia]]] = {
-    "jpeg": image_handler("jpeg"),
-    "png": image_handler("png"),
-    "gif": image_handler("gif"),
-    "webp": image_handler("webp"),
-    "heic": sanitize_heic,
-    "pdf": sanitize_pdf,
-    "ooxml": sanitize_ooxml,
-    "ogg": sanitize_ogg,
-    "mp3": sanitize_mp3,
-    "mp4": sanitize_mp4,
-}
+def load_parsers() -> None:
+    """Import every parser and Pillow's format plugins now: the sandbox's child does this
+    before it limits its own memory, CPU time and file writes."""
+    _handlers()
+    from PIL import Image
+
+    Image.init()
+
+
+@functools.cache
+def _handlers() -> dict[str, Callable[[bytes], CleanMedia]]:
+    # The parsers load on first use: the bot's own process imports this package for its types
+    # and its sandbox, and never parses a file itself (see media.sandbox).
+    from media.audio import sanitize_mp3, sanitize_mp4, sanitize_ogg
+    from media.images import image_handler, sanitize_heic
+    from media.office import sanitize_ooxml
+    from media.pdf import sanitize_pdf
+
+    return {
+        "jpeg": image_handler("jpeg"),
+        "png": image_handler("png"),
+        "gif": image_handler("gif"),
+        "webp": image_handler("webp"),
+        "heic": sanitize_heic,
+        "pdf": sanitize_pdf,
+        "ooxml": sanitize_ooxml,
+        "ogg": sanitize_ogg,
+        "mp3": sanitize_mp3,
+        "mp4": sanitize_mp4,
+    }

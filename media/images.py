@@ -15,12 +15,26 @@ import pillow_heif
 from PIL import Image, ImageOps
 
 from media.result import CleanMedia, UnsupportedMedia
+from media.sniff import detect
 
-__all__ = ["JPEG_QUALITY", "image_handler", "sanitize_heic"]
+__all__ = [
+    "JPEG_QUALITY",
+    "MAX_PIXELS",
+    "image_handler",
+    "is_raster_image",
+    "reencode_jpeg2000",
+    "reencode_picture",
+    "sanitize_heic",
+]
 
 JPEG_QUALITY: Final = 90
 
-_FALLBACK_MAX_PIXELS: Final = 89_478_485  # Pillow's default, used if it was switched off
+MAX_PIXELS: Final = 8192 * 6144
+"""The largest image decoded: 50.3 megapixels, the biggest phone sensor's full resolution.
+
+Checked from the header, before any pixel is decoded. Pillow's own limit (89.5 megapixels) let
+an 88-megapixel PNG of 257 KB take 7 s and about 1 GB; at this size a re-encode needs up to
+about 1.7 GB (RGBA) and a few seconds of CPU, which the sandbox's limits allow."""
 
 _PIL_FORMATS: Final = {"jpeg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WEBP"}
 _IMAGE_OUTPUT: Final = {
@@ -35,8 +49,8 @@ _METADATA_INFO_KEYS: Final = frozenset(
 
 
 def _max_pixels() -> int:
-    limit = Image.MAX_IMAGE_PIXELS
-    return _FALLBACK_MAX_PIXELS if limit is None else int(limit)
+    limit = Image.MAX_IMAGE_PIXELS  # media.quiet lowers Pillow's own limit to ours while cleaning
+    return MAX_PIXELS if limit is None else min(MAX_PIXELS, int(limit))
 
 
 def _check_pixels(size: tuple[int, int]) -> None:
@@ -51,20 +65,62 @@ def image_handler(kind: str) -> Callable[[bytes], CleanMedia]:
     pil_format = _PIL_FORMATS[kind]
 
     def handle(data: bytes) -> CleanMedia:
-        try:
-            with Image.open(io.BytesIO(data), formats=[pil_format]) as opened:
-                _check_pixels(opened.size)
-                opened.load()
-                image = ImageOps.exif_transpose(opened)
-        except UnsupportedMedia:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise UnsupportedMedia("image too large") from None
-        except Exception:
-            raise UnsupportedMedia("could not decode image") from None
-        return _encode_image(image, pil_format)
+        return _encode_image(_decode(data, [pil_format]), pil_format)
 
     return handle
+
+
+def _decode(data: bytes, formats: list[str]) -> Image.Image:
+    """The upright pixels of an image in one of ``formats``, refused over the pixel cap before
+    any pixel is decoded."""
+    try:
+        with Image.open(io.BytesIO(data), formats=formats) as opened:
+            _check_pixels(opened.size)
+            opened.load()
+            return ImageOps.exif_transpose(opened)
+    except UnsupportedMedia:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UnsupportedMedia("image too large") from None
+    except Exception:
+        raise UnsupportedMedia("could not decode image") from None
+
+
+_EMBEDDED_PICTURE_FORMATS: Final = ["GIF", "TIFF", "WEBP", "BMP"]
+
+
+def is_raster_image(data: bytes) -> bool:
+    """A picture :func:`reencode_picture` can decode: GIF, TIFF, WebP, BMP or HEIC."""
+    return (
+        data[:6] in (b"GIF87a", b"GIF89a")
+        or data[:4] in (b"II*\x00", b"MM\x00*")
+        or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+        or data[:2] == b"BM"
+        or _is_heic(data)
+    )
+
+
+def reencode_picture(data: bytes) -> CleanMedia:
+    """A picture inside a document, decoded and written again without metadata: as PNG, or as
+    JPEG for a HEIC photo. Nothing of the original encoding (EXIF, XMP, TIFF tags) survives."""
+    if _is_heic(data):
+        return sanitize_heic(data)
+    return _encode_image(_decode(data, _EMBEDDED_PICTURE_FORMATS), "PNG")
+
+
+def reencode_jpeg2000(data: bytes) -> CleanMedia:
+    """A JPEG 2000 image (a PDF's JPX stream) as a JPEG without metadata, grey or RGB."""
+    image = _decode(data, ["JPEG2000"])
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("L" if image.mode in ("1", "I", "I;16", "F", "LA") else "RGB")
+    return _encode_image(image, "JPEG")
+
+
+def _is_heic(data: bytes) -> bool:
+    try:
+        return detect(data) == "heic"
+    except UnsupportedMedia:
+        return False
 
 
 def sanitize_heic(data: bytes) -> CleanMedia:

@@ -2,7 +2,9 @@
 
 No document information, XMP, JavaScript, embedded files, open action, additional actions,
 annotation authors or page-piece data survive; EXIF and other APPn segments are cut from embedded
-JPEG images. The rebuilt file is read again and refused if any of that is still reachable.
+JPEG images, and JPEG 2000 (JPX) images are decoded and written again as JPEG. The rebuilt file
+is read again and refused if any of that is still reachable. More than :data:`MAX_PDF_PAGES`
+pages are refused.
 """
 
 from __future__ import annotations
@@ -11,13 +13,26 @@ import io
 from collections.abc import Sequence
 from typing import Final
 
+from PIL import Image
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import ArrayObject, DictionaryObject, NameObject, PdfObject, StreamObject
+from pypdf.generic import (
+    ArrayObject,
+    DictionaryObject,
+    NameObject,
+    NumberObject,
+    PdfObject,
+    StreamObject,
+)
 
 from media.embedded import strip_jpeg_segments
+from media.images import reencode_jpeg2000
 from media.result import CleanMedia, UnsupportedMedia
 
-__all__ = ["sanitize_pdf"]
+__all__ = ["MAX_PDF_PAGES", "sanitize_pdf"]
+
+MAX_PDF_PAGES: Final = 50
+"""Most pages a PDF may have: a contract, payslips or a handbook chapter fit; a PDF that makes
+pypdf walk thousands of pages (seconds each hundred, and memory) is refused."""
 
 _PDF_DROPPED_KEYS: Final = (
     "/Metadata",  # XMP
@@ -45,6 +60,11 @@ def sanitize_pdf(data: bytes) -> CleanMedia:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
             raise UnsupportedMedia("encrypted pdf")
+        declared = reader.root_object.get("/Pages", DictionaryObject()).get_object().get("/Count")
+        if isinstance(declared, int) and declared > MAX_PDF_PAGES:
+            raise UnsupportedMedia("pdf has too many pages")  # before the page tree is walked
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise UnsupportedMedia("pdf has too many pages")
         pages = list(reader.pages)
         if not pages:
             raise UnsupportedMedia("pdf has no pages")
@@ -102,12 +122,39 @@ def _scrub_pdf_dict(obj: DictionaryObject) -> None:
         filters = obj.get("/Filter")
         if filters is not None:
             filters = filters.get_object()
-        if filters == "/DCTDecode" or (
-            isinstance(filters, ArrayObject) and filters == ["/DCTDecode"]
-        ):
+        if isinstance(filters, ArrayObject) and len(filters) == 1:
+            filters = filters[0]
+        if filters == "/DCTDecode":
             # DCT data is the JPEG file itself; cut its EXIF/XMP/ICC segments, keep the pixels.
             # The base-class accessors read and write the raw (encoded) stream bytes.
             StreamObject.set_data(obj, strip_jpeg_segments(StreamObject.get_data(obj)))
+        elif filters == "/JPXDecode" or (
+            isinstance(filters, ArrayObject) and "/JPXDecode" in filters
+        ):
+            _reencode_jpx(obj)
+
+
+def _reencode_jpx(image: StreamObject) -> None:
+    """A JPEG 2000 image carries its own metadata boxes (XML, UUID/XMP, comments): it is decoded
+    and written again as a plain JPEG, or the file is refused."""
+    filters = image.get("/Filter")
+    if isinstance(filters, ArrayObject) and len(filters) != 1:
+        raise UnsupportedMedia("could not clean an embedded image")  # JPX behind other filters
+    raw = StreamObject.get_data(image)
+    clean = reencode_jpeg2000(raw)
+    StreamObject.set_data(image, clean.data)
+    gray = clean.mime_type == "image/jpeg" and _is_gray_jpeg(clean.data)
+    image[NameObject("/Filter")] = NameObject("/DCTDecode")
+    image[NameObject("/ColorSpace")] = NameObject("/DeviceGray" if gray else "/DeviceRGB")
+    image[NameObject("/BitsPerComponent")] = NumberObject(8)
+    for key in ("/DecodeParms", "/SMaskInData", "/Decode"):
+        if key in image:
+            del image[key]
+
+
+def _is_gray_jpeg(data: bytes) -> bool:
+    with Image.open(io.BytesIO(data), formats=["JPEG"]) as written:
+        return written.mode == "L"
 
 
 def _scrub_pdf_annotations(page: DictionaryObject, annotations: PdfObject) -> None:

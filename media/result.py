@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CleanMedia", "UnsupportedMedia"]
+__all__ = ["CleanMedia", "UnknownFileType", "UnsupportedMedia"]
 
 
 class UnsupportedMedia(Exception):
-    """The file cannot be cleaned and must not be stored. The message is a short fixed reason."""
+    """The file cannot be cleaned and must not be stored. The message is a short fixed reason.
+
+    Raised as such, it means the type is known but this file was refused: too large, too many
+    pixels or pages, too slow, damaged, encrypted, or holding parts that cannot be cleaned.
+    """
+
+
+class UnknownFileType(UnsupportedMedia):
+    """The content is not a type the bot cleans at all (a spreadsheet macro, a ZIP, an .exe)."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from media.result import UnsupportedMedia
+from media.result import UnknownFileType
 
 __all__ = ["detect"]
 
@@ -46,7 +46,7 @@ def detect(data: bytes) -> str:
             return "mp4"
     if data.startswith(b"ID3") or _is_mpeg_audio_frame(data):
         return "mp3"
-    raise UnsupportedMedia("unsupported file type")
+    raise UnknownFileType("unsupported file type")
 
 
 def _ftyp_brands(data: bytes) -> set[bytes]:

@@ -25,8 +25,6 @@ from conversations.ports import (
     CaseReceipt,
     CaseStatusView,
     EvidenceOutcome,
-    MediaTooLarge,
-    MediaUnavailable,
     ReportDraft,
     StaffMessage,
     StatusOutcome,
@@ -40,7 +38,9 @@ from domain.history import CaseAction
 from domain.parties import WORKER_ACTOR, Side
 from domain.references import new_receipt_code, new_reference
 from domain.statuses import UNRESOLVED, CaseStatus
+from media.sandbox import CleaningSandbox
 from services import lifecycle
+from services.evidence import fetch_and_clean
 from services.outbox import Outbox
 from services.quotas import AlertVerdict, WorkerQuotas
 from services.retention import purge_content
@@ -63,12 +63,6 @@ from storage.rate_limits import AttemptCounter, Blinder
 from storage.repositories import CaseRepository
 
 log = logging.getLogger(__name__)
-
-# The libraries that parse workers' files log what they find at DEBUG level (Pillow prints every
-# EXIF tag: the owner's name, the GPS position). Those lines must never reach a log, whatever
-# level the operator sets.
-for _parser in ("PIL", "pypdf", "mutagen"):
-    logging.getLogger(_parser).setLevel(logging.WARNING)
 
 ANY = "*"
 
@@ -110,8 +104,11 @@ class CaseService:
         attempts: AttemptCounter,
         policy: CasePolicy | None = None,
         quotas: WorkerQuotas | None = None,
+        *,
+        sandbox: CleaningSandbox | None = None,
     ) -> None:
         self.database = database
+        self.sandbox = sandbox
         self.keyring = keyring
         self.outbox = outbox
         self.attempts = attempts
@@ -161,26 +158,14 @@ class CaseService:
         *,
         pseudonym: str,
     ) -> EvidenceOutcome:
-        import media  # Pillow, pypdf, mutagen: loaded on first file
-
+        del declared_mime  # the type always comes from the content
         if not await self.quotas.evidence_room(pseudonym):  # not even downloaded
             return EvidenceOutcome.OVER_QUOTA
-        try:
-            data = await fetch()
-        except MediaTooLarge:
-            return EvidenceOutcome.TOO_LARGE
-        except MediaUnavailable as error:
-            log.warning("could not fetch a file from the channel: %s", error)
-            return EvidenceOutcome.UNAVAILABLE
-        if len(data) > media.MAX_BYTES:
-            return EvidenceOutcome.TOO_LARGE
-        if not await self.quotas.take_evidence(pseudonym, len(data)):
-            return EvidenceOutcome.OVER_QUOTA
-        try:
-            # CPU-bound (a large photo takes seconds): keep the event loop answering others.
-            clean = await asyncio.to_thread(media.sanitize, data, declared_mime=declared_mime)
-        except media.UnsupportedMedia:
-            return EvidenceOutcome.UNSUPPORTED
+        clean = await fetch_and_clean(
+            fetch, self.sandbox, admit=lambda size: self.quotas.take_evidence(pseudonym, size)
+        )
+        if isinstance(clean, EvidenceOutcome):
+            return clean
         async with self.database.transaction() as session:
             session.add(
                 DraftAttachment(

@@ -5,7 +5,6 @@ case event; every staff action is audited; every message to the worker goes thro
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
@@ -18,8 +17,6 @@ from conversations import notices
 from conversations.messages import FetchMedia, Outbound
 from conversations.ports import (
     EvidenceOutcome,
-    MediaTooLarge,
-    MediaUnavailable,
     ValidationAnswer,
     WorkerRef,
 )
@@ -31,8 +28,10 @@ from domain.parties import WORKER_ACTOR, Respondent, Side
 from domain.references import new_reference
 from domain.statuses import TERMINAL, CaseStatus
 from locales import LANGUAGES
+from media.sandbox import CleaningSandbox
 from services import audit, lifecycle
 from services.cases import case_purpose
+from services.evidence import fetch_and_clean
 from services.outbox import Outbox
 from services.quotas import WorkerQuotas
 from storage.codes import hash_receipt
@@ -78,12 +77,15 @@ class CaseworkService:
         outbox: Outbox,
         clock_policy: ClockPolicy | None = None,
         quotas: WorkerQuotas | None = None,
+        *,
+        sandbox: CleaningSandbox | None = None,
     ) -> None:
         self.database = database
         self.keyring = keyring
         self.outbox = outbox
         self.clock_policy = clock_policy or ClockPolicy()
         self.quotas = quotas  # the daily evidence bytes are shared with report files
+        self.sandbox = sandbox
 
     def _schedule(
         self, session: AsyncSession, case: Case, kind: TaskKind, days: int, n: int
@@ -370,23 +372,19 @@ class CaseworkService:
         self, worker: WorkerRef, reference: str, kind: str, fetch: FetchMedia, mime: str | None
     ) -> EvidenceOutcome:
         """A photo, document or voice note answering staff: cleaned, encrypted, on the case."""
-        import media
-
+        del mime  # the type always comes from the content
         quotas = self.quotas
         if quotas is not None and not await quotas.evidence_room(worker.pseudonym):
             return EvidenceOutcome.OVER_QUOTA
-        try:
-            data = await fetch()
-        except MediaTooLarge:
-            return EvidenceOutcome.TOO_LARGE
-        except MediaUnavailable:
-            return EvidenceOutcome.UNAVAILABLE
-        if quotas is not None and not await quotas.take_evidence(worker.pseudonym, len(data)):
-            return EvidenceOutcome.OVER_QUOTA
-        try:
-            clean = await asyncio.to_thread(media.sanitize, data, declared_mime=mime)
-        except media.UnsupportedMedia:
-            return EvidenceOutcome.UNSUPPORTED
+        admit = None
+        if quotas is not None:
+
+            async def admit(size: int) -> bool:
+                return await quotas.take_evidence(worker.pseudonym, size)
+
+        clean = await fetch_and_clean(fetch, self.sandbox, admit=admit)
+        if isinstance(clean, EvidenceOutcome):
+            return clean
         async with self.database.transaction() as session:
             case = await self._workers_case(session, worker, reference)
             if case is None:

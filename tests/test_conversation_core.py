@@ -100,6 +100,8 @@ class CasesInMemory:
         data = await fetch()
         if data == b"virus":
             return EvidenceOutcome.UNSUPPORTED
+        if data == b"bomb":
+            return EvidenceOutcome.REFUSED
         self.evidence.setdefault(draft_key, []).append(data)
         return EvidenceOutcome.STORED
 
@@ -679,6 +681,29 @@ async def test_unsupported_files_and_stickers_are_refused_politely() -> None:
     assert "Please send text, photos" in turn.replies[0].text
     assert chat.state is not None
     assert chat.state.data["report"]["files"] == 0
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("en", "I could not safely check this file"), ("th", "เราตรวจไฟล์นี้อย่างปลอดภัยไม่ได้")],
+)
+async def test_a_file_refused_by_the_sandbox_is_explained_and_the_report_goes_on(
+    language: str, expected: str
+) -> None:
+    chat = Chat()
+    await chat.onboard(language)
+    await chat.command("report")
+    await chat.press("cat:other")
+    await chat.press("report:done")
+    await chat.press("wp:skip")
+    await chat.press("agency:none")
+    turn = await chat.send(photo(b"bomb"))
+    assert expected in turn.replies[0].text
+    assert "report:done" in payloads(turn)  # still collecting: send more, or press Done
+    assert chat.state is not None
+    assert chat.state.data["report"]["files"] == 0
+    await chat.send(photo(b"a good photo"))
+    assert chat.state.data["report"]["files"] == 1
 
 
 async def test_status_asks_reference_then_code_and_erases_the_code_message() -> None:

@@ -253,6 +253,32 @@ async def test_a_file_over_the_download_limit_is_refused_without_downloading_it(
     assert fake_telegram.downloads == []
 
 
+async def test_a_file_the_sandbox_refuses_is_explained_and_the_report_goes_on(
+    bot: RunningBot, fake_telegram: FakeTelegramServer
+) -> None:
+    from tests.test_media_sanitizer import png_chunk
+
+    # 88 megapixels in a few hundred bytes: refused from its header, before decoding.
+    header = png_chunk(
+        b"IHDR", (11_000).to_bytes(4, "big") + (8_000).to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    )
+    bomb = b"\x89PNG\r\n\x1a\n" + header + png_chunk(b"IDAT", b"") + png_chunk(b"IEND", b"")
+    user = fake_telegram.user(4_000_005, language_code="en")
+    await onboard(fake_telegram, user, "en")
+    await ask(fake_telegram, user, lambda: user.send_command("report"), has("cat:wages"))
+    await press(fake_telegram, user, "cat:wages", lambda m: "report:done" in data_of(m))
+    await press(fake_telegram, user, "report:done", has("wp:skip"))
+    await press(fake_telegram, user, "wp:skip", has("agency:none"))
+    await press(fake_telegram, user, "agency:none", has("report:done"))
+    refused = await ask(fake_telegram, user,
+                        lambda: user.send_document(data=bomb, file_name="x.png",
+                                                   mime_type="image/png"),
+                        lambda m: "could not safely check this file" in m.text)  # fmt: skip
+    assert "report:done" in data_of(refused)
+    await ask(fake_telegram, user, lambda: user.send_photo(data=jpeg_with_location()),
+              lambda m: "File added" in m.text)  # fmt: skip
+
+
 async def test_confirming_twice_creates_exactly_one_case(
     bot: RunningBot, fake_telegram: FakeTelegramServer
 ) -> None:

@@ -27,10 +27,13 @@ from pypdf.generic import (
     FloatObject,
     NameObject,
     NumberObject,
+    StreamObject,
     TextStringObject,
 )
 
 from media import MAX_BYTES, CleanMedia, UnsupportedMedia, office, sanitize
+from media.images import MAX_PIXELS
+from media.pdf import MAX_PDF_PAGES
 
 NAME = "Maria Worker"
 SERIAL = "SN-4711-CAMERA"
@@ -613,6 +616,32 @@ def test_gif_frame_larger_than_its_screen_is_rejected(monkeypatch: pytest.Monkey
     assert caught == []
 
 
+def test_an_88_megapixel_png_of_a_few_bytes_is_refused_before_decoding() -> None:
+    # Under Pillow's own limit (89.5 MP), this used to be decoded: 7 s and about 1 GB.
+    ihdr = struct.pack(">IIBBBBB", 11_000, 8_000, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b""))
+    png += png_chunk(b"IEND", b"")
+    assert MAX_PIXELS < 11_000 * 8_000
+    with pytest.raises(UnsupportedMedia, match="image too large"):
+        sanitize(png)
+    assert Image.MAX_IMAGE_PIXELS == 89_478_485  # Pillow's limit is lowered only while cleaning
+
+
+def blank_pdf(pages: int) -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=200, height=200)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_pdf_over_the_page_limit_is_refused_and_one_at_the_limit_is_cleaned() -> None:
+    assert len(PdfReader(io.BytesIO(sanitize(blank_pdf(MAX_PDF_PAGES)).data)).pages) == 50
+    with pytest.raises(UnsupportedMedia, match="too many pages"):
+        sanitize(blank_pdf(MAX_PDF_PAGES + 1))
+
+
 # --------------------------------------------------------------------------------------------
 # PDF
 # --------------------------------------------------------------------------------------------
@@ -947,3 +976,216 @@ def test_oversize_input_is_rejected_before_parsing() -> None:
 def test_exact_size_limit_is_accepted() -> None:
     data = jpeg_with_metadata()
     assert sanitize(data + bytes(MAX_BYTES - len(data))).mime_type == "image/jpeg"
+
+
+# --------------------------------------------------------------------------------------------
+# Fail closed on embedded parts the bot cannot strip in place
+# --------------------------------------------------------------------------------------------
+
+
+def picture(image_format: str) -> bytes:
+    """A small picture in ``image_format`` that names its author in its metadata."""
+    out = io.BytesIO()
+    image = two_colour_image(16, 8)
+    if image_format == "HEIC":
+        pillow_heif.from_pillow(image).save(out, exif=identifying_exif().tobytes())
+    elif image_format == "TIFF":
+        image.save(out, "TIFF", tiffinfo={0x013B: NAME, 0x010E: f"photo by {NAME}"})
+    elif image_format == "GIF":
+        image.save(out, "GIF", comment=f"photo by {NAME}")
+    else:
+        image.save(out, image_format, exif=identifying_exif())
+    assert_present(out.getvalue(), NAME if image_format != "HEIC" else SERIAL)
+    return out.getvalue()
+
+
+VECTOR_PICTURES = {
+    "svg": f'<svg xmlns="http://www.w3.org/2000/svg"><metadata>{NAME}</metadata></svg>'.encode(),
+    # An EMF header record (type 1) with " EMF" at offset 40, then a description naming the author.
+    "emf": struct.pack("<II", 1, 108) + bytes(32) + b" EMF" + bytes(64) + NAME.encode("utf-16-le"),
+    "wmf": b"\xd7\xcd\xc6\x9a" + bytes(18) + b"\x01\x00\x09\x00" + NAME.encode(),
+}
+
+
+def docx_with_parts(parts: dict[str, tuple[bytes, str]]) -> bytes:
+    """A .docx whose document refers to ``parts`` (name -> content, declared content type)."""
+    main = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    image_type = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/image"
+    defaults = "".join(
+        f'<Default Extension="{name.rsplit(".", 1)[1]}" ContentType="{content_type}"/>'
+        for name, (_, content_type) in parts.items()
+    )
+    relationships = "".join(
+        f'<Relationship Id="rId{i}" Type="{image_type}" Target="{name.removeprefix("word/")}"/>'
+        for i, name in enumerate(parts, start=10)
+    )
+    files = {
+        "[Content_Types].xml": (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'{defaults}<Override PartName="/word/document.xml" ContentType="{main}"/></Types>'
+        ).encode(),
+        "word/document.xml": b"<w:document><w:body><w:p/></w:body></w:document>",
+        "word/_rels/document.xml.rels": f"<Relationships>{relationships}</Relationships>".encode(),
+        **{name: content for name, (content, _) in parts.items()},
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("image_format", "extension", "new_type"),
+    [
+        ("TIFF", "tiff", "image/png"),
+        ("GIF", "gif", "image/png"),
+        ("WEBP", "webp", "image/png"),
+        ("HEIC", "heic", "image/jpeg"),
+    ],
+)
+def test_pictures_inside_office_files_are_reencoded_not_passed_through(
+    image_format: str, extension: str, new_type: str
+) -> None:
+    name = f"word/media/image1.{extension}"
+    original = picture(image_format)
+
+    clean = sanitize(docx_with_parts({name: (original, f"image/{extension}")}))
+
+    parts = unzip(clean.data)
+    assert_absent(b"".join(parts.values()), NAME, SERIAL)
+    with Image.open(io.BytesIO(parts[name])) as image:
+        assert image.format == new_type.removeprefix("image/").upper()
+        assert image.size == (16, 8)
+        assert len(image.getexif()) == 0
+    # The package says what the part now is, so Office opens it.
+    assert f'PartName="/{name}" ContentType="{new_type}"'.encode() in parts["[Content_Types].xml"]
+    assert b"image1." + extension.encode() in parts["word/_rels/document.xml.rels"]
+
+
+@pytest.mark.parametrize("extension", sorted(VECTOR_PICTURES))
+def test_vector_pictures_inside_office_files_become_a_blank_placeholder(extension: str) -> None:
+    name = f"word/media/image1.{extension}"
+    content_type = {"svg": "image/svg+xml", "emf": "image/x-emf", "wmf": "image/x-wmf"}[extension]
+
+    clean = sanitize(docx_with_parts({name: (VECTOR_PICTURES[extension], content_type)}))
+
+    parts = unzip(clean.data)
+    assert_absent(b"".join(parts.values()), NAME)
+    with Image.open(io.BytesIO(parts[name])) as image:
+        assert (image.format, image.size) == ("PNG", (1, 1))
+    assert f'PartName="/{name}" ContentType="image/png"'.encode() in parts["[Content_Types].xml"]
+
+
+def test_unknown_binary_parts_inside_office_files_are_dropped_with_their_relationships() -> None:
+    printer = b"\x00\x00MARIA-PC\\HR-PRINTER\x00" + NAME.encode("utf-16-le")
+    clean = sanitize(
+        docx_with_parts({"word/printerSettings/printerSettings1.bin": (printer, "application/x")})
+    )
+
+    parts = unzip(clean.data)
+    assert "word/printerSettings/printerSettings1.bin" not in parts
+    assert b"printerSettings" not in parts["word/_rels/document.xml.rels"]
+    assert_absent(clean.data + b"".join(parts.values()), NAME, "MARIA-PC")
+
+
+def pdf_with_jpx_image() -> bytes:
+    jpx = io.BytesIO()
+    two_colour_image(16, 8).save(jpx, "JPEG2000", comment=f"scanned by {NAME}".encode())
+    assert_present(jpx.getvalue(), NAME)
+    writer = PdfWriter()
+    page = writer.add_blank_page(width=100, height=100)
+    image = StreamObject()
+    image.set_data(jpx.getvalue())  # the raw JPX codestream, as a PDF holds it
+    image.update(
+        {
+            NameObject("/Type"): NameObject("/XObject"),
+            NameObject("/Subtype"): NameObject("/Image"),
+            NameObject("/Width"): NumberObject(16),
+            NameObject("/Height"): NumberObject(8),
+            NameObject("/Filter"): NameObject("/JPXDecode"),
+        }
+    )
+    page[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/XObject"): DictionaryObject({NameObject("/Im0"): writer._add_object(image)})}
+    )
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_jpeg_2000_images_in_a_pdf_are_reencoded_as_jpeg() -> None:
+    clean = sanitize(pdf_with_jpx_image())
+
+    assert_absent(clean.data, NAME)
+    page = PdfReader(io.BytesIO(clean.data)).pages[0]
+    image = page["/Resources"]["/XObject"]["/Im0"].get_object()
+    assert image["/Filter"] == "/DCTDecode"
+    assert image["/ColorSpace"] == "/DeviceRGB"
+    with Image.open(io.BytesIO(image.get_data())) as decoded:
+        assert (decoded.format, decoded.size) == ("JPEG", (16, 8))
+
+
+def test_a_jpeg_2000_image_that_cannot_be_decoded_fails_closed() -> None:
+    data = pdf_with_jpx_image().replace(b"\xff\x4f\xff\x51", b"\x00\x4f\x00\x51", 1)
+    with pytest.raises(UnsupportedMedia, match="could not"):
+        sanitize(data)
+
+
+def hostile_docx(repeats: int) -> bytes:
+    """A well-formed .docx whose settings open ``<w:rsids>`` many times and close each one as
+    ``</w:rsids >`` (legal XML): the regular expression this replaced scanned to the end of the
+    part from every opening, quadratic in its length (a 906-byte file took 12.5 s)."""
+    main = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    namespace = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    parts = {
+        "[Content_Types].xml": (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            f'<Override PartName="/word/document.xml" ContentType="{main}"/></Types>'
+        ),
+        "word/document.xml": f"<w:document {namespace}><w:body/></w:document>",
+        "word/settings.xml": (
+            f'<w:settings {namespace}><w:zoom w:percent="100"/>'
+            + '<w:rsids><w:rsidRoot w:val="00A1B2C3"/></w:rsids >' * repeats
+            + "</w:settings>"
+        ),
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
+def test_the_hostile_docx_is_parsed_as_xml_and_loses_its_revision_ids() -> None:
+    data = hostile_docx(5_000)
+    assert len(data) < 2_000
+
+    clean = sanitize(data)
+
+    settings = unzip(clean.data)["word/settings.xml"]
+    assert b"rsid" not in settings
+    assert b'<w:zoom w:percent="100"/>' in settings
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        b'<!DOCTYPE x [<!ENTITY a "aaaa">]><w:settings>&a;</w:settings>',  # entities
+        b'<!DOCTYPE x SYSTEM "file:///etc/passwd"><w:settings/>',  # external reference
+        b"<w:settings><w:rsids></w:settings>",  # malformed
+    ],
+)
+def test_office_xml_with_a_dtd_or_malformed_is_refused(part: bytes) -> None:
+    main = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(
+            "[Content_Types].xml",
+            f'<Types><Override PartName="/word/document.xml" ContentType="{main}"/></Types>',
+        )
+        archive.writestr("word/document.xml", "<w:document/>")
+        archive.writestr("word/settings.xml", part)
+    with pytest.raises(UnsupportedMedia, match="malformed document"):
+        sanitize(out.getvalue())
