@@ -62,6 +62,7 @@ from storage.recent_ids import (
     RedisUpdateLog,
     UpdateLog,
 )
+from storage.redis_keys import RedisKeyNames
 from storage.send_rate import MemorySendRate, RedisSendRate, SendRate
 
 log = logging.getLogger(__name__)
@@ -255,6 +256,11 @@ def connect_redis(settings: Settings) -> Redis | None:
     return Redis.from_url(settings.redis_url, health_check_interval=30)
 
 
+def redis_key_names(settings: Settings, keys: SecretKeys | None = None) -> RedisKeyNames:
+    """How Redis keys name a worker: a token keyed by WVB_SECRET_KEY, never the pseudonym."""
+    return RedisKeyNames((keys or resolve_keys(settings)).secret_key, settings.redis_prefix)
+
+
 def build_state_store(
     settings: Settings, keyring: Keyring, redis: Redis | None = None
 ) -> ConversationStore:
@@ -264,7 +270,7 @@ def build_state_store(
     if client is None:
         return MemoryConversationStore(keyring, ttl)
     return RedisConversationStore(
-        client, keyring, ttl, settings.redis_prefix, owns_client=redis is None
+        client, keyring, ttl, redis_key_names(settings), owns_client=redis is None
     )
 
 
@@ -327,8 +333,9 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         await database.dispose()
         raise
     outbox_wake = asyncio.Event()
+    names = redis_key_names(settings, keys)
     attempts: AttemptCounter = (
-        RedisAttemptCounter(redis, settings.redis_prefix) if redis else MemoryAttemptCounter()
+        RedisAttemptCounter(redis, names) if redis else MemoryAttemptCounter()
     )
     outbox = Outbox(keyring, wake=outbox_wake.set, staff_channel=STAFF_CHANNEL)
     case_policy = CasePolicy(
@@ -344,9 +351,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         draft_days=max(1, settings.draft_ttl_hours // 24),
     )
     store = build_state_store(settings, keyring, redis)
-    history: ChatHistory = (
-        RedisChatHistory(redis, settings.redis_prefix) if redis else MemoryChatHistory()
-    )
+    history: ChatHistory = RedisChatHistory(redis, names) if redis else MemoryChatHistory()
     return App(
         settings=settings,
         keys=keys,
@@ -367,7 +372,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         broadcasts=BroadcastService(database, broadcast_policy(settings)),
         case_clock=CaseClock(database, outbox),
         engine=engine,
-        gateway=ConversationGateway(engine, store, pseudonymizer),
+        gateway=ConversationGateway(engine, store, pseudonymizer, counters=attempts),
     )
 
 

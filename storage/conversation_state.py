@@ -1,8 +1,10 @@
 """Conversation state stores: one interface, kept in process memory or in Redis.
 
-Both stores encrypt the state (it holds drafts the worker is typing) and key it by pseudonym, so a
-Redis dump shows neither who is talking nor what they said. Both give a per-conversation lock so
-two updates from the same worker never race on the state; the Redis lock holds across processes.
+Both stores encrypt the state (it holds drafts the worker is typing). Redis keys name the worker
+by a keyed token, not the pseudonym (``storage/redis_keys.py``), so a Redis dump shows neither who
+is talking nor what they said, and cannot be joined to the database's workers. Both give a
+per-conversation lock so two updates from the same worker never race on the state; the Redis lock
+holds across processes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from redis.exceptions import LockError
 
 from conversations.state import ConversationState
 from storage.crypto import DecryptionError, Keyring
+from storage.redis_keys import RedisKeyNames
 
 # A lock older than this is assumed to belong to a crashed process and expires. A turn (even one
 # that downloads and cleans a large photo) takes far less. Waiting longer than the lease means an
@@ -42,8 +45,9 @@ class ConversationStore(Protocol):
     async def close(self) -> None: ...
 
 
-def state_purpose(pseudonym: str) -> bytes:
-    return b"state:" + pseudonym.encode()
+def state_purpose(subject: str) -> bytes:
+    """Associated data of a stored state: the pseudonym in memory, the key's token in Redis."""
+    return b"state:" + subject.encode()
 
 
 class _StateCodec:
@@ -124,7 +128,7 @@ class RedisConversationStore:
         redis: Redis,
         keyring: Keyring,
         ttl_seconds: int,
-        prefix: str,
+        names: RedisKeyNames,
         *,
         owns_client: bool = True,
     ) -> None:
@@ -132,10 +136,10 @@ class RedisConversationStore:
         self._owns_client = owns_client
         self._codec = _StateCodec(keyring)
         self._ttl = ttl_seconds
-        self._prefix = prefix
+        self._names = names
 
     def _key(self, kind: str, pseudonym: str) -> str:
-        return f"{self._prefix}:{kind}:{pseudonym}"
+        return self._names.key(kind, pseudonym)
 
     async def ping(self) -> None:
         await self._redis.ping()
@@ -144,10 +148,11 @@ class RedisConversationStore:
         blob = await self._redis.get(self._key("conv", pseudonym))
         if blob is None:
             return None
-        return self._codec.decode(pseudonym, blob if isinstance(blob, bytes) else blob.encode())
+        token = self._names.token("conv", pseudonym)
+        return self._codec.decode(token, blob if isinstance(blob, bytes) else blob.encode())
 
     async def save(self, pseudonym: str, state: ConversationState) -> None:
-        blob = self._codec.encode(pseudonym, state)
+        blob = self._codec.encode(self._names.token("conv", pseudonym), state)
         await self._redis.set(self._key("conv", pseudonym), blob, ex=self._ttl)
 
     async def delete(self, pseudonym: str) -> None:
@@ -172,21 +177,21 @@ class RedisConversationStore:
     async def reencrypt_all(self, keyring: Keyring) -> tuple[int, int]:
         """Key rotation: re-encrypt every stored state under the newest key, keeping its TTL."""
         changed = unchanged = 0
-        marker = f"{self._prefix}:conv:"
+        marker = f"{self._names.prefix}:conv:"
         async for name in self._redis.scan_iter(match=marker + "*", count=500):
             key = name.decode() if isinstance(name, bytes) else str(name)
-            pseudonym = key.removeprefix(marker)
+            token = key.removeprefix(marker)
             blob = await self._redis.get(key)
             if not isinstance(blob, bytes) or keyring.is_current(blob):
                 unchanged += 1
                 continue
             try:
-                plain = keyring.decrypt(blob, state_purpose(pseudonym))
+                plain = keyring.decrypt(blob, state_purpose(token))
             except DecryptionError:
                 unchanged += 1
                 continue
             await self._redis.set(
-                key, keyring.encrypt(plain, state_purpose(pseudonym)), keepttl=True, xx=True
+                key, keyring.encrypt(plain, state_purpose(token)), keepttl=True, xx=True
             )
             changed += 1
         return changed, unchanged

@@ -538,3 +538,42 @@ async def test_forget_also_deletes_what_staff_sent_through_the_outbox(
     await ask(fake_telegram, user, lambda: user.send_command("forget"), has("forget:yes"))
     await press(fake_telegram, user, "forget:yes", lambda m: "/start" in m.text)
     assert fake_telegram.is_deleted(user.chat_id, staff_message.message_id)
+
+
+async def redis_keys(backend: Backend) -> list[str]:
+    client = Redis.from_url(REDIS_URL)
+    try:
+        return [key.decode() async for key in client.scan_iter(match=f"{backend.redis_prefix}:*")]
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("backend", ["postgres-redis"], indirect=True)
+async def test_redis_keys_cannot_be_joined_to_the_workers_table_and_forget_drops_them(
+    bot: RunningBot, backend: Backend, fake_telegram: FakeTelegramServer
+) -> None:
+    from bot.app import redis_key_names
+    from bot.settings import resolve_keys
+    from storage.crypto import Pseudonymizer
+
+    pseudonym = Pseudonymizer(resolve_keys(bot.settings).secret_key).pseudonym(
+        "telegram", 4_000_022
+    )
+    names = redis_key_names(bot.settings)
+    user = fake_telegram.user(4_000_022, language_code="en")
+    await onboard(fake_telegram, user, "en")
+    receipt = await report(fake_telegram, user)
+    assert receipt is not None
+    await check_status(fake_telegram, user, receipt.reference, "AAAA-BBBB-CCCC-0000")  # counted
+    await ask(fake_telegram, user, lambda: user.send_command("report"), has("cat:wages"))  # draft
+    keys = await redis_keys(backend)
+    assert [key for key in keys if pseudonym[:8] in key] == []
+    tokens = {kind: names.token(kind, pseudonym) for kind in ("conv", "history", "attempts")}
+    for kind, token in tokens.items():  # the worker's keys exist, under their tokens
+        assert any(key.endswith(token) for key in keys), kind
+
+    await ask(fake_telegram, user, lambda: user.send_command("forget"), has("forget:yes"))
+    await press(fake_telegram, user, "forget:yes", lambda m: "/start" in m.text)
+    left = await redis_keys(backend)
+    assert [key for key in left if any(token in key for token in tokens.values())] == []
+    assert [key for key in left if names.token("lock", pseudonym) in key] == []

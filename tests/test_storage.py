@@ -21,6 +21,7 @@ from storage.conversation_state import (
 )
 from storage.crypto import Keyring, Pseudonymizer
 from storage.database import Database, current_revision, head_revision
+from storage.redis_keys import RedisKeyNames
 from tests.conftest import REDIS_URL, Backend
 
 
@@ -106,13 +107,14 @@ async def test_redis_state_has_ttl_and_shows_neither_identity_nor_text(
 ) -> None:
     pseudonym = Pseudonymizer(b"s" * 32).pseudonym("telegram", 123456789)
     client = Redis.from_url(REDIS_URL)
-    store = RedisConversationStore(
-        Redis.from_url(REDIS_URL), Keyring((b"k" * 32,)), 3600, redis_prefix
-    )
+    names = RedisKeyNames(b"s" * 32, redis_prefix)
+    store = RedisConversationStore(Redis.from_url(REDIS_URL), Keyring((b"k" * 32,)), 3600, names)
     try:
         await store.save(pseudonym, ConversationState(data={"draft": "my boss took my passport"}))
-        names = [key async for key in client.scan_iter(match=f"{redis_prefix}:*")]
-        assert names == [f"{redis_prefix}:conv:{pseudonym}".encode()]
+        names_now = [key async for key in client.scan_iter(match=f"{redis_prefix}:*")]
+        assert names_now == [names.key("conv", pseudonym).encode()]
+        assert pseudonym[:8].encode() not in names_now[0]
+        names = names_now
         assert 0 < await client.ttl(names[0]) <= 3600
         raw = await client.get(names[0])
         assert b"passport" not in raw

@@ -19,6 +19,7 @@ from conversations.ports import WorkerRef
 from locales.zawgyi import to_unicode_burmese
 from storage.conversation_state import ConversationStore
 from storage.crypto import Pseudonymizer
+from storage.rate_limits import AttemptCounter
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,13 @@ class ConversationGateway:
         engine: ConversationEngine,
         store: ConversationStore,
         pseudonymizer: Pseudonymizer,
+        *,
+        counters: AttemptCounter | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
         self.pseudonymizer = pseudonymizer
+        self.counters = counters  # a worker's counters go with their state on /forget
 
     def worker(self, channel: str, messenger_id: str | int, address: str | int) -> WorkerRef:
         pseudonym = self.pseudonymizer.pseudonym(channel, messenger_id)
@@ -65,6 +69,8 @@ class ConversationGateway:
                 return
             if turn.forget_state:
                 await self.store.delete(worker.pseudonym)
+                if self.counters is not None:
+                    await self.counters.forget(worker.pseudonym)
             else:
                 await self.store.save(worker.pseudonym, turn.state)
             log.info(
