@@ -164,6 +164,7 @@ class CaseService:
             await session.execute(
                 delete(DraftAttachment).where(DraftAttachment.draft_key == draft_key)
             )
+        await self.database.checkpoint()
 
     # -- intake ------------------------------------------------------------------------------
 

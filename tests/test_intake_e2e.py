@@ -577,3 +577,33 @@ async def test_redis_keys_cannot_be_joined_to_the_workers_table_and_forget_drops
     left = await redis_keys(backend)
     assert [key for key in left if any(token in key for token in tokens.values())] == []
     assert [key for key in left if names.token("lock", pseudonym) in key] == []
+
+
+def sqlite_files(bot: RunningBot) -> dict[str, bytes]:
+    path = Path(bot.settings.database_url.removeprefix("sqlite+aiosqlite:///"))
+    return {p.name: p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name)}
+
+
+@pytest.mark.parametrize("backend", ["sqlite-memory"], indirect=True)
+async def test_forget_leaves_no_deleted_ciphertext_in_the_sqlite_file_or_its_wal(
+    bot: RunningBot, fake_telegram: FakeTelegramServer
+) -> None:
+    from storage.models import WorkerAddress
+
+    user = fake_telegram.user(4_000_023, language_code="en")
+    await onboard(fake_telegram, user, "en")
+    assert await report(fake_telegram, user) is not None
+    database = Database(bot.settings.database_url)
+    try:
+        async with database.sessions() as session:
+            address = await session.scalar(select(WorkerAddress.address_ciphertext))
+    finally:
+        await database.dispose()
+    assert address is not None
+    assert any(address in content for content in sqlite_files(bot).values())
+
+    await ask(fake_telegram, user, lambda: user.send_command("forget"), has("forget:yes"))
+    await press(fake_telegram, user, "forget:yes", lambda m: "/start" in m.text)
+    files = sqlite_files(bot)
+    assert [name for name, content in files.items() if address in content] == []
+    assert all(len(content) == 0 for name, content in files.items() if name.endswith("-wal"))
