@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
@@ -96,6 +96,13 @@ class Channel(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class StaffChatCheck(Protocol):
+    """A channel that can say whether a chat is fit for staff alerts (Telegram's getChat)."""
+
+    async def staff_chat_problem(self, chat_id: int) -> str | None: ...
+
+
 @dataclass
 class App:
     settings: Settings
@@ -153,13 +160,27 @@ class App:
     def add_channel(self, channel: Channel) -> None:
         self.channels.append(channel)
 
-    def outbox_relay(self) -> OutboxRelay:
-        staff_chat_id = self.settings.staff_chat_id
+    async def staff_address(self) -> str | None:
+        """WVB_STAFF_CHAT_ID, once its channel confirmed it is a private chat or a private
+        group; None (with a warning naming the setting) when it is not, so no alert goes to a
+        channel or a public group."""
+        chat_id = self.settings.staff_chat_id
+        if chat_id is None:
+            return None
+        for channel in self.channels:
+            if channel.name == STAFF_CHANNEL and isinstance(channel, StaffChatCheck):
+                problem = await channel.staff_chat_problem(chat_id)
+                if problem is not None:
+                    log.warning("WVB_STAFF_CHAT_ID: %s; staff alerts are not sent there", problem)
+                    return None
+        return str(chat_id)
+
+    def outbox_relay(self, staff_address: str | None = None) -> OutboxRelay:
         return OutboxRelay(
             self.database,
             self.keyring,
             {channel.name: channel.sender() for channel in self.channels},
-            staff_address=str(staff_chat_id) if staff_chat_id is not None else None,
+            staff_address=staff_address,
             staff_channel=STAFF_CHANNEL,
             wake=self.outbox_wake,
             history=self.chat_history,
@@ -203,9 +224,8 @@ class App:
         try:
             if scheduler is not None:
                 scheduler.start()
-                tasks.append(
-                    asyncio.create_task(self.outbox_relay().run(relay_stop), name="outbox-relay")
-                )
+                relay = self.outbox_relay(await self.staff_address())
+                tasks.append(asyncio.create_task(relay.run(relay_stop), name="outbox-relay"))
                 receiving = [
                     asyncio.create_task(channel.run(stop), name=f"channel-{channel.name}")
                     for channel in self.channels

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,12 +16,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.common import call_app, fail, print_json
-from services.audit import cli_actor
+from services.audit import cli_actor, os_account
 from services.casework import CaseworkService, Remediation
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
 from services.views import CaseDetail, to_json
 from storage.models import iso_utc
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 T = TypeVar("T")
 
@@ -83,11 +86,17 @@ def cases_show(
     as_json: bool = JSON_OPTION,
     export_files: Path | None = EXPORT_OPTION,
 ) -> None:
-    """Show one case with its file and history (decrypted; the worker stays anonymous)."""
-    case = call(lambda service: service.show_case(cli_actor(), reference))
+    """Show one case with its file and history (decrypted; the worker stays anonymous).
+    Staff accounts named like an OS account need the admin or case_handler role."""
+
+    async def read(app: App, action: Callable[[StaffService], Awaitable[T]]) -> T:
+        await app.staff_accounts.require_at_command_line(os_account(), "cases.read", "cases show")
+        return await action(app.staff)
+
+    case = call_app(lambda app: read(app, lambda s: s.show_case(cli_actor(), reference)))
     exported: list[str] | None = None
     if export_files is not None:
-        files = call(lambda service: service.export_files(cli_actor(), reference))
+        files = call_app(lambda app: read(app, lambda s: s.export_files(cli_actor(), reference)))
         export_files.mkdir(parents=True, exist_ok=True)
         for name, content in files:
             path = export_files / name

@@ -271,30 +271,24 @@ class CaseService:
             )
         )
         if urgent:
-            alert = self._staff_alert(case, workplace.name if workplace else None)
+            alert = self._staff_alert(case)
             self.outbox.to_staff(session, alert, case_id=case.id)
         await session.flush()
         return case
 
     @staticmethod
-    def _staff_alert(case: Case, workplace_name: str | None) -> Outbound:
-        """Category, workplace, reference: enough to act on, nothing that identifies the worker.
-        A workplace the worker typed is not quoted: it is free text and could say anything."""
+    def _staff_alert(case: Case) -> Outbound:
+        """Reference, urgency and categories: enough to act on, nothing the messenger's servers
+        should hold about the case (no workplace, no words of the worker). Details are read in
+        `wvb cases show`."""
         categories = ", ".join(CATEGORIES[code] for code in case.categories) or "-"
-        if workplace_name is not None:
-            workplace = workplace_name
-        elif case.workplace_other_ciphertext is not None:
-            workplace = "typed by the worker (see the case)"
-        else:
-            workplace = "not given"
+        urgency = "URGENT, danger now" if case.danger_now else "URGENT"
         lines = [
-            f"URGENT case {case.reference}",
+            f"{urgency}: case {case.reference}",
             f"Categories: {categories}",
-            f"Danger now: {'yes' if case.danger_now else 'no'}",
-            f"Workplace: {workplace}",
             f"Open it with: wvb cases show {case.reference}",
         ]
-        return Outbound("\n".join(lines))
+        return Outbound("\n".join(lines), protect_content=True)
 
     def _receipt(self, case: Case) -> CaseReceipt:
         return CaseReceipt(

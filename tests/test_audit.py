@@ -167,8 +167,14 @@ async def test_a_runtime_role_granted_as_the_docs_say_can_only_insert_into_the_a
     admin = await asyncpg.connect(dsn)
     try:
         await admin.execute(f"CREATE ROLE {role} NOLOGIN")
-        await admin.execute(f"GRANT SELECT, INSERT ON audit_log TO {role}")
-        await admin.execute(f"GRANT USAGE ON SEQUENCE audit_log_id_seq TO {role}")
+        for grant in (  # docs/SECURITY.md, "Operational rules"
+            f"GRANT USAGE ON SCHEMA public TO {role}",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
+            f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {role}",
+        ):
+            await admin.execute(grant)
+        await as_role(admin, role, "UPDATE workplaces SET active = active")  # other tables: yes
         await as_role(admin, role, "INSERT INTO audit_log (at, actor, action, details) "
                       "VALUES (now(), 'staff:x', 'cases.list', '{}')")  # fmt: skip
         for statement in (
@@ -180,26 +186,6 @@ async def test_a_runtime_role_granted_as_the_docs_say_can_only_insert_into_the_a
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await as_role(admin, role, statement)
     finally:
-        await admin.execute(f"REVOKE ALL ON audit_log FROM {role}")
-        await admin.execute(f"REVOKE ALL ON SEQUENCE audit_log_id_seq FROM {role}")
+        await admin.execute(f"DROP OWNED BY {role}")
         await admin.execute(f"DROP ROLE {role}")
         await admin.close()
-
-
-async def test_cases_show_prints_worker_text_literally_never_as_markup_or_terminal_control(
-    backend: Backend,
-) -> None:
-    from tests.case_factory import insert_case
-
-    settings = backend.settings()
-    hostile = (
-        "[bold red]x[/] [link=https://evil.example]pay here[/link] \x1b[2J\x1b]0;owned\x07 end"
-    )
-    async with open_app(settings, upgrade_schema=True) as app:
-        await insert_case(app.database, "p" * 64, "K7M3-9Q2X")
-        await app.casework.reply("cli:test", "K7M3-9Q2X", hostile)
-    shown = await run_wvb(backend.environment(settings), "cases", "show", "K7M3-9Q2X")
-    assert shown.returncode == 0, shown.stderr
-    assert "[bold red]x[/] [link=https://evil.example]pay here[/link]" in shown.stdout
-    assert "\x1b" not in shown.stdout
-    assert "\\x1b[2J" in shown.stdout, "the control characters are shown as their codes"

@@ -28,6 +28,7 @@ from tests.bot_driver import (
     CommandResult,
     RunningBot,
     ask,
+    bot_with_staff_chat,
     check_status,
     data_of,
     has,
@@ -73,12 +74,8 @@ def keyring_of(bot: RunningBot) -> Keyring:
 async def bot(
     backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
 ) -> AsyncIterator[RunningBot]:
-    fake_telegram.register_chat({"id": STAFF_CHAT, "type": "supergroup", "title": "Staff"})
-    running = await start_bot(backend, fake_telegram, telegram_runtime, staff_chat_id=STAFF_CHAT)
-    try:
+    async with bot_with_staff_chat(backend, fake_telegram, telegram_runtime, STAFF_CHAT) as running:
         yield running
-    finally:
-        await stop_bot(running)
 
 
 async def staff(bot: RunningBot) -> tuple[StaffService, Database]:
