@@ -211,6 +211,10 @@ class App:
         """Start every channel, the scheduler and the relays; run until ``stop`` is set, then
         shut down in order. ``relays_only``: send broadcasts only (extra sending capacity)."""
         if not relays_only:
+            if isinstance(self.state_store, RedisConversationStore):
+                adopted = await self.state_store.adopt_legacy_keys()
+                if adopted:
+                    log.info("%d Redis keys named by pseudonym renamed or dropped", adopted)
             for channel in self.channels:
                 await channel.start()
         relay_stop = asyncio.Event()

@@ -10,13 +10,14 @@ holds across processes.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, ResponseError
 
 from conversations.state import ConversationState
 from storage.crypto import DecryptionError, Keyring
@@ -27,6 +28,10 @@ from storage.redis_keys import RedisKeyNames
 # update queued behind a crashed process's lock is handled once the lease runs out, not dropped.
 LOCK_LEASE_SECONDS = 20
 LOCK_WAIT_SECONDS = 30
+
+
+#: How a key named a worker before tokens: the pseudonym, 64 hex digits.
+_LEGACY_PSEUDONYM = re.compile(r"[0-9a-f]{64}")
 
 
 class ConversationBusyError(Exception):
@@ -195,6 +200,37 @@ class RedisConversationStore:
             )
             changed += 1
         return changed, unchanged
+
+    async def adopt_legacy_keys(self) -> int:
+        """Keys written before keys were named by token held the pseudonym itself
+        (``prefix:KIND:<64 hex>``): move drafts and chat histories to their tokens, keeping
+        their time to live, and drop the old locks and counters. Returns the keys handled."""
+        handled = 0
+        for kind in ("conv", "history", "lock", "attempts:status"):
+            marker = f"{self._names.prefix}:{kind}:"
+            async for name in self._redis.scan_iter(match=marker + "*", count=500):
+                key = name.decode() if isinstance(name, bytes) else str(name)
+                pseudonym = key.removeprefix(marker)
+                if not _LEGACY_PSEUDONYM.fullmatch(pseudonym):
+                    continue
+                handled += 1
+                if kind == "conv":
+                    await self._adopt_state(key, pseudonym)
+                elif kind == "history":
+                    with suppress(ResponseError):  # gone meanwhile
+                        await self._redis.rename(key, self._names.key("history", pseudonym))
+                else:
+                    await self._redis.delete(key)
+        return handled
+
+    async def _adopt_state(self, key: str, pseudonym: str) -> None:
+        blob, ttl = await self._redis.get(key), await self._redis.pttl(key)
+        if isinstance(blob, bytes):
+            state = self._codec.decode(pseudonym, blob)  # sealed with the pseudonym then
+            if state is not None and ttl > 0:
+                new = self._codec.encode(self._names.token("conv", pseudonym), state)
+                await self._redis.set(self._key("conv", pseudonym), new, px=ttl, nx=True)
+        await self._redis.delete(key)
 
     async def close(self) -> None:
         if self._owns_client:
