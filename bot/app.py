@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
@@ -70,6 +70,7 @@ from storage.recent_ids import (
     RedisUpdateLog,
     UpdateLog,
 )
+from storage.redis_keys import RedisKeyNames
 from storage.send_rate import MemorySendRate, RedisSendRate, SendRate
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,13 @@ class Channel(Protocol):
         """Receive updates until ``stop`` is set."""
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class StaffChatCheck(Protocol):
+    """A channel that can say whether a chat is fit for staff alerts (Telegram's getChat)."""
+
+    async def staff_chat_problem(self, chat_id: int) -> str | None: ...
 
 
 @dataclass
@@ -162,13 +170,27 @@ class App:
     def add_channel(self, channel: Channel) -> None:
         self.channels.append(channel)
 
-    def outbox_relay(self) -> OutboxRelay:
-        staff_chat_id = self.settings.staff_chat_id
+    async def staff_address(self) -> str | None:
+        """WVB_STAFF_CHAT_ID, once its channel confirmed it is a private chat or a private
+        group; None (with a warning naming the setting) when it is not, so no alert goes to a
+        channel or a public group."""
+        chat_id = self.settings.staff_chat_id
+        if chat_id is None:
+            return None
+        for channel in self.channels:
+            if channel.name == STAFF_CHANNEL and isinstance(channel, StaffChatCheck):
+                problem = await channel.staff_chat_problem(chat_id)
+                if problem is not None:
+                    log.warning("WVB_STAFF_CHAT_ID: %s; staff alerts are not sent there", problem)
+                    return None
+        return str(chat_id)
+
+    def outbox_relay(self, staff_address: str | None = None) -> OutboxRelay:
         return OutboxRelay(
             self.database,
             self.keyring,
             {channel.name: channel.sender() for channel in self.channels},
-            staff_address=str(staff_chat_id) if staff_chat_id is not None else None,
+            staff_address=staff_address,
             staff_channel=STAFF_CHANNEL,
             wake=self.outbox_wake,
             history=self.chat_history,
@@ -200,6 +222,10 @@ class App:
         """Start every channel, the scheduler and the relays; run until ``stop`` is set, then
         shut down in order. ``relays_only``: send broadcasts only (extra sending capacity)."""
         if not relays_only:
+            if isinstance(self.state_store, RedisConversationStore):
+                adopted = await self.state_store.adopt_legacy_keys()
+                if adopted:
+                    log.info("%d Redis keys named by pseudonym renamed or dropped", adopted)
             for channel in self.channels:
                 await channel.start()
         relay_stop = asyncio.Event()
@@ -213,9 +239,8 @@ class App:
         try:
             if scheduler is not None:
                 scheduler.start()
-                tasks.append(
-                    asyncio.create_task(self.outbox_relay().run(relay_stop), name="outbox-relay")
-                )
+                relay = self.outbox_relay(await self.staff_address())
+                tasks.append(asyncio.create_task(relay.run(relay_stop), name="outbox-relay"))
                 receiving = [
                     asyncio.create_task(channel.run(stop), name=f"channel-{channel.name}")
                     for channel in self.channels
@@ -267,6 +292,11 @@ def connect_redis(settings: Settings) -> Redis | None:
     return Redis.from_url(settings.redis_url, health_check_interval=30)
 
 
+def redis_key_names(settings: Settings, keys: SecretKeys | None = None) -> RedisKeyNames:
+    """How Redis keys name a worker: a token keyed by WVB_SECRET_KEY, never the pseudonym."""
+    return RedisKeyNames((keys or resolve_keys(settings)).secret_key, settings.redis_prefix)
+
+
 def build_state_store(
     settings: Settings, keyring: Keyring, redis: Redis | None = None
 ) -> ConversationStore:
@@ -276,7 +306,7 @@ def build_state_store(
     if client is None:
         return MemoryConversationStore(keyring, ttl)
     return RedisConversationStore(
-        client, keyring, ttl, settings.redis_prefix, owns_client=redis is None
+        client, keyring, ttl, redis_key_names(settings), owns_client=redis is None
     )
 
 
@@ -357,8 +387,9 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         await database.dispose()
         raise
     outbox_wake = asyncio.Event()
+    names = redis_key_names(settings, keys)
     attempts: AttemptCounter = (
-        RedisAttemptCounter(redis, settings.redis_prefix) if redis else MemoryAttemptCounter()
+        RedisAttemptCounter(redis, names) if redis else MemoryAttemptCounter()
     )
     outbox = Outbox(keyring, wake=outbox_wake.set, staff_channel=STAFF_CHANNEL)
     case_policy = CasePolicy(
@@ -379,9 +410,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         draft_days=max(1, settings.draft_ttl_hours // 24),
     )
     store = build_state_store(settings, keyring, redis)
-    history: ChatHistory = (
-        RedisChatHistory(redis, settings.redis_prefix) if redis else MemoryChatHistory()
-    )
+    history: ChatHistory = RedisChatHistory(redis, names) if redis else MemoryChatHistory()
     return App(
         settings=settings,
         keys=keys,
@@ -404,7 +433,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         case_clock=CaseClock(database, outbox),
         retention=retention,
         engine=engine,
-        gateway=ConversationGateway(engine, store, pseudonymizer, quotas),
+        gateway=ConversationGateway(engine, store, pseudonymizer, quotas, counters=attempts),
     )
 
 

@@ -14,7 +14,7 @@ import typer
 
 from bot.settings import generate_key_lines
 from cli.broadcast import broadcast_app, subscribers_app
-from cli.common import call_app, run_async, run_until_stopped, settings_or_exit
+from cli.common import call_app, fail, print_json, run_async, run_until_stopped, settings_or_exit
 from cli.lessons import lessons_app
 from cli.staff import cases_app, contacts_app, staff_app, workplaces_app
 
@@ -27,8 +27,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Create or migrate the database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="Secrets for pseudonyms and encryption.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log of staff actions.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 app.add_typer(cases_app, name="cases")
 app.add_typer(workplaces_app, name="workplaces")
 app.add_typer(contacts_app, name="contacts")
@@ -70,6 +72,7 @@ def keys_rotate() -> None:
     from rich.progress import Progress
 
     from bot.app import App, database_errors_named
+    from services.audit import cli_actor
     from services.key_rotation import KeyRotation
     from storage.conversation_state import RedisConversationStore
 
@@ -86,7 +89,7 @@ def keys_rotate() -> None:
                 store = bot_app.state_store
                 redis_store = store if isinstance(store, RedisConversationStore) else None
                 result = await KeyRotation(bot_app.database, bot_app.keyring, redis_store).run(
-                    report
+                    report, actor=cli_actor()
                 )
         for table, count in result.reencrypted.items():
             typer.echo(
@@ -95,6 +98,34 @@ def keys_rotate() -> None:
             )
 
     call_app(rotate)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
+    """Check the audit log's hash chain: exit 0 when intact, 1 naming the first bad row.
+
+    The last row's hash (the head) is printed: keep it elsewhere, and a later run shows whether
+    rows were removed from the end or the whole log rewritten."""
+    from bot.app import App
+    from services import audit
+
+    async def verify(bot_app: App) -> audit.ChainReport:
+        return await audit.verify(bot_app.database)
+
+    report = call_app(verify)
+    if as_json:
+        print_json(
+            {"intact": report.intact, "rows": report.rows, "last_id": report.last_id,
+             "head": report.head, "first_bad_id": report.first_bad_id, "problem": report.problem}
+        )  # fmt: skip
+    if not report.intact:
+        fail(str(report.problem))
+    if not as_json:
+        typer.echo(
+            f"audit log intact: {report.rows} rows, last row {report.last_id}, head {report.head}"
+        )
 
 
 @app.command("run")

@@ -5,21 +5,26 @@ Every command accepts ``--json`` and then prints exactly one JSON document on st
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cli.common import call_app, fail, print_json
-from services.audit import cli_actor
+from services.audit import cli_actor, os_account
 from services.casework import CaseworkService, Remediation
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
 from services.views import CaseDetail, to_json
 from storage.models import iso_utc
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 T = TypeVar("T")
 
@@ -81,11 +86,17 @@ def cases_show(
     as_json: bool = JSON_OPTION,
     export_files: Path | None = EXPORT_OPTION,
 ) -> None:
-    """Show one case with its file and history (decrypted; the worker stays anonymous)."""
-    case = call(lambda service: service.show_case(cli_actor(), reference))
+    """Show one case with its file and history (decrypted; the worker stays anonymous).
+    Staff accounts named like an OS account need the admin or case_handler role."""
+
+    async def read(app: App, action: Callable[[StaffService], Awaitable[T]]) -> T:
+        await app.staff_accounts.require_at_command_line(os_account(), "cases.read", "cases show")
+        return await action(app.staff)
+
+    case = call_app(lambda app: read(app, lambda s: s.show_case(cli_actor(), reference)))
     exported: list[str] | None = None
     if export_files is not None:
-        files = call(lambda service: service.export_files(cli_actor(), reference))
+        files = call_app(lambda app: read(app, lambda s: s.export_files(cli_actor(), reference)))
         export_files.mkdir(parents=True, exist_ok=True)
         for name, content in files:
             path = export_files / name
@@ -101,13 +112,30 @@ def cases_show(
     _print_case(case)
 
 
+#: Terminal control: ESC / CSI / OSC sequences whole, then any other C0/C1 control character.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Worker text as it may reach a staff terminal: no Rich markup (``[link=...]`` prints as
+    typed), no escape sequence (clearing the screen, a hidden hyperlink, a changed title) and no
+    direction override; each control character is shown as its ``\\xNN`` code instead."""
+    text = _ESCAPE_SEQUENCE.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+    text = _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+    return escape(text)
+
+
 def _print_case(case: CaseDetail) -> None:
     console = Console()
     urgent = " [bold red]URGENT[/]" if case.urgent else ""
+    safe = terminal_safe
     console.print(f"[bold]{case.reference}[/] — {case.status}{urgent}")
-    console.print(f"about: {', '.join(case.category_labels)}")
-    console.print(f"workplace: {case.workplace or case.workplace_typed or '-'}")
-    console.print(f"agency: {case.agency or '-'}")
+    console.print(f"about: {safe(', '.join(case.category_labels))}")
+    console.print(f"workplace: {safe(case.workplace or case.workplace_typed or '-')}")
+    console.print(f"agency: {safe(case.agency or '-')}")
     console.print(
         f"when: {case.occurred} · affected: {case.affected} · "
         f"danger now: {'yes' if case.danger_now else 'no'} · {case.confidentiality}"
@@ -124,10 +152,10 @@ def _print_case(case: CaseDetail) -> None:
     )
     for entry in case.entries:
         body = entry.text or f"[{entry.kind}, {'?' if entry.size is None else entry.size} bytes]"
-        console.print(f"\n[dim]{iso_utc(entry.at)} {entry.author}[/]\n{body}", markup=True)
+        console.print(f"\n[dim]{iso_utc(entry.at)} {entry.author}[/]\n{safe(body)}", markup=True)
     console.print("\n[bold]history[/]")
     for event in case.events:
-        console.print(f"{iso_utc(event.at)} {event.actor}: {event.action}")
+        console.print(f"{iso_utc(event.at)} {safe(event.actor)}: {event.action}")
 
 
 def casework_call(action: Callable[[CaseworkService], Awaitable[T]]) -> T:

@@ -28,7 +28,10 @@ async def purge_abandoned_evidence(database: Database, older_than: timedelta) ->
         result = await session.execute(
             delete(DraftAttachment).where(DraftAttachment.created_at < utc_now() - older_than)
         )
-    return int(getattr(result, "rowcount", 0) or 0)
+    purged = int(getattr(result, "rowcount", 0) or 0)
+    if purged:
+        await database.checkpoint()
+    return purged
 
 
 def build_scheduler(

@@ -182,6 +182,7 @@ class CaseService:
             await session.execute(
                 delete(DraftAttachment).where(DraftAttachment.draft_key == draft_key)
             )
+        await self.database.checkpoint()
 
     # -- intake ------------------------------------------------------------------------------
 
@@ -311,29 +312,21 @@ class CaseService:
             )
         )
         if urgent and alert is not AlertVerdict.COLLAPSED:
-            message = self._staff_alert(
-                case, workplace.name if workplace else None, last=alert is AlertVerdict.LAST_ALERT
-            )
+            message = self._staff_alert(case, last=alert is AlertVerdict.LAST_ALERT)
             self.outbox.to_staff(session, message, case_id=case.id)
         await session.flush()
         return case
 
     @staticmethod
-    def _staff_alert(case: Case, workplace_name: str | None, *, last: bool = False) -> Outbound:
-        """Category, workplace, reference: enough to act on, nothing that identifies the worker.
-        A workplace the worker typed is not quoted: it is free text and could say anything."""
+    def _staff_alert(case: Case, *, last: bool = False) -> Outbound:
+        """Reference, urgency and categories: enough to act on, nothing the messenger's servers
+        should hold about the case (no workplace, no words of the worker). Details are read in
+        `wvb cases show`."""
         categories = ", ".join(CATEGORIES[code] for code in case.categories) or "-"
-        if workplace_name is not None:
-            workplace = workplace_name
-        elif case.workplace_other_ciphertext is not None:
-            workplace = "typed by the worker (see the case)"
-        else:
-            workplace = "not given"
+        urgency = "URGENT, danger now" if case.danger_now else "URGENT"
         lines = [
-            f"URGENT case {case.reference}",
+            f"{urgency}: case {case.reference}",
             f"Categories: {categories}",
-            f"Danger now: {'yes' if case.danger_now else 'no'}",
-            f"Workplace: {workplace}",
             f"Open it with: wvb cases show {case.reference}",
         ]
         if last:
@@ -341,7 +334,7 @@ class CaseService:
                 "Further urgent cases from the same reporter in the next 24 hours get no alert "
                 "of their own: watch `wvb cases list` (urgent: true)."
             )
-        return Outbound("\n".join(lines))
+        return Outbound("\n".join(lines), protect_content=True)
 
     def _receipt(self, case: Case, alert_collapsed: bool = False) -> CaseReceipt:
         return CaseReceipt(

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import audit
 from services.cases import case_purpose, draft_purpose
 from services.outbox import outbox_purpose
 from services.workers import address_purpose
@@ -56,7 +57,10 @@ class KeyRotation:
             return None
         return self.keyring.encrypt(self.keyring.decrypt(blob, purpose), purpose)
 
-    async def run(self, progress: Progress | None = None) -> RotationReport:
+    async def run(self, progress: Progress | None = None, *, actor: str) -> RotationReport:
+        """Re-encrypt everything; the start and the outcome are written to the audit log."""
+        async with self.database.transaction() as session:
+            audit.record(session, actor, "keys.rotate.start")
         report = RotationReport({}, {})
         tables: list[tuple[str, type[Any], Callable[[AsyncSession, Any], Awaitable[bool]]]] = [
             ("worker_addresses", WorkerAddress, self._address),
@@ -101,6 +105,11 @@ class KeyRotation:
             changed, unchanged = await self.state_store.reencrypt_all(self.keyring)
             report.reencrypted["conversation_state"] = changed
             report.already_current["conversation_state"] = unchanged
+        async with self.database.transaction() as session:
+            audit.record(
+                session, actor, "keys.rotate", None,
+                reencrypted=report.reencrypted, already_current=report.already_current,
+            )  # fmt: skip
         return report
 
     def _renew_column(self, row: object, column: str, purpose: bytes) -> bool:

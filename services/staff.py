@@ -23,6 +23,7 @@ from services.views import (
     CaseDetail,
     CaseEntryView,
     CaseEventView,
+    CaseOverview,
     CaseSummary,
     ContactView,
     ListedWorkplace,
@@ -92,6 +93,14 @@ class StaffService:
             cases = (await session.execute(query)).scalars().all()
             audit.record(session, actor, "cases.list", None, status=status, count=len(cases))
             return [self._summary(case) for case in cases]
+
+    async def case_overview(self, actor: str, reference: str) -> CaseOverview:
+        """The summary and the size of the file, decrypting nothing (audited as a summary)."""
+        async with self.database.transaction() as session:
+            case = await CaseRepository(session).named(reference, load=_CASE_FILE)
+            audit.record(session, actor, "case.summary", case.reference)
+            texts = sum(1 for entry in case.entries if entry.kind == "text")
+            return CaseOverview(self._summary(case), texts, len(case.entries) - texts)
 
     async def show_case(self, actor: str, reference: str) -> CaseDetail:
         async with self.database.transaction() as session:

@@ -16,9 +16,11 @@ from storage.models import StaffMember
 
 log = logging.getLogger(__name__)
 
-#: Permission -> roles that have it. Viewing is open to every role; changing a case is not.
+#: Permission -> roles that have it. Case summaries are open to every role; reading what the
+#: worker wrote (``cases.read``) and changing a case are not.
 PERMISSIONS: dict[str, frozenset[StaffRole]] = {
     "cases.view": frozenset(StaffRole),
+    "cases.read": frozenset({StaffRole.ADMIN, StaffRole.CASE_HANDLER}),
     "cases.change": frozenset({StaffRole.ADMIN, StaffRole.CASE_HANDLER}),
     "broadcasts": frozenset({StaffRole.ADMIN, StaffRole.EDUCATOR}),
     "staff.manage": frozenset({StaffRole.ADMIN}),
@@ -87,6 +89,28 @@ class StaffAccounts:
                 )
             )
             return Staff(member.name, member.role) if member is not None else None
+
+    async def require_at_command_line(
+        self, account: str | None, permission: str, command: str
+    ) -> None:
+        """At the command line a staff member is the active staff account named like their OS
+        account (``services.audit.os_account``). Refused (audited) when that account's role
+        lacks ``permission``. An OS account with no staff account is the server's operator, who
+        holds the keys: a role would be no boundary for them, so it is not refused."""
+        if account is None:
+            return
+        async with self.database.sessions() as session:
+            member = await session.scalar(
+                select(StaffMember).where(StaffMember.name == account, StaffMember.active.is_(True))
+            )
+        if member is None or Staff(member.name, member.role).may(permission):
+            return
+        await self.refused(f"cli:{account}", command, f"role {member.role}")
+        raise Refusal(
+            None,
+            f"your staff role ({member.role}) cannot read what workers wrote; "
+            "an admin or a case handler can",
+        )
 
     async def refused(self, actor: str, command: str, why: str) -> None:
         """An unregistered sender, or a role without the permission: audited, and logged."""

@@ -64,6 +64,16 @@ class CaseSummary:
 
 
 @dataclass(frozen=True)
+class CaseOverview:
+    """A case as a messenger may show it: the summary and how much is in the file, none of its
+    content (the staff chat's /case; the content is read in `wvb cases show`)."""
+
+    summary: CaseSummary
+    texts: int
+    files: int
+
+
+@dataclass(frozen=True)
 class CaseEntryView:
     """One piece of the case file, decrypted: ``text`` for text, ``size`` for a file, ``error``
     when the configured keys cannot decrypt it."""

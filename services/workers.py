@@ -62,6 +62,7 @@ class WorkerProfileService:
         (the database sets ``cases.reporter_id`` to NULL), reachable only by receipt code."""
         async with self.database.transaction() as session:
             await session.execute(delete(Worker).where(Worker.pseudonym == pseudonym))
+        await self.database.checkpoint()
 
     async def set_subscribed(self, pseudonym: str, subscribed: bool) -> None:
         async with self.database.transaction() as session:

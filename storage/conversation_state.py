@@ -1,13 +1,16 @@
 """Conversation state stores: one interface, kept in process memory or in Redis.
 
-Both stores encrypt the state (it holds drafts the worker is typing) and key it by pseudonym, so a
-Redis dump shows neither who is talking nor what they said. Both give a per-conversation lock so
-two updates from the same worker never race on the state; the Redis lock holds across processes.
+Both stores encrypt the state (it holds drafts the worker is typing). Redis keys name the worker
+by a keyed token, not the pseudonym (``storage/redis_keys.py``), so a Redis dump shows neither who
+is talking nor what they said, and cannot be joined to the database's workers. Both give a
+per-conversation lock so two updates from the same worker never race on the state; the Redis lock
+holds across processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
@@ -15,17 +18,22 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockError
+from redis.exceptions import LockError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conversations.state import ConversationState
 from storage.crypto import DecryptionError, Keyring
+from storage.redis_keys import RedisKeyNames
 
 # A lock older than this is assumed to belong to a crashed process and expires. A turn (even one
 # that downloads and cleans a large photo) takes far less. Waiting longer than the lease means an
 # update queued behind a crashed process's lock is handled once the lease runs out, not dropped.
 LOCK_LEASE_SECONDS = 20
 LOCK_WAIT_SECONDS = 30
+
+
+#: How a key named a worker before tokens: the pseudonym, 64 hex digits.
+_LEGACY_PSEUDONYM = re.compile(r"[0-9a-f]{64}")
 
 
 class ConversationBusyError(Exception):
@@ -44,8 +52,9 @@ class ConversationStore(Protocol):
     async def close(self) -> None: ...
 
 
-def state_purpose(pseudonym: str) -> bytes:
-    return b"state:" + pseudonym.encode()
+def state_purpose(subject: str) -> bytes:
+    """Associated data of a stored state: the pseudonym in memory, the key's token in Redis."""
+    return b"state:" + subject.encode()
 
 
 class _StateCodec:
@@ -126,7 +135,7 @@ class RedisConversationStore:
         redis: Redis,
         keyring: Keyring,
         ttl_seconds: int,
-        prefix: str,
+        names: RedisKeyNames,
         *,
         owns_client: bool = True,
     ) -> None:
@@ -134,10 +143,10 @@ class RedisConversationStore:
         self._owns_client = owns_client
         self._codec = _StateCodec(keyring)
         self._ttl = ttl_seconds
-        self._prefix = prefix
+        self._names = names
 
     def _key(self, kind: str, pseudonym: str) -> str:
-        return f"{self._prefix}:{kind}:{pseudonym}"
+        return self._names.key(kind, pseudonym)
 
     async def ping(self) -> None:
         await self._redis.ping()
@@ -146,10 +155,11 @@ class RedisConversationStore:
         blob = await self._redis.get(self._key("conv", pseudonym))
         if blob is None:
             return None
-        return self._codec.decode(pseudonym, blob if isinstance(blob, bytes) else blob.encode())
+        token = self._names.token("conv", pseudonym)
+        return self._codec.decode(token, blob if isinstance(blob, bytes) else blob.encode())
 
     async def save(self, pseudonym: str, state: ConversationState) -> None:
-        blob = self._codec.encode(pseudonym, state)
+        blob = self._codec.encode(self._names.token("conv", pseudonym), state)
         await self._redis.set(self._key("conv", pseudonym), blob, ex=self._ttl)
 
     async def delete(self, pseudonym: str) -> None:
@@ -175,24 +185,55 @@ class RedisConversationStore:
     async def reencrypt_all(self, keyring: Keyring) -> tuple[int, int]:
         """Key rotation: re-encrypt every stored state under the newest key, keeping its TTL."""
         changed = unchanged = 0
-        marker = f"{self._prefix}:conv:"
+        marker = f"{self._names.prefix}:conv:"
         async for name in self._redis.scan_iter(match=marker + "*", count=500):
             key = name.decode() if isinstance(name, bytes) else str(name)
-            pseudonym = key.removeprefix(marker)
+            token = key.removeprefix(marker)
             blob = await self._redis.get(key)
             if not isinstance(blob, bytes) or keyring.is_current(blob):
                 unchanged += 1
                 continue
             try:
-                plain = keyring.decrypt(blob, state_purpose(pseudonym))
+                plain = keyring.decrypt(blob, state_purpose(token))
             except DecryptionError:
                 unchanged += 1
                 continue
             await self._redis.set(
-                key, keyring.encrypt(plain, state_purpose(pseudonym)), keepttl=True, xx=True
+                key, keyring.encrypt(plain, state_purpose(token)), keepttl=True, xx=True
             )
             changed += 1
         return changed, unchanged
+
+    async def adopt_legacy_keys(self) -> int:
+        """Keys written before keys were named by token held the pseudonym itself
+        (``prefix:KIND:<64 hex>``): move drafts and chat histories to their tokens, keeping
+        their time to live, and drop the old locks and counters. Returns the keys handled."""
+        handled = 0
+        for kind in ("conv", "history", "lock", "attempts:status"):
+            marker = f"{self._names.prefix}:{kind}:"
+            async for name in self._redis.scan_iter(match=marker + "*", count=500):
+                key = name.decode() if isinstance(name, bytes) else str(name)
+                pseudonym = key.removeprefix(marker)
+                if not _LEGACY_PSEUDONYM.fullmatch(pseudonym):
+                    continue
+                handled += 1
+                if kind == "conv":
+                    await self._adopt_state(key, pseudonym)
+                elif kind == "history":
+                    with suppress(ResponseError):  # gone meanwhile
+                        await self._redis.rename(key, self._names.key("history", pseudonym))
+                else:
+                    await self._redis.delete(key)
+        return handled
+
+    async def _adopt_state(self, key: str, pseudonym: str) -> None:
+        blob, ttl = await self._redis.get(key), await self._redis.pttl(key)
+        if isinstance(blob, bytes):
+            state = self._codec.decode(pseudonym, blob)  # sealed with the pseudonym then
+            if state is not None and ttl > 0:
+                new = self._codec.encode(self._names.token("conv", pseudonym), state)
+                await self._redis.set(self._key("conv", pseudonym), new, px=ttl, nx=True)
+        await self._redis.delete(key)
 
     async def close(self) -> None:
         if self._owns_client:

@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+# Imported for its side effect: every audit row added through the ORM is hash-chained at flush.
+from storage import audit_chain  # noqa: F401
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -26,7 +29,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # Foreign keys are off by default in SQLite; WAL lets readers work while the bot writes.
+    # secure_delete: a deleted row's bytes are overwritten with zeros, not left in free pages
+    # for anyone who copies the file (/forget must forget); see ``Database.checkpoint``.
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
@@ -64,6 +70,19 @@ class Database:
         """A session whose work commits together at the end, or not at all."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    async def checkpoint(self) -> None:
+        """After deleting what must be forgotten: on SQLite, copy the write-ahead log into the
+        database file (where ``secure_delete`` zeroed the rows) and truncate it, so the old
+        page versions do not linger in ``-wal``. PostgreSQL: nothing to do here (VACUUM reclaims
+        dead rows; see docs/SECURITY.md)."""
+        if not self.url.startswith("sqlite"):
+            return
+        async with self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            # The driver's connection, outside SQLAlchemy's transaction: SQLite refuses to
+            # checkpoint inside one.
+            await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
 
     async def upgrade(self) -> None:
         await upgrade_schema(self.engine)

@@ -382,7 +382,8 @@ class DraftAttachment(Base):
 
 
 class AuditEntry(Base):
-    """Append-only record of staff actions and case views (the database refuses edits)."""
+    """Append-only record of staff actions and case views (the database refuses edits), each
+    row chained to the one before by ``row_hash`` (``storage/audit_chain.py``)."""
 
     __tablename__ = "audit_log"
 
@@ -392,6 +393,7 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(50))
     subject: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    row_hash: Mapped[str | None] = mapped_column(String(64))  # set at flush; NULL only if tampered
 
 
 class OutboxMessage(Base):

@@ -8,6 +8,11 @@ processes counting at once never both see the count before the other's.
 
 Keys that concern one worker never hold the pseudonym itself: ``Blinder`` turns it into a keyed
 hash that is good for nothing but counting.
+
+In Redis a counter ``KIND:SUBJECT`` is named by a keyed token of its subject
+(``storage/redis_keys.py``), and ``forget(subject)`` drops every counter of that subject (the
+/status counter of a worker who used /forget; the quota counters are named by the blinded
+pseudonym and simply expire within a day, so /forget cannot be used to reset a quota).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from storage.redis_keys import RedisKeyNames
+
 
 class AttemptCounter(Protocol):
     async def count(self, key: str, window_seconds: int) -> int:
@@ -31,6 +38,9 @@ class AttemptCounter(Protocol):
 
     async def seconds_left(self, key: str, window_seconds: int) -> int:
         """Seconds until the current window of ``key`` ends (0: there is none)."""
+
+    async def forget(self, subject: str) -> None:
+        """Drop every counter ``KIND:subject`` (a worker used /forget)."""
 
 
 class Blinder:
@@ -79,14 +89,20 @@ class MemoryAttemptCounter:
             return 0
         return max(1, math.ceil(current[0] + window_seconds - now))
 
+    async def forget(self, subject: str) -> None:
+        for key in [key for key in self._windows if key.partition(":")[2] == subject]:
+            del self._windows[key]
+
 
 class RedisAttemptCounter:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, names: RedisKeyNames) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._names = names
 
     def _key(self, key: str) -> str:
-        return f"{self._prefix}:attempts:{key}"
+        """``KIND:SUBJECT`` -> ``prefix:attempts:KIND:token``: no pseudonym in a Redis key."""
+        kind, _, subject = key.partition(":")
+        return f"{self._names.prefix}:attempts:{kind}:{self._names.token('attempts', subject)}"
 
     async def count(self, key: str, window_seconds: int) -> int:
         value = await self._redis.get(self._key(key))
@@ -105,3 +121,9 @@ class RedisAttemptCounter:
         if ttl == -2:  # no such key
             return 0
         return window_seconds if ttl < 0 else max(1, ttl)
+
+    async def forget(self, subject: str) -> None:
+        pattern = self._key(f"*:{subject}")
+        names = [name async for name in self._redis.scan_iter(match=pattern, count=1000)]
+        if names:
+            await self._redis.delete(*names)

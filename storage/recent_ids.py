@@ -14,6 +14,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from storage.redis_keys import RedisKeyNames
+
 #: Telegram lets a bot delete messages in a private chat for 48 hours.
 HISTORY_SECONDS = 48 * 3600
 MAX_HISTORY_PER_CHAT = 500
@@ -70,13 +72,13 @@ return #KEYS
 
 
 class RedisChatHistory:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, names: RedisKeyNames) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._names = names
         self._add_many = redis.register_script(_ADD_MANY)
 
     def _key(self, pseudonym: str) -> str:
-        return f"{self._prefix}:history:{pseudonym}"
+        return self._names.key("history", pseudonym)
 
     async def add(self, pseudonym: str, message_ids: list[int]) -> None:
         if not message_ids:

@@ -148,6 +148,19 @@ async def stop_bot(bot: RunningBot) -> None:
 
 
 @asynccontextmanager
+async def bot_with_staff_chat(
+    backend: Backend, server: FakeTelegramServer, runtime: str, staff_chat: int
+) -> AsyncIterator[RunningBot]:
+    """A running bot whose staff alerts go to a private supergroup ``staff_chat``."""
+    server.register_chat({"id": staff_chat, "type": "supergroup", "title": "Staff"})
+    running = await start_bot(backend, server, runtime, staff_chat_id=staff_chat)
+    try:
+        yield running
+    finally:
+        await stop_bot(running)
+
+
+@asynccontextmanager
 async def unpaced_sender(runtime: str, server: FakeTelegramServer) -> AsyncIterator[Sender]:
     """The Telegram ``runtime``'s broadcast sender (no pacing, no waiting on 429) on
     ``server``, closed afterwards."""

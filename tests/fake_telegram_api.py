@@ -95,6 +95,7 @@ _METHODS: Final = (
     "setWebhook",
     "deleteWebhook",
     "getWebhookInfo",
+    "getChat",
     "close",
     "logOut",
 )
@@ -904,6 +905,7 @@ class FakeTelegramServer:
             "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
+            "getChat": self._get_chat,
             "close": self._return_true,
             "logOut": self._return_true,
         }
@@ -1777,6 +1779,26 @@ class FakeTelegramServer:
         self.webhook = None
         return _Ok(True, "Webhook was deleted" if existed else "Webhook is already deleted")
 
+    async def _get_chat(self, params: JSONDict) -> JSONDict:
+        """A ChatFullInfo: the chat as registered (``type``, ``title``, a public group's or
+        channel's ``username``), plus the fields the Bot API always sends."""
+        raw = params.get("chat_id")
+        chat_id = _as_int(raw) if raw not in (None, "") else None
+        if chat_id is None or chat_id not in self._chats:
+            raise _bad_request(_CHAT_NOT_FOUND)
+        return {
+            **self._chats[chat_id],
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        }
+
     async def _get_webhook_info(self, params: JSONDict) -> JSONDict:
         info: JSONDict = {
             "url": "",
@@ -2005,6 +2027,13 @@ class SimulatedUser:
         """A private text message; text starting with "/" carries a bot_command entity."""
         return self._push_private(**self._text_content(text))
 
+    def send_forwarded_text(self, text: str, *, original_sender: str = "Someone") -> int:
+        """A text message forwarded into the private chat from a user who hides their account
+        (``forward_origin`` of type ``hidden_user``); entities are kept, as Telegram does."""
+        origin = {"type": "hidden_user", "sender_user_name": original_sender,
+                  "date": int(time.time()) - 60}  # fmt: skip
+        return self._push_private(**self._text_content(text), forward_origin=origin)
+
     def send_command(self, command: str, args: str = "") -> int:
         text = command if command.startswith("/") else f"/{command}"
         if args:
@@ -2071,6 +2100,9 @@ class SimulatedUser:
         content: JSONDict = {"photo": photo}
         if caption is not None:
             content["caption"] = caption
+            entities = self._text_content(caption).get("entities")
+            if entities:
+                content["caption_entities"] = entities
         self._last_file_id = photo[-1]["file_id"]
         return self._push_private(**content)
 

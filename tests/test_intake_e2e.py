@@ -28,6 +28,7 @@ from tests.bot_driver import (
     CommandResult,
     RunningBot,
     ask,
+    bot_with_staff_chat,
     check_status,
     data_of,
     has,
@@ -73,12 +74,8 @@ def keyring_of(bot: RunningBot) -> Keyring:
 async def bot(
     backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
 ) -> AsyncIterator[RunningBot]:
-    fake_telegram.register_chat({"id": STAFF_CHAT, "type": "supergroup", "title": "Staff"})
-    running = await start_bot(backend, fake_telegram, telegram_runtime, staff_chat_id=STAFF_CHAT)
-    try:
+    async with bot_with_staff_chat(backend, fake_telegram, telegram_runtime, STAFF_CHAT) as running:
         yield running
-    finally:
-        await stop_bot(running)
 
 
 async def staff(bot: RunningBot) -> tuple[StaffService, Database]:
@@ -600,3 +597,72 @@ async def test_forget_also_deletes_what_staff_sent_through_the_outbox(
     await ask(fake_telegram, user, lambda: user.send_command("forget"), has("forget:yes"))
     await press(fake_telegram, user, "forget:yes", lambda m: "/start" in m.text)
     assert fake_telegram.is_deleted(user.chat_id, staff_message.message_id)
+
+
+async def redis_keys(backend: Backend) -> list[str]:
+    client = Redis.from_url(REDIS_URL)
+    try:
+        return [key.decode() async for key in client.scan_iter(match=f"{backend.redis_prefix}:*")]
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("backend", ["postgres-redis"], indirect=True)
+async def test_redis_keys_cannot_be_joined_to_the_workers_table_and_forget_drops_them(
+    bot: RunningBot, backend: Backend, fake_telegram: FakeTelegramServer
+) -> None:
+    from bot.app import redis_key_names
+    from bot.settings import resolve_keys
+    from storage.crypto import Pseudonymizer
+
+    pseudonym = Pseudonymizer(resolve_keys(bot.settings).secret_key).pseudonym(
+        "telegram", 4_000_022
+    )
+    names = redis_key_names(bot.settings)
+    user = fake_telegram.user(4_000_022, language_code="en")
+    await onboard(fake_telegram, user, "en")
+    receipt = await report(fake_telegram, user)
+    assert receipt is not None
+    await check_status(fake_telegram, user, receipt.reference, "AAAA-BBBB-CCCC-0000")  # counted
+    await ask(fake_telegram, user, lambda: user.send_command("report"), has("cat:wages"))  # draft
+    keys = await redis_keys(backend)
+    assert [key for key in keys if pseudonym[:8] in key] == []
+    tokens = {kind: names.token(kind, pseudonym) for kind in ("conv", "history", "attempts")}
+    for kind, token in tokens.items():  # the worker's keys exist, under their tokens
+        assert any(key.endswith(token) for key in keys), kind
+
+    await ask(fake_telegram, user, lambda: user.send_command("forget"), has("forget:yes"))
+    await press(fake_telegram, user, "forget:yes", lambda m: "/start" in m.text)
+    left = await redis_keys(backend)
+    assert [key for key in left if any(token in key for token in tokens.values())] == []
+    assert [key for key in left if names.token("lock", pseudonym) in key] == []
+
+
+def sqlite_files(bot: RunningBot) -> dict[str, bytes]:
+    path = Path(bot.settings.database_url.removeprefix("sqlite+aiosqlite:///"))
+    return {p.name: p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name)}
+
+
+@pytest.mark.parametrize("backend", ["sqlite-memory"], indirect=True)
+async def test_forget_leaves_no_deleted_ciphertext_in_the_sqlite_file_or_its_wal(
+    bot: RunningBot, fake_telegram: FakeTelegramServer
+) -> None:
+    from storage.models import WorkerAddress
+
+    user = fake_telegram.user(4_000_023, language_code="en")
+    await onboard(fake_telegram, user, "en")
+    assert await report(fake_telegram, user) is not None
+    database = Database(bot.settings.database_url)
+    try:
+        async with database.sessions() as session:
+            address = await session.scalar(select(WorkerAddress.address_ciphertext))
+    finally:
+        await database.dispose()
+    assert address is not None
+    assert any(address in content for content in sqlite_files(bot).values())
+
+    await ask(fake_telegram, user, lambda: user.send_command("forget"), has("forget:yes"))
+    await press(fake_telegram, user, "forget:yes", lambda m: "/start" in m.text)
+    files = sqlite_files(bot)
+    assert [name for name, content in files.items() if address in content] == []
+    assert all(len(content) == 0 for name, content in files.items() if name.endswith("-wal"))

@@ -21,6 +21,7 @@ from storage.conversation_state import (
 )
 from storage.crypto import Keyring, Pseudonymizer
 from storage.database import Database, current_revision, head_revision
+from storage.redis_keys import RedisKeyNames
 from tests.conftest import REDIS_URL, Backend
 
 
@@ -106,13 +107,14 @@ async def test_redis_state_has_ttl_and_shows_neither_identity_nor_text(
 ) -> None:
     pseudonym = Pseudonymizer(b"s" * 32).pseudonym("telegram", 123456789)
     client = Redis.from_url(REDIS_URL)
-    store = RedisConversationStore(
-        Redis.from_url(REDIS_URL), Keyring((b"k" * 32,)), 3600, redis_prefix
-    )
+    names = RedisKeyNames(b"s" * 32, redis_prefix)
+    store = RedisConversationStore(Redis.from_url(REDIS_URL), Keyring((b"k" * 32,)), 3600, names)
     try:
         await store.save(pseudonym, ConversationState(data={"draft": "my boss took my passport"}))
-        names = [key async for key in client.scan_iter(match=f"{redis_prefix}:*")]
-        assert names == [f"{redis_prefix}:conv:{pseudonym}".encode()]
+        names_now = [key async for key in client.scan_iter(match=f"{redis_prefix}:*")]
+        assert names_now == [names.key("conv", pseudonym).encode()]
+        assert pseudonym[:8].encode() not in names_now[0]
+        names = names_now
         assert 0 < await client.ttl(names[0]) <= 3600
         raw = await client.get(names[0])
         assert b"passport" not in raw
@@ -158,3 +160,34 @@ async def test_lock_wait_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(ConversationBusyError):
             async with store.lock("w"):
                 pass
+
+
+async def test_keys_named_by_pseudonym_before_an_upgrade_move_to_their_tokens(
+    redis_prefix: str,
+) -> None:
+    from storage.conversation_state import state_purpose
+
+    pseudonym = Pseudonymizer(b"s" * 32).pseudonym("telegram", 123456789)
+    keyring = Keyring((b"k" * 32,))
+    names = RedisKeyNames(b"s" * 32, redis_prefix)
+    client = Redis.from_url(REDIS_URL)
+    store = RedisConversationStore(Redis.from_url(REDIS_URL), keyring, 3600, names)
+    draft = ConversationState(step="report.details", data={"draft": "unpaid overtime"})
+    old = f"{redis_prefix}:%s:{pseudonym}"
+    try:  # what the version before wrote
+        sealed = keyring.encrypt(draft.to_json().encode(), state_purpose(pseudonym))
+        await client.set(old % "conv", sealed, ex=600)
+        await client.zadd(old % "history", {"41": 1.0, "42": 2.0})
+        await client.set(old % "attempts:status", 3, ex=600)
+        await client.set(old % "lock", b"token", ex=20)
+
+        assert await store.adopt_legacy_keys() == 4
+        keys = [key.decode() async for key in client.scan_iter(match=f"{redis_prefix}:*")]
+        assert [key for key in keys if pseudonym[:8] in key] == []
+        assert await store.load(pseudonym) == draft
+        assert 0 < await client.ttl(names.key("conv", pseudonym)) <= 600
+        assert sorted(await client.zrange(names.key("history", pseudonym), 0, -1)) == [b"41", b"42"]
+        assert await store.adopt_legacy_keys() == 0, "once done, nothing more to do"
+    finally:
+        await store.close()
+        await client.aclose()

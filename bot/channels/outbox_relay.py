@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from contextlib import suppress
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -170,7 +171,8 @@ class OutboxRelay:
             sender = self.senders.get(self.staff_channel)
             if sender is None or self.staff_address is None:
                 raise NotConfigured("no staff chat is configured (WVB_STAFF_CHAT_ID)")
-            await sender.send(self.staff_address, message)
+            # Staff alerts can be neither forwarded nor saved out of the staff chat.
+            await sender.send(self.staff_address, replace(message, protect_content=True))
             return
         if row.recipient == Side.WORKER:
             pseudonym, channel, address = await self._address(row)

@@ -4,7 +4,10 @@ Messenger-agnostic: a runtime hands over (channel, user id, command, arguments) 
 a private chat, and sends back the parts of the answer (``protect_content``). Only registered
 staff (``wvb staff add``) get an answer; a staff command from anyone else does nothing visible
 and is logged and audited. A viewer may look but not change. Runtimes route only private chats
-here, so case details are never posted into a group.
+here, and only a command typed as a message's text (not a caption, not a forwarded message).
+
+What a worker wrote never goes into the messenger's cloud from here: /case shows the summary and
+how much is in the file; the content is read in `wvb cases show` (admin and case handler roles).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from conversations.categories import CATEGORIES
 from domain.errors import NotFound, Refusal
 from services.broadcasts import BroadcastService, topic_texts
 from services.casework import CaseworkService, Remediation
@@ -112,15 +116,19 @@ class StaffChat:
 
     async def case(self, member: Staff, args: str) -> str:
         reference, _ = self._reference_and_text("case", args)
-        case = await self.staff.show_case(member.actor, reference)
-        lines = [
-            f"{case.reference} · {case.status}" + (" · URGENT" if case.urgent else ""),
-            "about: " + ", ".join(case.category_labels),
-            f"workplace: {case.workplace or case.workplace_typed or '-'}",
-        ]
-        for entry in case.entries:
-            lines.append(f"[{entry.author}] " + (entry.text or f"({entry.kind})"))
-        return "\n".join(lines)
+        overview = await self.staff.case_overview(member.actor, reference)
+        case = overview.summary
+        return "\n".join(
+            [
+                f"{case.reference} · {case.status}" + (" · URGENT" if case.urgent else ""),
+                "about: " + ", ".join(CATEGORIES.get(c, c) for c in case.categories),
+                f"received {case.created_at:%Y-%m-%d} · acknowledge by "
+                f"{case.acknowledge_due_at:%Y-%m-%d} · respond by {case.response_due_at:%Y-%m-%d}",
+                f"in the file: {overview.texts} message(s), {overview.files} file(s)",
+                f"Read it on the server: wvb cases show {case.reference} "
+                "(admin or case handler; not shown in a messenger).",
+            ]
+        )
 
     async def ack(self, member: Staff, args: str) -> str:
         reference, _ = self._reference_and_text("ack", args)

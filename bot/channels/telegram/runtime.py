@@ -58,6 +58,7 @@ from bot.channels.telegram.shared import (
     ChatTurns,
     WebhookServer,
     WebhookSettings,
+    check_staff_chat,
     command_menus,
     counts_against_rate,
     first_delivery,
@@ -69,6 +70,7 @@ from bot.channels.telegram.updates import (
     MediaFile,
     inbound_from_callback,
     inbound_from_message,
+    typed_text,
 )
 from conversations.messages import FetchMedia, Outbound
 from conversations.ports import MediaTooLarge, MediaUnavailable
@@ -174,8 +176,12 @@ class TelegramChannel:
                     self.api, message.chat.id, Outbound(answer, protect_content=True)
                 )
 
+        # aiogram's Command also reads captions: typed_text keeps only typed, unforwarded text.
         router.message.register(
-            on_staff_command, F.chat.type == ChatType.PRIVATE, Command(*staff_chat.names)
+            on_staff_command,
+            F.chat.type == ChatType.PRIVATE,
+            F.func(lambda message: typed_text(message) is not None),
+            Command(*staff_chat.names),
         )
         return router
 
@@ -260,6 +266,10 @@ class TelegramChannel:
             self.username = me.username
             await self.register_commands()
         log.info("Telegram channel ready")
+
+    async def staff_chat_problem(self, chat_id: int) -> str | None:
+        """Why ``chat_id`` must not receive staff alerts (``shared.staff_chat_problem``)."""
+        return await check_staff_chat(self.bot.get_chat, chat_id)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Long polling, or the webhook when one is configured, until ``stop`` is set; then the

@@ -332,6 +332,26 @@ class ChatTurns:
                 log.warning("could not delete messages: %s", type(error).__name__)
 
 
+def staff_chat_problem(chat_type: str, username: str | None) -> str | None:
+    """Why a chat must not receive staff alerts, or None when it may: a private chat, or a
+    group without a public username. A channel, or a group anyone can find and read by its
+    @username, would publish every alert."""
+    if chat_type == "private":
+        return None
+    if chat_type in ("group", "supergroup"):
+        return "it is a public group (it has a @username)" if username else None
+    return f"it is a {chat_type}, not a private chat or a private group"
+
+
+async def check_staff_chat(get_chat: Callable[[int], Awaitable[Any]], chat_id: int) -> str | None:
+    """``staff_chat_problem`` of the chat the runtime's ``get_chat`` (getChat) describes."""
+    try:
+        chat = await get_chat(chat_id)
+    except Exception as error:  # whatever went wrong, no alert goes to an unchecked chat
+        return f"Telegram cannot tell what chat it is ({type(error).__name__})"
+    return staff_chat_problem(chat.type, chat.username)
+
+
 @dataclass(frozen=True)
 class WebhookSettings:
     url: str

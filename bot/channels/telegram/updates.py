@@ -79,6 +79,16 @@ def media_file(message: object) -> MediaFile | None:
     return None
 
 
+def typed_text(message: object) -> str | None:
+    """The text of a message its sender typed: None for a forwarded message (someone else's
+    words, perhaps a staff command copied from elsewhere) and for a file's caption. Staff
+    commands are read only from this."""
+    if getattr(message, "forward_origin", None) is not None:
+        return None
+    text = getattr(message, "text", None)
+    return text if isinstance(text, str) else None
+
+
 def command_name(text: str, bot_username: str | None) -> str | None:
     """The command ``text`` gives this bot (``/name`` or ``/name@this_bot``); None for plain
     text and for a command addressed to another bot."""

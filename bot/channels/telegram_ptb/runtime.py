@@ -46,6 +46,7 @@ from bot.channels.telegram.shared import (
     ChatTurns,
     WebhookServer,
     WebhookSettings,
+    check_staff_chat,
     command_menus,
     first_delivery,
     start_failures_named,
@@ -56,6 +57,7 @@ from bot.channels.telegram.updates import (
     MediaFile,
     inbound_from_callback,
     inbound_from_message,
+    typed_text,
 )
 from bot.channels.telegram_ptb.sender import (
     PTB_ERRORS,
@@ -180,7 +182,7 @@ class PtbTelegramChannel:
             raise ApplicationHandlerStop
 
     def staff_command_of(self, message: Message, names: Sequence[str]) -> tuple[str, str] | None:
-        return staff_command(message.text or message.caption, self.username, names)
+        return staff_command(typed_text(message), self.username, names)
 
     async def on_staff_command(self, update: Update, context: Context) -> None:
         message = update.message
@@ -259,6 +261,10 @@ class PtbTelegramChannel:
             self.username = self.bot.username
             await self.register_commands()
         log.info("Telegram channel ready")
+
+    async def staff_chat_problem(self, chat_id: int) -> str | None:
+        """Why ``chat_id`` must not receive staff alerts (``shared.staff_chat_problem``)."""
+        return await check_staff_chat(self.bot.get_chat, chat_id)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Long polling, or the webhook when one is configured, until ``stop`` is set."""
