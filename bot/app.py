@@ -42,6 +42,7 @@ from services.broadcasts import BroadcastPolicy, BroadcastService
 from services.cases import CasePolicy, CaseService
 from services.casework import CaseworkService, ClockPolicy
 from services.education import LearningService
+from services.key_rotation import KeyRotation
 from services.outbox import Outbox
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
@@ -344,6 +345,17 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         draft_days=max(1, settings.draft_ttl_hours // 24),
     )
     store = build_state_store(settings, keyring, redis)
+    try:
+        # Migration 0011 leaves a data upgrade that needs the keys: the first process does it.
+        redis_store = store if isinstance(store, RedisConversationStore) else None
+        async with database_errors_named():
+            await KeyRotation(database, keyring, redis_store).upgrade_if_pending()
+    except BaseException:
+        await store.close()
+        if redis is not None:
+            await redis.aclose()
+        await database.dispose()
+        raise
     history: ChatHistory = (
         RedisChatHistory(redis, settings.redis_prefix) if redis else MemoryChatHistory()
     )
@@ -364,7 +376,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         learning=learning,
         staff=StaffService(database, keyring),
         staff_accounts=StaffAccounts(database, pseudonymizer),
-        broadcasts=BroadcastService(database, broadcast_policy(settings)),
+        broadcasts=BroadcastService(database, broadcast_policy(settings), keyring),
         case_clock=CaseClock(database, outbox),
         engine=engine,
         gateway=ConversationGateway(engine, store, pseudonymizer),

@@ -14,7 +14,7 @@ import typer
 
 from bot.settings import generate_key_lines
 from cli.broadcast import broadcast_app, subscribers_app
-from cli.common import call_app, run_async, run_until_stopped, settings_or_exit
+from cli.common import call_app, fail, run_async, run_until_stopped, settings_or_exit
 from cli.lessons import lessons_app
 from cli.staff import cases_app, contacts_app, staff_app, workplaces_app
 
@@ -66,14 +66,15 @@ def keys_generate() -> None:
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:
-    """Re-encrypt everything under the first key in WVB_ENCRYPTION_KEYS; then drop the old ones."""
+    """Re-encrypt everything under the first key in WVB_ENCRYPTION_KEYS, check that every row
+    reads under that key alone, then drop the old ones."""
     from rich.progress import Progress
 
     from bot.app import App, database_errors_named
-    from services.key_rotation import KeyRotation
+    from services.key_rotation import KeyRotation, RotationReport
     from storage.conversation_state import RedisConversationStore
 
-    async def rotate(bot_app: App) -> None:
+    async def rotate(bot_app: App) -> RotationReport:
         async with database_errors_named():
             with Progress(transient=True) as progress:
                 tasks: dict[str, Any] = {}
@@ -85,16 +86,24 @@ def keys_rotate() -> None:
 
                 store = bot_app.state_store
                 redis_store = store if isinstance(store, RedisConversationStore) else None
-                result = await KeyRotation(bot_app.database, bot_app.keyring, redis_store).run(
-                    report
-                )
-        for table, count in result.reencrypted.items():
-            typer.echo(
-                f"{table}: {count} re-encrypted, {result.already_current[table]} already current",
-                err=True,
-            )
+                return await KeyRotation(bot_app.database, bot_app.keyring, redis_store).run(report)
 
-    call_app(rotate)
+    from services.key_rotation import failure_lines
+
+    result = call_app(rotate)
+    for table, count in result.reencrypted.items():
+        typer.echo(
+            f"{table}: {count} re-encrypted, {result.already_current[table]} already current, "
+            f"{result.verified.get(table, 0)} verified under the newest key",
+            err=True,
+        )
+    if result.failures:
+        for line in failure_lines(result):
+            typer.echo(f"error: {line}", err=True)
+        fail(
+            f"{len(result.failures)} rows do not decrypt under the newest key; "
+            "keep the old keys in WVB_ENCRYPTION_KEYS until this is resolved"
+        )
 
 
 @app.command("run")

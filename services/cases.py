@@ -1,7 +1,7 @@
 """Case intake and status checks: the one place a report becomes a case.
 
 Everything a worker typed is encrypted before it reaches a session; the receipt code is stored
-only as a scrypt hash; a draft's key makes submitting idempotent.
+only as a sealed scrypt hash (``storage/codes.py``); a draft's key makes submitting idempotent.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from domain.parties import WORKER_ACTOR, Side
 from domain.references import new_receipt_code, new_reference
 from domain.statuses import CaseStatus
 from services.outbox import Outbox
+from services.reporters import seal_reporter
 from storage import codes
 from storage.crypto import DecryptionError, Keyring
 from storage.database import Database
@@ -69,8 +70,15 @@ def case_purpose(reference: str, part: str) -> bytes:
     return f"case\x00{reference}\x00{part}".encode()
 
 
-def draft_purpose(draft_key: str) -> bytes:
-    return f"draft\x00{draft_key}".encode()
+def entry_purpose(reference: str, case_id: int, author: str, kind: str) -> bytes:
+    """Associated data of a case entry: its case, who wrote it and what it is. /status shows a
+    worker the staff-written texts of their case, so an entry relabelled as staff-written, or
+    moved to another case, must fail to decrypt rather than be shown."""
+    return f"case\x00{reference}\x00entry\x00{case_id}\x00{author}\x00{kind}".encode()
+
+
+def draft_purpose(draft_key: str, kind: str) -> bytes:
+    return f"draft\x00{draft_key}\x00{kind}".encode()
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class CaseService:
         self.outbox = outbox
         self.attempts = attempts
         self.policy = policy or CasePolicy()
+        self._dummy_receipt_hash: str | None = None
 
     # -- what the report conversation offers -------------------------------------------------
 
@@ -154,7 +163,7 @@ class CaseService:
                     draft_key=draft_key,
                     kind=kind,
                     mime_type=clean.mime_type,
-                    ciphertext=self.keyring.encrypt(clean.data, draft_purpose(draft_key)),
+                    ciphertext=self.keyring.encrypt(clean.data, draft_purpose(draft_key, kind)),
                 )
             )
         return EvidenceOutcome.STORED
@@ -194,7 +203,7 @@ class CaseService:
     async def _create(self, session: AsyncSession, worker: WorkerRef, draft: ReportDraft) -> Case:
         now = utc_now()
         reference = new_reference()
-        reporter_id = await session.scalar(
+        onboarded = await session.scalar(
             select(Worker.id).where(Worker.pseudonym == worker.pseudonym)
         )
         urgent = is_urgent(draft.categories, draft.danger_now)
@@ -223,23 +232,24 @@ class CaseService:
             confidentiality=draft.confidentiality,
             urgent=urgent,
             language=draft.language,
-            reporter_id=reporter_id,
             draft_key=draft.key,
-            receipt_hash=codes.hash_receipt(draft.receipt_code),
+            receipt_hash=codes.hash_receipt(draft.receipt_code, self.keyring, reference),
             created_at=now,
             acknowledge_due_at=now + timedelta(days=self.policy.acknowledge_days),
             response_due_at=now + timedelta(days=self.policy.response_days),
         )
+        seal_reporter(case, self.keyring, worker.pseudonym if onboarded is not None else None)
         session.add(case)
         await session.flush()
-        entry_purpose = case_purpose(reference, "entry")
         for text in draft.details:
             session.add(
                 CaseEntry(
                     case_id=case.id,
                     author=Side.WORKER,
                     kind="text",
-                    ciphertext=self.keyring.encrypt(text.encode(), entry_purpose),
+                    ciphertext=self.keyring.encrypt(
+                        text.encode(), entry_purpose(reference, case.id, Side.WORKER, "text")
+                    ),
                 )
             )
         attachments = (
@@ -250,14 +260,17 @@ class CaseService:
             )
         ).scalars()
         for attachment in attachments:
-            data = self.keyring.decrypt(attachment.ciphertext, draft_purpose(draft.key))
+            data = self.keyring.decrypt(
+                attachment.ciphertext, draft_purpose(draft.key, attachment.kind)
+            )
+            purpose = entry_purpose(reference, case.id, Side.WORKER, attachment.kind)
             session.add(
                 CaseEntry(
                     case_id=case.id,
                     author=Side.WORKER,
                     kind=attachment.kind,
                     mime_type=attachment.mime_type,
-                    ciphertext=self.keyring.encrypt(data, entry_purpose),
+                    ciphertext=self.keyring.encrypt(data, purpose),
                 )
             )
             await session.delete(attachment)
@@ -316,23 +329,34 @@ class CaseService:
             return StatusResult(StatusOutcome.THROTTLED)
         async with self.database.sessions() as session:
             case = await CaseRepository(session).find(reference, load=(selectinload(Case.entries),))
-            stored_hash = case.receipt_hash if case is not None else codes.DUMMY_RECEIPT_HASH
+            if case is not None:
+                stored_hash, sealed_for = case.receipt_hash, case.reference
+            else:
+                stored_hash, sealed_for = self._dummy_hash(), "-"
             # Verify even when there is no such case, so timing does not tell the difference.
-            matches = codes.verify_receipt(code, stored_hash) and case is not None
+            matches = codes.verify_receipt(code, stored_hash, self.keyring, sealed_for)
+            matches = matches and case is not None
             if not matches or case is None:
                 await self.attempts.add(worker_key, window)
                 await self.attempts.add("status:*", window)
                 return StatusResult(StatusOutcome.NOT_FOUND)
             return StatusResult(StatusOutcome.FOUND, self._status_view(case))
 
+    def _dummy_hash(self) -> str:
+        if self._dummy_receipt_hash is None:
+            self._dummy_receipt_hash = codes.dummy_receipt_hash(self.keyring)
+        return self._dummy_receipt_hash
+
     def _status_view(self, case: Case) -> CaseStatusView:
-        purpose = case_purpose(case.reference, "entry")
         messages = []
         for entry in case.entries:
             if entry.author == Side.STAFF and entry.kind == "text":
+                purpose = entry_purpose(case.reference, case.id, entry.author, entry.kind)
                 try:
                     text = self.keyring.decrypt(entry.ciphertext, purpose).decode()
                 except DecryptionError:
+                    # A removed key, or a row changed in the database: never shown.
+                    log.warning("case entry %d does not decrypt; not shown", entry.id)
                     continue
                 messages.append(StaffMessage(entry.created_at, text))
         return CaseStatusView(
