@@ -232,8 +232,24 @@ class SecretKeys:
     encryption_keys: tuple[bytes, ...]
 
 
+def check_private(path: Path) -> None:
+    """Refuse a file of secrets that other users of this machine can read or change."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        raise SettingsError(
+            f"{path}: other users of this machine can read or change it; run `chmod 600 {path}`"
+        )
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning pydantic's report into one line that names the variable."""
+    """Read settings, turning pydantic's report into one line that names the variable. A
+    ``.env`` file others can read is refused before anything is read from it."""
+    env_file = overrides.get("_env_file", Settings.model_config.get("env_file"))
+    if isinstance(env_file, str | Path):
+        check_private(Path(env_file))
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
@@ -291,6 +307,7 @@ def resolve_keys(settings: Settings) -> SecretKeys:
                     "# Keys of the embedded default bot. Losing them makes its data unreadable.\n"
                 )
                 key_file.write(generate_key_lines())
+        check_private(path)
         stored = _read_key_file(path)
         secret = stored.get("WVB_SECRET_KEY", "")
         encryption = stored.get("WVB_ENCRYPTION_KEYS", "")

@@ -44,8 +44,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_pending_upgrades")),
     )
     bind = op.get_bind()
-    if any(bind.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1")).first() for table in HOLDERS):
-        op.bulk_insert(pending, [{"name": UPGRADE}])
+    for table in HOLDERS:
+        if bind.execute(sa.select(sa.literal(1)).select_from(sa.table(table)).limit(1)).first():
+            op.bulk_insert(pending, [{"name": UPGRADE}])
+            break
     op.add_column("cases", sa.Column("reporter_tag", sa.String(32), nullable=True))
     op.add_column("cases", sa.Column("reporter_ciphertext", sa.LargeBinary(), nullable=True))
     op.create_index(op.f("ix_cases_reporter_tag"), "cases", ["reporter_tag"])
