@@ -320,7 +320,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
     database is migrated only by `wvb db upgrade`, so two processes never race to migrate it."""
     keys = resolve_keys(settings)
     keyring = Keyring(keys.encryption_keys)
-    pseudonymizer = Pseudonymizer(keys.secret_key)
+    pseudonymizer = Pseudonymizer(keys.secret_key, keys.previous_secret_keys)
     database = await _open_database(settings, upgrade_schema)
     try:
         redis = await _open_redis(settings)
@@ -375,11 +375,11 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         casework=casework,
         learning=learning,
         staff=StaffService(database, keyring),
-        staff_accounts=StaffAccounts(database, pseudonymizer),
+        staff_accounts=StaffAccounts(database, pseudonymizer, keyring),
         broadcasts=BroadcastService(database, broadcast_policy(settings), keyring),
         case_clock=CaseClock(database, outbox),
         engine=engine,
-        gateway=ConversationGateway(engine, store, pseudonymizer),
+        gateway=ConversationGateway(engine, store, pseudonymizer, profiles.adopt_previous),
     )
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.cases import case_purpose, draft_purpose, entry_purpose
 from services.outbox import row_purpose
 from services.reporters import reporter_pseudonym, seal_reporter
+from services.staff_accounts import seal_staff, staff_seal_holds
 from services.workers import address_purpose
 from storage import codes
 from storage.conversation_state import RedisConversationStore
@@ -43,6 +44,7 @@ from storage.models import (
     DraftAttachment,
     OutboxMessage,
     PendingUpgrade,
+    StaffMember,
     Worker,
     WorkerAddress,
 )
@@ -59,6 +61,7 @@ TABLES: tuple[tuple[str, type[Any]], ...] = (
     ("case_events", CaseEvent),
     ("draft_attachments", DraftAttachment),
     ("outbox", OutboxMessage),
+    ("staff", StaffMember),
 )
 # The column migration 0002 made and 0011 empties (no longer in the model).
 _LEGACY_CASES = sa.table("cases", sa.column("id", sa.Integer), sa.column("reporter_id", sa.Integer))
@@ -210,6 +213,8 @@ class KeyRotation:
     ) -> bool:
         if isinstance(row, Case):
             return await self._case(session, row, legacy_reporters)
+        if isinstance(row, StaffMember):
+            return self._staff(row)
         changed = False
         for column, purpose, legacy in await self._purposes(session, row):
             changed = self._renew_column(row, column, purpose, legacy) or changed
@@ -272,6 +277,14 @@ class KeyRotation:
             changed = True
         return changed
 
+    def _staff(self, row: StaffMember) -> bool:
+        if staff_seal_holds(row, self.keyring, newest=True):
+            return False
+        if not staff_seal_holds(row, self.keyring) and not (self._legacy and row.seal is None):
+            raise DecryptionError("staff seal")
+        seal_staff(row, self.keyring)
+        return True
+
     # -- verification --------------------------------------------------------------------------
 
     async def _verify(self, report: RotationReport, progress: Progress | None) -> None:
@@ -299,6 +312,8 @@ class KeyRotation:
                 newest.decrypt(blob, purpose)
         except DecryptionError:
             return False
+        if isinstance(row, StaffMember):
+            return staff_seal_holds(row, newest)
         if isinstance(row, Case):
             if not codes.opens(row.receipt_hash, newest, row.reference):
                 return False
@@ -308,6 +323,8 @@ class KeyRotation:
         return True
 
     async def _blobs(self, session: AsyncSession, row: Any) -> list[tuple[bytes, bytes]]:
+        if isinstance(row, StaffMember):
+            return []
         if isinstance(row, Case):
             pairs = [
                 (row.workplace_other_ciphertext, case_purpose(row.reference, "workplace")),

@@ -8,10 +8,10 @@ from sqlalchemy import Update, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from conversations.ports import WorkerProfile, WorkerRef
-from services.reporters import forget_reporter
+from services.reporters import forget_reporter, reported_by, seal_reporter
 from storage.crypto import Keyring
 from storage.database import Database
-from storage.models import Worker, Workplace
+from storage.models import Case, Worker, WorkerAddress, Workplace
 from storage.repositories import WorkerRepository
 
 
@@ -60,6 +60,34 @@ class WorkerProfileService:
                 # Another process created the same worker a moment ago; the retry updates it.
                 if attempt:
                     raise
+
+    async def adopt_previous(self, worker: WorkerRef) -> str | None:
+        """Move a worker known under a pseudonym of a previous ``WVB_SECRET_KEY`` to their current
+        pseudonym: the profile row, the address bound to it, the cases they reported. Returns the
+        old pseudonym if the worker was moved now."""
+        async with self.database.sessions() as session:
+            if await WorkerRepository(session).by_pseudonym(worker.pseudonym) is not None:
+                return None  # the common case: one indexed read per turn
+        async with self.database.transaction() as session:
+            found = await session.scalar(
+                select(Worker).where(Worker.pseudonym.in_(worker.previous_pseudonyms)).limit(1)
+            )
+            if found is None:
+                return None
+            old = found.pseudonym
+            for address in await session.scalars(
+                select(WorkerAddress).where(WorkerAddress.worker_id == found.id)
+            ):
+                plain = self.keyring.decrypt(
+                    address.address_ciphertext, address_purpose(old, address.channel, found.id)
+                )
+                address.address_ciphertext = self.keyring.encrypt(
+                    plain, address_purpose(worker.pseudonym, address.channel, found.id)
+                )
+            for case in await session.scalars(select(Case).where(reported_by(old, self.keyring))):
+                seal_reporter(case, self.keyring, worker.pseudonym)
+            found.pseudonym = worker.pseudonym
+        return old
 
     async def forget(self, pseudonym: str) -> None:
         """Delete the worker and their addresses; their cases stay, no longer linked to anyone

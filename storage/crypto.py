@@ -37,12 +37,23 @@ class DecryptionError(Exception):
 
 
 class Pseudonymizer:
-    def __init__(self, secret_key: bytes) -> None:
+    """``previous_keys``: pseudonym keys since replaced; a pseudonym cannot be recomputed without
+    the messenger id, so a worker is moved to the current key only when they next write."""
+
+    def __init__(self, secret_key: bytes, previous_keys: tuple[bytes, ...] = ()) -> None:
         self._key = secret_key
+        self._previous = previous_keys
 
     def pseudonym(self, channel: str, messenger_id: str | int) -> str:
+        return self._pseudonym(self._key, channel, messenger_id)
+
+    def previous_pseudonyms(self, channel: str, messenger_id: str | int) -> tuple[str, ...]:
+        return tuple(self._pseudonym(key, channel, messenger_id) for key in self._previous)
+
+    @staticmethod
+    def _pseudonym(key: bytes, channel: str, messenger_id: str | int) -> str:
         message = f"pseudonym\x00{channel}\x00{messenger_id}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def key_id(key: bytes) -> bytes:

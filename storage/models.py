@@ -320,6 +320,8 @@ class StaffMember(Base):
     pseudonym: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # MAC of name, role, pseudonym and active under the data key (services/staff_accounts.py).
+    seal: Mapped[str | None] = mapped_column(String(32))
 
 
 class LessonFeedback(Base):

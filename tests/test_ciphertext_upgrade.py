@@ -9,8 +9,10 @@ import os
 from datetime import timedelta
 
 import sqlalchemy as sa
+from alembic import command
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select, text
+from sqlalchemy.engine import Connection
 
 from bot.app import open_app
 from bot.channels.outbox_relay import OutboxRelay
@@ -20,7 +22,7 @@ from conversations.ports import StatusOutcome, WorkerRef
 from domain.references import normalize
 from services.key_rotation import KeyRotation
 from storage.crypto import key_id
-from storage.database import Database, upgrade_schema
+from storage.database import Database, alembic_config, upgrade_schema
 from storage.models import (
     Case,
     CaseEntry,
@@ -47,6 +49,16 @@ CASES_0010 = sa.table(
     *(sa.column(name, UTCDateTime) for name in ("created_at", "updated_at",
                                                 "acknowledge_due_at", "response_due_at")),
 )  # fmt: skip
+
+
+async def downgrade_schema(database: Database, revision: str) -> None:
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    async with database.engine.begin() as connection:
+        await connection.run_sync(downgrade)
 
 
 def old_encrypt(key: bytes, plaintext: bytes, purpose: bytes) -> bytes:
@@ -102,6 +114,7 @@ async def test_rows_written_before_0011_read_after_it_and_format_1_never_again(
     database = Database(settings.database_url)
     try:
         await upgrade_schema(database.engine, "0010")
+        await downgrade_schema(database, "0010")  # a PostgreSQL test database is kept at head
         await write_as_before_0011(database, key)
         await database.upgrade()
     finally:

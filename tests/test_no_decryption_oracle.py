@@ -22,8 +22,9 @@ from domain.references import normalize
 from services.cases import CaseService
 from services.casework import CaseworkService
 from services.outbox import Outbox
+from services.staff_accounts import StaffAccounts
 from services.workers import WorkerProfileService
-from storage.crypto import Keyring
+from storage.crypto import Keyring, Pseudonymizer
 from storage.database import Database
 from storage.models import OutboxMessage
 from storage.rate_limits import MemoryAttemptCounter
@@ -193,3 +194,23 @@ async def test_a_workers_address_moved_under_anothers_pseudonym_is_not_used(
     )
     assert sender.sent == []
     assert [row.status for row in rows] == ["failed"]
+
+
+async def test_a_staff_row_planted_or_promoted_in_the_database_is_not_accepted(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The attacker writes to the bot as a worker, copies their own pseudonym into a new admin
+    row, and promotes a viewer: neither may use staff commands (which show case content)."""
+    pseudonymizer = Pseudonymizer(b"s" * 32)
+    accounts = StaffAccounts(database, pseudonymizer, KEYRING)
+    await accounts.add("cli:admin", "Vee", "viewer", 7001)
+    assert await accounts.by_messenger_id("telegram", 7001) is not None
+    await sql(
+        database,
+        "INSERT INTO staff (name, role, pseudonym, active, created_at) "
+        "VALUES ('Mallory', 'admin', :pseudonym, true, '2026-01-01')",
+        pseudonym=pseudonymizer.pseudonym("telegram", 6666),
+    )
+    await sql(database, "UPDATE staff SET role = 'admin' WHERE name = 'Vee'")
+    assert await accounts.by_messenger_id("telegram", 6666) is None
+    assert await accounts.by_messenger_id("telegram", 7001) is None
