@@ -3,8 +3,6 @@ every row reads under the newest key alone, naming the rows that do not."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 from datetime import timedelta
 
@@ -19,7 +17,6 @@ from bot.channels.outbox_relay import OutboxRelay
 from bot.settings import resolve_keys
 from conversations.messages import Outbound
 from conversations.ports import StatusOutcome, WorkerRef
-from domain.references import normalize
 from services.key_rotation import KeyRotation
 from storage.crypto import key_id
 from storage.database import Database, alembic_config, upgrade_schema
@@ -35,7 +32,7 @@ from storage.models import (
 )
 from tests.bot_driver import run_wvb
 from tests.conftest import Backend
-from tests.test_no_decryption_oracle import RecordingSender
+from tests.test_no_decryption_oracle import RecordingSender, scrypt_only_hash
 
 PSEUDONYM = "p" * 64
 REFERENCE = "K7M3-9Q2X"
@@ -67,16 +64,6 @@ def old_encrypt(key: bytes, plaintext: bytes, purpose: bytes) -> bytes:
     return header + nonce + AESGCM(key).encrypt(nonce, plaintext, header + purpose)
 
 
-def old_receipt_hash(code: str) -> str:
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(normalize(code).encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
-
-    def b64(raw: bytes) -> str:
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    return f"scrypt$16384$8$1${b64(salt)}${b64(digest)}"
-
-
 async def write_as_before_0011(database: Database, key: bytes) -> None:
     now = utc_now()
     async with database.transaction() as session:
@@ -90,7 +77,7 @@ async def write_as_before_0011(database: Database, key: bytes) -> None:
             reference=REFERENCE, status="acknowledged", categories=["wages"], occurred="week",
             affected="me", danger_now=False, confidentiality="confidential", urgent=False,
             language="en", reporter_id=worker.id, draft_key="d",
-            receipt_hash=old_receipt_hash(CODE),
+            receipt_hash=scrypt_only_hash(CODE),
             created_at=now, updated_at=now, acknowledge_due_at=now + timedelta(days=7),
             response_due_at=now + timedelta(days=90),
         ))  # fmt: skip

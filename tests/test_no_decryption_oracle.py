@@ -59,7 +59,8 @@ def draft(code: str, *, urgent: bool = False) -> ReportDraft:
 
 
 def scrypt_only_hash(code: str) -> str:
-    """A receipt hash as the attacker can make it: scrypt of a code they chose, no key."""
+    """A receipt hash as the attacker can make it (scrypt of a code they chose, no key), which is
+    also exactly how the code before migration 0011 stored every receipt hash."""
     salt = os.urandom(16)
     digest = hashlib.scrypt(normalize(code).encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
 
