@@ -122,7 +122,7 @@ class KeyRotation:
         report = await self.run()
         if report.failures:
             log.error(
-                "%d rows could not be upgraded (first: %s row %d); run `wvb keys rotate`",
+                "%d rows could not be upgraded (first: %s row %d); `wvb keys rotate` names them",
                 len(report.failures),
                 *report.failures[0],
             )
@@ -154,10 +154,13 @@ class KeyRotation:
             )
             report.reencrypted["conversation_state"] = changed
             report.already_current["conversation_state"] = unchanged
-        await self._verify(report, progress)
-        if self._legacy and not report.failures:
+        if self._legacy:
+            # Done once, even if some rows failed: while the row exists format 1 is read, and a
+            # format-1 row restored from an old backup would be re-encrypted as if it were ours.
+            # Rows that failed stay unreadable, and every later `wvb keys rotate` names them.
             async with self.database.transaction() as session:
                 await session.execute(delete(PendingUpgrade).where(PendingUpgrade.name == UPGRADE))
+        await self._verify(report, progress)
         return report
 
     async def _batches(
