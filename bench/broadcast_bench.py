@@ -104,7 +104,7 @@ async def seed(database: Database, keyring: Keyring, recipients: int) -> None:
                         "channel": "telegram",
                         "address_ciphertext": keyring.encrypt(
                             str(FIRST_CHAT + row["id"] - 1).encode(),
-                            address_purpose(str(row["pseudonym"]), "telegram"),
+                            address_purpose(str(row["pseudonym"]), "telegram", int(row["id"])),
                         ),
                     }
                     for row in rows

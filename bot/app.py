@@ -43,6 +43,7 @@ from services.broadcasts import BroadcastPolicy, BroadcastService
 from services.cases import CasePolicy, CaseService
 from services.casework import CaseworkService, ClockPolicy
 from services.education import LearningService
+from services.key_rotation import KeyRotation
 from services.outbox import Outbox
 from services.quotas import QuotaPolicy, WorkerQuotas
 from services.retention import RetentionPolicy, RetentionService
@@ -379,7 +380,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
     database is migrated only by `wvb db upgrade`, so two processes never race to migrate it."""
     keys = resolve_keys(settings)
     keyring = Keyring(keys.encryption_keys)
-    pseudonymizer = Pseudonymizer(keys.secret_key)
+    pseudonymizer = Pseudonymizer(keys.secret_key, keys.previous_secret_keys)
     database = await _open_database(settings, upgrade_schema)
     try:
         redis = await _open_redis(settings)
@@ -410,6 +411,17 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         draft_days=max(1, settings.draft_ttl_hours // 24),
     )
     store = build_state_store(settings, keyring, redis)
+    try:
+        # Migration 0011 leaves a data upgrade that needs the keys: the first process does it.
+        redis_store = store if isinstance(store, RedisConversationStore) else None
+        async with database_errors_named():
+            await KeyRotation(database, keyring, redis_store).upgrade_if_pending()
+    except BaseException:
+        await store.close()
+        if redis is not None:
+            await redis.aclose()
+        await database.dispose()
+        raise
     history: ChatHistory = RedisChatHistory(redis, names) if redis else MemoryChatHistory()
     return App(
         settings=settings,
@@ -428,12 +440,14 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         casework=casework,
         learning=learning,
         staff=StaffService(database, keyring),
-        staff_accounts=StaffAccounts(database, pseudonymizer),
-        broadcasts=BroadcastService(database, broadcast_policy(settings)),
+        staff_accounts=StaffAccounts(database, pseudonymizer, keyring),
+        broadcasts=BroadcastService(database, broadcast_policy(settings), keyring),
         case_clock=CaseClock(database, outbox),
         retention=retention,
         engine=engine,
-        gateway=ConversationGateway(engine, store, pseudonymizer, quotas, counters=attempts),
+        gateway=ConversationGateway(
+            engine, store, pseudonymizer, quotas, counters=attempts, adopt=profiles.adopt_previous
+        ),
     )
 
 

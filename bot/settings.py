@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     staff_chat_id: int | None = None
     quiet_hours: str = "21:00-07:00"
     secret_key: SecretStr | None = None
+    # Pseudonym keys replaced by WVB_SECRET_KEY: a worker or staff member known under one of
+    # them is recognised when they next write, and moved to the current key (docs/SECURITY.md).
+    previous_secret_keys: Annotated[SecretStr | None, NoDecode] = None
     encryption_keys: Annotated[SecretStr | None, NoDecode] = None
     key_file: Path = Path(DEFAULT_KEY_FILE)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -135,7 +138,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
-    @field_validator("secret_key", "encryption_keys")
+    @field_validator("secret_key", "encryption_keys", "previous_secret_keys")
     @classmethod
     def _keys_decode(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -247,10 +250,27 @@ class SecretKeys:
 
     secret_key: bytes
     encryption_keys: tuple[bytes, ...]
+    previous_secret_keys: tuple[bytes, ...] = ()
+
+
+def check_private(path: Path) -> None:
+    """Refuse a file of secrets that other users of this machine can read or change."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        raise SettingsError(
+            f"{path}: other users of this machine can read or change it; run `chmod 600 {path}`"
+        )
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning pydantic's report into one line that names the variable."""
+    """Read settings, turning pydantic's report into one line that names the variable. A
+    ``.env`` file others can read is refused before anything is read from it."""
+    env_file = overrides.get("_env_file", Settings.model_config.get("env_file"))
+    if isinstance(env_file, str | Path):
+        check_private(Path(env_file))
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
@@ -308,6 +328,7 @@ def resolve_keys(settings: Settings) -> SecretKeys:
                     "# Keys of the embedded default bot. Losing them makes its data unreadable.\n"
                 )
                 key_file.write(generate_key_lines())
+        check_private(path)
         stored = _read_key_file(path)
         secret = stored.get("WVB_SECRET_KEY", "")
         encryption = stored.get("WVB_ENCRYPTION_KEYS", "")
@@ -329,4 +350,10 @@ def resolve_keys(settings: Settings) -> SecretKeys:
         raise SettingsError(f"WVB_ENCRYPTION_KEYS: {error}") from None
     if not keys:
         raise SettingsError("WVB_ENCRYPTION_KEYS: no key given")
-    return SecretKeys(secret_key, keys)
+    previous = settings.previous_secret_keys
+    previous_keys = tuple(
+        _decode_key(part)  # validated with the settings
+        for part in (previous.get_secret_value() if previous else "").split(",")
+        if part.strip()
+    )
+    return SecretKeys(secret_key, keys, previous_keys)

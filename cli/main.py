@@ -68,15 +68,16 @@ def keys_generate() -> None:
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:
-    """Re-encrypt everything under the first key in WVB_ENCRYPTION_KEYS; then drop the old ones."""
+    """Re-encrypt everything under the first key in WVB_ENCRYPTION_KEYS, check that every row
+    reads under that key alone, then drop the old ones."""
     from rich.progress import Progress
 
     from bot.app import App, database_errors_named
     from services.audit import cli_actor
-    from services.key_rotation import KeyRotation
+    from services.key_rotation import KeyRotation, RotationReport
     from storage.conversation_state import RedisConversationStore
 
-    async def rotate(bot_app: App) -> None:
+    async def rotate(bot_app: App) -> RotationReport:
         async with database_errors_named():
             with Progress(transient=True) as progress:
                 tasks: dict[str, Any] = {}
@@ -88,16 +89,26 @@ def keys_rotate() -> None:
 
                 store = bot_app.state_store
                 redis_store = store if isinstance(store, RedisConversationStore) else None
-                result = await KeyRotation(bot_app.database, bot_app.keyring, redis_store).run(
+                return await KeyRotation(bot_app.database, bot_app.keyring, redis_store).run(
                     report, actor=cli_actor()
                 )
-        for table, count in result.reencrypted.items():
-            typer.echo(
-                f"{table}: {count} re-encrypted, {result.already_current[table]} already current",
-                err=True,
-            )
 
-    call_app(rotate)
+    from services.key_rotation import failure_lines
+
+    result = call_app(rotate)
+    for table, count in result.reencrypted.items():
+        typer.echo(
+            f"{table}: {count} re-encrypted, {result.already_current[table]} already current, "
+            f"{result.verified.get(table, 0)} verified under the newest key",
+            err=True,
+        )
+    if result.failures:
+        for line in failure_lines(result):
+            typer.echo(f"error: {line}", err=True)
+        fail(
+            f"{len(result.failures)} rows do not decrypt under the newest key; "
+            "keep the old keys in WVB_ENCRYPTION_KEYS until this is resolved"
+        )
 
 
 @audit_app.command("verify")

@@ -32,6 +32,8 @@ class WorkerRef:
     pseudonym: str
     channel: str
     address: str = field(repr=False)
+    # The worker's pseudonyms under WVB_PREVIOUS_SECRET_KEYS, to move them to the current key.
+    previous_pseudonyms: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)

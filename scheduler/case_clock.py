@@ -78,7 +78,7 @@ class CaseClock:
                 return "no_longer_due"
             if task.kind == TaskKind.VALIDATION_REMINDER:
                 reminder = notices.validation_reminder(case.language, case.reference)
-                await self.outbox.to_worker(session, case.reporter_id, reminder, case_id=case.id)
+                await self.outbox.to_reporter(session, case, reminder)
                 return "reminded"
             session.add(CaseEvent(case_id=case.id, actor=SYSTEM_ACTOR,
                                   action=CaseAction.VALIDATION_OVERDUE))  # fmt: skip
@@ -92,7 +92,7 @@ class CaseClock:
             if case.status != CaseStatus.CLOSED:
                 return "no_longer_due"
             checkin = notices.retaliation_checkin(case.language, case.reference)
-            await self.outbox.to_worker(session, case.reporter_id, checkin, case_id=case.id)
+            await self.outbox.to_reporter(session, case, checkin)
             return "asked"
         return "unknown_kind"
 

@@ -24,6 +24,8 @@ from domain.errors import NotFound, Refusal
 from domain.statuses import BROADCAST_ENDED, BroadcastState, DeliveryStatus
 from locales import LANGUAGES, translator
 from services import audit
+from services.reporters import reporter_id
+from storage.crypto import Keyring
 from storage.database import Database
 from storage.models import (
     Broadcast,
@@ -122,9 +124,11 @@ class BroadcastService:
         self,
         database: Database,
         policy: BroadcastPolicy | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self.database = database
         self.policy = policy or BroadcastPolicy()
+        self.keyring = keyring  # to find a case's reporter (tag_reporter)
 
     # -- segments --------------------------------------------------------------------------
 
@@ -506,19 +510,19 @@ class BroadcastService:
         tag = check_tag(tag)
         async with self.database.transaction() as session:
             case = await CaseRepository(session).named(reference)
-            if case.reporter_id is None:
+            assert self.keyring is not None, "tag_reporter needs the keyring"
+            worker_id = await reporter_id(session, case, self.keyring)
+            if worker_id is None:
                 raise Refusal(
                     None, f"case {case.reference}: the reporter used /forget; they cannot be tagged"
                 )
             existing = await session.scalar(
-                select(WorkerTag).where(
-                    WorkerTag.worker_id == case.reporter_id, WorkerTag.tag == tag
-                )
+                select(WorkerTag).where(WorkerTag.worker_id == worker_id, WorkerTag.tag == tag)
             )
             if remove and existing is not None:
                 await session.delete(existing)
             elif not remove and existing is None:
-                session.add(WorkerTag(worker_id=case.reporter_id, tag=tag))
+                session.add(WorkerTag(worker_id=worker_id, tag=tag))
             action = "subscriber.untag" if remove else "subscriber.tag"
             audit.record(session, actor, action, case.reference, tag=tag)
 

@@ -1,7 +1,7 @@
 """Case intake and status checks: the one place a report becomes a case.
 
 Everything a worker typed is encrypted before it reaches a session; the receipt code is stored
-only as a scrypt hash; a draft's key makes submitting idempotent.
+only as a sealed scrypt hash (``storage/codes.py``); a draft's key makes submitting idempotent.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from services import lifecycle
 from services.evidence import fetch_and_clean
 from services.outbox import Outbox
 from services.quotas import AlertVerdict, WorkerQuotas
+from services.reporters import seal_reporter
 from services.retention import purge_content
 from storage import codes
 from storage.crypto import DecryptionError, Keyring
@@ -72,8 +73,15 @@ def case_purpose(reference: str, part: str) -> bytes:
     return f"case\x00{reference}\x00{part}".encode()
 
 
-def draft_purpose(draft_key: str) -> bytes:
-    return f"draft\x00{draft_key}".encode()
+def entry_purpose(reference: str, case_id: int, author: str, kind: str) -> bytes:
+    """Associated data of a case entry: its case, who wrote it and what it is. /status shows a
+    worker the staff-written texts of their case, so an entry relabelled as staff-written, or
+    moved to another case, must fail to decrypt rather than be shown."""
+    return f"case\x00{reference}\x00entry\x00{case_id}\x00{author}\x00{kind}".encode()
+
+
+def draft_purpose(draft_key: str, kind: str) -> bytes:
+    return f"draft\x00{draft_key}\x00{kind}".encode()
 
 
 def withdraw_purpose(pseudonym: str) -> bytes:
@@ -114,6 +122,7 @@ class CaseService:
         self.attempts = attempts
         self.policy = policy or CasePolicy()
         self.quotas = quotas or WorkerQuotas(attempts, Blinder(os.urandom(32)))
+        self._dummy_receipt_hash: str | None = None
 
     # -- what the report conversation offers -------------------------------------------------
 
@@ -172,7 +181,7 @@ class CaseService:
                     draft_key=draft_key,
                     kind=kind,
                     mime_type=clean.mime_type,
-                    ciphertext=self.keyring.encrypt(clean.data, draft_purpose(draft_key)),
+                    ciphertext=self.keyring.encrypt(clean.data, draft_purpose(draft_key, kind)),
                 )
             )
         return EvidenceOutcome.STORED
@@ -236,7 +245,7 @@ class CaseService:
     ) -> Case:
         now = utc_hour()  # case times are kept to the hour (storage.models.HourDateTime)
         reference = new_reference()
-        reporter_id = await session.scalar(
+        onboarded = await session.scalar(
             select(Worker.id).where(Worker.pseudonym == worker.pseudonym)
         )
         urgent = is_urgent(draft.categories, draft.danger_now)
@@ -265,23 +274,24 @@ class CaseService:
             confidentiality=draft.confidentiality,
             urgent=urgent,
             language=draft.language,
-            reporter_id=reporter_id,
             draft_key=draft.key,
-            receipt_hash=codes.hash_receipt(draft.receipt_code),
+            receipt_hash=codes.hash_receipt(draft.receipt_code, self.keyring, reference),
             created_at=now,
             acknowledge_due_at=now + timedelta(days=self.policy.acknowledge_days),
             response_due_at=now + timedelta(days=self.policy.response_days),
         )
+        seal_reporter(case, self.keyring, worker.pseudonym if onboarded is not None else None)
         session.add(case)
         await session.flush()
-        entry_purpose = case_purpose(reference, "entry")
         for text in draft.details:
             session.add(
                 CaseEntry(
                     case_id=case.id,
                     author=Side.WORKER,
                     kind="text",
-                    ciphertext=self.keyring.encrypt(text.encode(), entry_purpose),
+                    ciphertext=self.keyring.encrypt(
+                        text.encode(), entry_purpose(reference, case.id, Side.WORKER, "text")
+                    ),
                 )
             )
         attachments = (
@@ -292,14 +302,17 @@ class CaseService:
             )
         ).scalars()
         for attachment in attachments:
-            data = self.keyring.decrypt(attachment.ciphertext, draft_purpose(draft.key))
+            data = self.keyring.decrypt(
+                attachment.ciphertext, draft_purpose(draft.key, attachment.kind)
+            )
+            purpose = entry_purpose(reference, case.id, Side.WORKER, attachment.kind)
             session.add(
                 CaseEntry(
                     case_id=case.id,
                     author=Side.WORKER,
                     kind=attachment.kind,
                     mime_type=attachment.mime_type,
-                    ciphertext=self.keyring.encrypt(data, entry_purpose),
+                    ciphertext=self.keyring.encrypt(data, purpose),
                 )
             )
             await session.delete(attachment)
@@ -361,10 +374,15 @@ class CaseService:
             return StatusResult(StatusOutcome.THROTTLED)
         async with self.database.sessions() as session:
             case = await CaseRepository(session).find(reference, load=(selectinload(Case.entries),))
-            stored_hash = case.receipt_hash if case is not None else codes.DUMMY_RECEIPT_HASH
+            if case is not None:
+                stored_hash, sealed_for = case.receipt_hash, case.reference
+            else:
+                stored_hash, sealed_for = self._dummy_hash(), "-"
             # Verify even when there is no such case, so timing does not tell the difference;
             # in a thread (scrypt takes tens of milliseconds), so other workers are answered.
-            matches = await asyncio.to_thread(codes.verify_receipt, code, stored_hash)
+            matches = await asyncio.to_thread(
+                codes.verify_receipt, code, stored_hash, self.keyring, sealed_for
+            )
             if matches and case is not None:
                 await self.attempts.add(worker_key, window, -1)  # only failures count
                 return StatusResult(StatusOutcome.FOUND, self._status_view(case, pseudonym))
@@ -434,14 +452,21 @@ class CaseService:
         self.outbox.wake()
         return WithdrawOutcome.WITHDRAWN
 
+    def _dummy_hash(self) -> str:
+        if self._dummy_receipt_hash is None:
+            self._dummy_receipt_hash = codes.dummy_receipt_hash(self.keyring)
+        return self._dummy_receipt_hash
+
     def _status_view(self, case: Case, pseudonym: str) -> CaseStatusView:
-        purpose = case_purpose(case.reference, "entry")
         messages = []
         for entry in case.entries:
             if entry.author == Side.STAFF and entry.kind == "text":
+                purpose = entry_purpose(case.reference, case.id, entry.author, entry.kind)
                 try:
                     text = self.keyring.decrypt(entry.ciphertext, purpose).decode()
                 except DecryptionError:
+                    # A removed key, or a row changed in the database: never shown.
+                    log.warning("case entry %d does not decrypt; not shown", entry.id)
                     continue
                 messages.append(StaffMessage(entry.created_at, text))
         return CaseStatusView(

@@ -30,10 +30,11 @@ from domain.statuses import TERMINAL, CaseStatus
 from locales import LANGUAGES
 from media.sandbox import CleaningSandbox
 from services import audit, lifecycle
-from services.cases import case_purpose
+from services.cases import case_purpose, entry_purpose
 from services.evidence import fetch_and_clean
 from services.outbox import Outbox
 from services.quotas import WorkerQuotas
+from services.reporters import reported_by, reporter_id, seal_reporter
 from storage.codes import hash_receipt
 from storage.crypto import Keyring
 from storage.database import Database
@@ -131,7 +132,7 @@ class CaseworkService:
                 case.ended_at = utc_now()  # the retention clock starts
 
     def _text_entry(self, case: Case, author: Side, text: str) -> CaseEntry:
-        purpose = case_purpose(case.reference, "entry")
+        purpose = entry_purpose(case.reference, case.id, author, "text")
         return CaseEntry(
             case_id=case.id,
             author=author,
@@ -140,7 +141,7 @@ class CaseworkService:
         )
 
     async def _to_worker(self, session: AsyncSession, case: Case, message: Outbound) -> None:
-        await self.outbox.to_worker(session, case.reporter_id, message, case_id=case.id)
+        await self.outbox.to_reporter(session, case, message)
 
     # -- staff -------------------------------------------------------------------------------
 
@@ -197,7 +198,7 @@ class CaseworkService:
             raise Refusal("text", "must not be empty")
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
-            if case.reporter_id is None:
+            if await reporter_id(session, case, self.keyring) is None:
                 raise Refusal(
                     None,
                     f"the worker of {case.reference} cannot be reached (they used /forget); "
@@ -251,12 +252,13 @@ class CaseworkService:
             raise Refusal(
                 "site_sample", "the case names no listed workplace, so no site sample can be asked"
             )
+        reporter = await reporter_id(session, case, self.keyring)
         members = (
             await session.execute(
                 select(SitePanelMember.worker_id, Worker.language)
                 .join(Worker, Worker.id == SitePanelMember.worker_id)
                 .where(SitePanelMember.workplace_id == case.workplace_id)
-                .where(SitePanelMember.worker_id != (case.reporter_id or -1))
+                .where(SitePanelMember.worker_id != (reporter or -1))
             )
         ).all()
         workplace = await session.scalar(
@@ -275,14 +277,17 @@ class CaseworkService:
     async def join_site_panel(self, worker: WorkerRef, reference: str) -> bool:
         async with self.database.transaction() as session:
             case = await self._workers_case(session, worker, reference)
-            if case is None or case.workplace_id is None or case.reporter_id is None:
+            worker_id = await session.scalar(
+                select(Worker.id).where(Worker.pseudonym == worker.pseudonym)
+            )
+            if case is None or case.workplace_id is None or worker_id is None:
                 return False
             exists = await session.scalar(select(SitePanelMember.id).where(
-                SitePanelMember.worker_id == case.reporter_id,
+                SitePanelMember.worker_id == worker_id,
                 SitePanelMember.workplace_id == case.workplace_id,
             ))  # fmt: skip
             if exists is None:
-                session.add(SitePanelMember(worker_id=case.reporter_id,
+                session.add(SitePanelMember(worker_id=worker_id,
                                             workplace_id=case.workplace_id))  # fmt: skip
             return True
 
@@ -333,12 +338,9 @@ class CaseworkService:
         self, session: AsyncSession, worker: WorkerRef, reference: str
     ) -> Case | None:
         """The case, only if this worker reported it (a forwarded button gives nothing away)."""
-        worker_id = await session.scalar(
-            select(Worker.id).where(Worker.pseudonym == worker.pseudonym)
+        return await CaseRepository(session).find(
+            reference, where=reported_by(worker.pseudonym, self.keyring), lock=True
         )
-        if worker_id is None:
-            return None
-        return await CaseRepository(session).find(reference, reporter_id=worker_id, lock=True)
 
     async def record_validation(
         self, worker: WorkerRef, reference: str, answer: Answer
@@ -389,9 +391,10 @@ class CaseworkService:
             case = await self._workers_case(session, worker, reference)
             if case is None:
                 return EvidenceOutcome.UNAVAILABLE
+            purpose = entry_purpose(case.reference, case.id, Side.WORKER, kind)
             session.add(CaseEntry(
                 case_id=case.id, author=Side.WORKER, kind=kind, mime_type=clean.mime_type,
-                ciphertext=self.keyring.encrypt(clean.data, case_purpose(case.reference, "entry")),
+                ciphertext=self.keyring.encrypt(clean.data, purpose),
             ))  # fmt: skip
             self._event(session, case, WORKER_ACTOR, CaseAction.WORKER_MESSAGE)
         return EvidenceOutcome.STORED
@@ -426,17 +429,20 @@ class CaseworkService:
             if existing is not None:
                 return existing.reference, False
             now = utc_hour()
+            linked_reference = new_reference()
             linked = Case(
-                reference=new_reference(), categories=[Category.RETALIATION],
+                reference=linked_reference, categories=[Category.RETALIATION],
                 workplace_id=case.workplace_id, occurred=Occurred.ONGOING, affected=Affected.ME,
                 danger_now=False, confidentiality=Confidentiality.CONFIDENTIAL, urgent=True,
                 language=case.language,
-                reporter_id=case.reporter_id, draft_key=draft_key,
-                receipt_hash=hash_receipt(receipt_code), created_at=now,
+                draft_key=draft_key,
+                receipt_hash=hash_receipt(receipt_code, self.keyring, linked_reference),
+                created_at=now,
                 acknowledge_due_at=now + (case.acknowledge_due_at - case.created_at),
                 response_due_at=now + (case.response_due_at - case.created_at),
                 linked_case_id=case.id,
             )  # fmt: skip
+            seal_reporter(linked, self.keyring, worker.pseudonym)
             session.add(linked)
             await session.flush()
             session.add(CaseEvent(case_id=linked.id, actor=WORKER_ACTOR,

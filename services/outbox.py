@@ -14,15 +14,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.messages import Outbound
 from domain.parties import Side
+from services.reporters import reporter_id
 from storage.crypto import Keyring
-from storage.models import OutboxMessage, WorkerAddress
+from storage.models import Case, OutboxMessage, WorkerAddress
 
 #: The channel of a row whose worker has no address any more: every relay may take it.
 NO_CHANNEL = "-"
 
 
-def outbox_purpose(key: str) -> bytes:
-    return f"outbox\x00{key}".encode()
+def outbox_purpose(key: str, recipient: str, worker_id: int | None, case_id: int | None) -> bytes:
+    """Associated data of a queued message: every column that decides who receives it. A row
+    re-pointed at another worker, at staff, or at another case fails to decrypt and is not sent."""
+    return f"outbox\x00{key}\x00{recipient}\x00{worker_id}\x00{case_id}".encode()
+
+
+def row_purpose(row: OutboxMessage) -> bytes:
+    return outbox_purpose(row.key, row.recipient, row.worker_id, row.case_id)
 
 
 class Outbox:
@@ -57,6 +64,11 @@ class Outbox:
             )
         self._add(session, message, Side.WORKER, channel or NO_CHANNEL, worker_id, case_id)
 
+    async def to_reporter(self, session: AsyncSession, case: Case, message: Outbound) -> None:
+        """Queue ``message`` for the worker who reported ``case`` (``services/reporters.py``)."""
+        worker_id = await reporter_id(session, case, self.keyring)
+        await self.to_worker(session, worker_id, message, case_id=case.id)
+
     def to_staff(
         self, session: AsyncSession, message: Outbound, *, case_id: int | None = None
     ) -> None:
@@ -80,7 +92,9 @@ class Outbox:
                 recipient=recipient,
                 worker_id=worker_id,
                 case_id=case_id,
-                payload_ciphertext=self.keyring.encrypt(message.to_bytes(), outbox_purpose(key)),
+                payload_ciphertext=self.keyring.encrypt(
+                    message.to_bytes(), outbox_purpose(key, recipient, worker_id, case_id)
+                ),
             )
         )
 

@@ -92,7 +92,8 @@ async def purge_content(
         event.at = to_the_day(event.at)
     case.workplace_other_ciphertext = None
     case.agency_ciphertext = None
-    case.reporter_id = None  # nothing links the worker to what is left
+    # Nothing links the worker to what is left (services/reporters.py).
+    case.reporter_tag, case.reporter_ciphertext = None, None
     case.created_at = to_the_day(case.created_at)
     case.acknowledge_due_at = to_the_day(case.acknowledge_due_at)
     case.response_due_at = to_the_day(case.response_due_at)

@@ -18,7 +18,8 @@ from domain.parties import Respondent
 from domain.statuses import CaseStatus
 from locales import LANGUAGES
 from services import audit
-from services.cases import ANY, case_purpose
+from services.cases import ANY, case_purpose, entry_purpose
+from services.reporters import reporter_id
 from services.views import (
     CaseDetail,
     CaseEntryView,
@@ -115,7 +116,7 @@ class StaffService:
                 affected=case.affected,
                 danger_now=case.danger_now,
                 confidentiality=case.confidentiality,
-                worker_reachable=case.reporter_id is not None,
+                worker_reachable=await reporter_id(session, case, self.keyring) is not None,
                 site_validation=await self._site_counts(session, case),
                 entries=[self._entry(case, entry) for entry in case.entries],
                 events=[
@@ -157,6 +158,10 @@ class StaffService:
         )
         return SiteValidationView(asked=int(asked or 0), answered=answered, answers=answers)
 
+    @staticmethod
+    def _entry_purpose(case: Case, entry: CaseEntry) -> bytes:
+        return entry_purpose(case.reference, case.id, entry.author, entry.kind)
+
     def _entry(self, case: Case, entry: CaseEntry) -> CaseEntryView:
         shown = CaseEntryView(
             id=entry.id,
@@ -166,7 +171,7 @@ class StaffService:
             mime_type=entry.mime_type,
         )
         try:
-            plain = self.keyring.decrypt(entry.ciphertext, case_purpose(case.reference, "entry"))
+            plain = self.keyring.decrypt(entry.ciphertext, self._entry_purpose(case, entry))
         except DecryptionError:
             return replace(shown, error="cannot be decrypted with the configured keys")
         if entry.kind == "text":
@@ -185,9 +190,7 @@ class StaffService:
             for entry in case.entries:
                 if entry.kind == "text":
                     continue
-                plain = self.keyring.decrypt(
-                    entry.ciphertext, case_purpose(case.reference, "entry")
-                )
+                plain = self.keyring.decrypt(entry.ciphertext, self._entry_purpose(case, entry))
                 extension = entry.mime_type.split("/")[-1].split(";")[0] or "bin"
                 files.append((f"{case.reference}-{entry.id}-{entry.kind}.{extension}", plain))
             audit.record(session, actor, "case.export", case.reference, files=len(files))

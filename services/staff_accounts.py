@@ -10,7 +10,7 @@ from sqlalchemy import select
 from domain.errors import NotFound, Refusal
 from domain.parties import StaffRole
 from services import audit
-from storage.crypto import Pseudonymizer
+from storage.crypto import Keyring, Pseudonymizer
 from storage.database import Database
 from storage.models import StaffMember
 
@@ -40,10 +40,29 @@ class Staff:
         return self.role in PERMISSIONS[permission]
 
 
+def _sealed_fields(member: StaffMember) -> str:
+    return f"staff\x00{member.name}\x00{member.role}\x00{member.pseudonym}\x00{bool(member.active)}"
+
+
+def seal_staff(member: StaffMember, keyring: Keyring) -> None:
+    """Bind the row's name, role, pseudonym and active flag under the data key: a staff row
+    planted or promoted by someone who can write to the database but holds no key (say, their
+    own worker pseudonym copied in as an admin) is never accepted."""
+    member.seal = keyring.blind_index(_sealed_fields(member))
+
+
+def staff_seal_holds(member: StaffMember, keyring: Keyring, *, newest: bool = False) -> bool:
+    """Whether the row's seal is valid under a configured key (``newest``: under the newest)."""
+    fields = _sealed_fields(member)
+    valid = [keyring.blind_index(fields)] if newest else keyring.blind_indexes(fields)
+    return member.seal is not None and member.seal in valid
+
+
 class StaffAccounts:
-    def __init__(self, database: Database, pseudonymizer: Pseudonymizer) -> None:
+    def __init__(self, database: Database, pseudonymizer: Pseudonymizer, keyring: Keyring) -> None:
         self.database = database
         self.pseudonymizer = pseudonymizer
+        self.keyring = keyring
 
     async def add(self, actor: str, name: str, role: str, telegram_id: int | None) -> Staff:
         name = name.strip()
@@ -55,11 +74,12 @@ class StaffAccounts:
         async with self.database.transaction() as session:
             member = await session.scalar(select(StaffMember).where(StaffMember.name == name))
             if member is None:
-                member = StaffMember(name=name, role=role, pseudonym=pseudonym)
+                member = StaffMember(name=name, role=role, pseudonym=pseudonym, active=True)
                 session.add(member)
             else:
                 member.role, member.active = role, True
                 member.pseudonym = pseudonym or member.pseudonym
+            seal_staff(member, self.keyring)
             audit.record(session, actor, "staff.add", name, role=role)
         return Staff(name, role)
 
@@ -69,6 +89,7 @@ class StaffAccounts:
             if member is None:
                 raise NotFound("name", f"no staff member named {name!r}")
             member.active = False
+            seal_staff(member, self.keyring)
             audit.record(session, actor, "staff.remove", name)
 
     async def list(self) -> list[dict[str, object]]:
@@ -81,14 +102,28 @@ class StaffAccounts:
             ]  # fmt: skip
 
     async def by_messenger_id(self, channel: str, messenger_id: int | str) -> Staff | None:
+        """The active staff member writing; one known under a previous ``WVB_SECRET_KEY`` is
+        moved to the current key on the way."""
         pseudonym = self.pseudonymizer.pseudonym(channel, messenger_id)
-        async with self.database.sessions() as session:
+        known = (pseudonym, *self.pseudonymizer.previous_pseudonyms(channel, messenger_id))
+        async with self.database.transaction() as session:
             member = await session.scalar(
-                select(StaffMember).where(
-                    StaffMember.pseudonym == pseudonym, StaffMember.active.is_(True)
-                )
+                select(StaffMember)
+                .where(StaffMember.pseudonym.in_(known), StaffMember.active.is_(True))
+                .order_by((StaffMember.pseudonym == pseudonym).desc())  # the current first
+                .limit(1)
             )
-            return Staff(member.name, member.role) if member is not None else None
+            if member is None:
+                return None
+            if not staff_seal_holds(member, self.keyring):
+                log.error(
+                    "staff row %d is not sealed under the configured keys; refused", member.id
+                )
+                return None
+            if member.pseudonym != pseudonym:
+                member.pseudonym = pseudonym
+                seal_staff(member, self.keyring)
+            return Staff(member.name, member.role)
 
     async def require_at_command_line(
         self, account: str | None, permission: str, command: str

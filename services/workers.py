@@ -8,9 +8,10 @@ from sqlalchemy import Update, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from conversations.ports import WorkerProfile, WorkerRef
+from services.reporters import forget_reporter, reported_by, seal_reporter
 from storage.crypto import Keyring
 from storage.database import Database
-from storage.models import Worker, Workplace
+from storage.models import Case, Worker, WorkerAddress, Workplace
 from storage.repositories import WorkerRepository
 
 
@@ -24,9 +25,11 @@ def mark_blocked(worker_ids: list[int], at: datetime) -> Update:
     )
 
 
-def address_purpose(pseudonym: str, channel: str) -> bytes:
-    """Associated data binding an address ciphertext to its worker and channel."""
-    return f"address\x00{channel}\x00{pseudonym}".encode()
+def address_purpose(pseudonym: str, channel: str, worker_id: int) -> bytes:
+    """Associated data binding an address ciphertext to its worker (row and pseudonym) and
+    channel: an address moved to another worker's row, or a worker row given another
+    pseudonym, fails to decrypt, so nobody can re-point a worker's messages at their own chat."""
+    return f"address\x00{channel}\x00{pseudonym}\x00{worker_id}".encode()
 
 
 class WorkerProfileService:
@@ -42,14 +45,15 @@ class WorkerProfileService:
             return WorkerProfile(worker.language, worker.subscribed, worker.workplace_id)
 
     async def save(self, worker: WorkerRef, language: str) -> None:
-        ciphertext = self.keyring.encrypt(
-            worker.address.encode(), address_purpose(worker.pseudonym, worker.channel)
-        )
         for attempt in range(2):
             try:
                 async with self.database.transaction() as session:
                     repository = WorkerRepository(session)
                     stored = await repository.save_profile(worker.pseudonym, language)
+                    ciphertext = self.keyring.encrypt(
+                        worker.address.encode(),
+                        address_purpose(worker.pseudonym, worker.channel, stored.id),
+                    )
                     await repository.set_address(stored, worker.channel, ciphertext)
                 return
             except IntegrityError:
@@ -57,10 +61,39 @@ class WorkerProfileService:
                 if attempt:
                     raise
 
+    async def adopt_previous(self, worker: WorkerRef) -> str | None:
+        """Move a worker known under a pseudonym of a previous ``WVB_SECRET_KEY`` to their current
+        pseudonym: the profile row, the address bound to it, the cases they reported. Returns the
+        old pseudonym if the worker was moved now."""
+        async with self.database.sessions() as session:
+            if await WorkerRepository(session).by_pseudonym(worker.pseudonym) is not None:
+                return None  # the common case: one indexed read per turn
+        async with self.database.transaction() as session:
+            found = await session.scalar(
+                select(Worker).where(Worker.pseudonym.in_(worker.previous_pseudonyms)).limit(1)
+            )
+            if found is None:
+                return None
+            old = found.pseudonym
+            for address in await session.scalars(
+                select(WorkerAddress).where(WorkerAddress.worker_id == found.id)
+            ):
+                plain = self.keyring.decrypt(
+                    address.address_ciphertext, address_purpose(old, address.channel, found.id)
+                )
+                address.address_ciphertext = self.keyring.encrypt(
+                    plain, address_purpose(worker.pseudonym, address.channel, found.id)
+                )
+            for case in await session.scalars(select(Case).where(reported_by(old, self.keyring))):
+                seal_reporter(case, self.keyring, worker.pseudonym)
+            found.pseudonym = worker.pseudonym
+        return old
+
     async def forget(self, pseudonym: str) -> None:
         """Delete the worker and their addresses; their cases stay, no longer linked to anyone
-        (the database sets ``cases.reporter_id`` to NULL), reachable only by receipt code."""
+        (``services/reporters.py``), reachable only by receipt code."""
         async with self.database.transaction() as session:
+            await forget_reporter(session, pseudonym, self.keyring)
             await session.execute(delete(Worker).where(Worker.pseudonym == pseudonym))
         await self.database.checkpoint()
 

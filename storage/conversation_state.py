@@ -182,27 +182,42 @@ class RedisConversationStore:
             with suppress(LockError, RedisConnectionError, RedisTimeoutError):
                 await lock.release()
 
-    async def reencrypt_all(self, keyring: Keyring) -> tuple[int, int]:
-        """Key rotation: re-encrypt every stored state under the newest key, keeping its TTL."""
+    async def reencrypt_all(self, keyring: Keyring, *, legacy: bool = False) -> tuple[int, int]:
+        """Key rotation: re-encrypt every stored state under the newest key, keeping its TTL
+        (``legacy``: format-1 states too, during the one-time upgrade)."""
         changed = unchanged = 0
+        async for key, token, blob in self._states():
+            if keyring.is_current(blob):
+                unchanged += 1
+                continue
+            purpose = state_purpose(token)
+            try:
+                plain = keyring.decrypt(blob, purpose, legacy_purpose=purpose if legacy else None)
+            except DecryptionError:
+                unchanged += 1  # unreadable: that conversation starts over
+                continue
+            await self._redis.set(key, keyring.encrypt(plain, purpose), keepttl=True, xx=True)
+            changed += 1
+        return changed, unchanged
+
+    async def count_readable(self, keyring: Keyring) -> tuple[int, int]:
+        """How many stored states decrypt under ``keyring``, and how many do not."""
+        readable = unreadable = 0
+        async for _, token, blob in self._states():
+            try:
+                keyring.decrypt(blob, state_purpose(token))
+                readable += 1
+            except DecryptionError:
+                unreadable += 1
+        return readable, unreadable
+
+    async def _states(self) -> AsyncIterator[tuple[str, str, bytes]]:
         marker = f"{self._names.prefix}:conv:"
         async for name in self._redis.scan_iter(match=marker + "*", count=500):
             key = name.decode() if isinstance(name, bytes) else str(name)
-            token = key.removeprefix(marker)
             blob = await self._redis.get(key)
-            if not isinstance(blob, bytes) or keyring.is_current(blob):
-                unchanged += 1
-                continue
-            try:
-                plain = keyring.decrypt(blob, state_purpose(token))
-            except DecryptionError:
-                unchanged += 1
-                continue
-            await self._redis.set(
-                key, keyring.encrypt(plain, state_purpose(token)), keepttl=True, xx=True
-            )
-            changed += 1
-        return changed, unchanged
+            if isinstance(blob, bytes):
+                yield key, key.removeprefix(marker), blob
 
     async def adopt_legacy_keys(self) -> int:
         """Keys written before keys were named by token held the pseudonym itself

@@ -160,8 +160,11 @@ class EmergencyContact(Base):
 
 
 class Case(Base):
-    """A grievance. Free text lives encrypted in ``case_entries``; the link to the reporting worker
-    (``reporter_id``) is cut by /forget, after which the case is reachable only by receipt code."""
+    """A grievance. Free text lives encrypted in ``case_entries``. The reporting worker is named
+    only blindly (``services/reporters.py``): ``reporter_tag`` finds a worker's cases given
+    their pseudonym, ``reporter_ciphertext`` holds the pseudonym to reach them; neither points
+    at a ``workers`` row a database reader could follow. /forget clears both, after which the
+    case is reachable only by receipt code."""
 
     __tablename__ = "cases"
     __table_args__ = (
@@ -186,9 +189,11 @@ class Case(Base):
     confidentiality: Mapped[str] = mapped_column(String(16))
     urgent: Mapped[bool] = mapped_column(default=False)
     language: Mapped[str] = mapped_column(String(8))
-    reporter_id: Mapped[int | None] = mapped_column(
-        ForeignKey("workers.id", ondelete="SET NULL"), index=True
-    )
+    # Blind index of the reporter's pseudonym (an HMAC under a key derived from the encryption
+    # key), and the pseudonym itself, encrypted and bound to the case reference. The column
+    # ``reporter_id`` that migration 0002 made stays in the table, NULL since 0011.
+    reporter_tag: Mapped[str | None] = mapped_column(String(32), index=True)
+    reporter_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     # The draft's idempotency key: confirming twice, or one update delivered twice, makes one case.
     draft_key: Mapped[str] = mapped_column(String(36), unique=True)
     # Each recorded remediation starts a new round; only a "yes" in the current round closes.
@@ -196,7 +201,7 @@ class Case(Base):
     assigned_to: Mapped[str | None] = mapped_column(String(64), default=None)
     # A retaliation case points at the case whose worker was punished for complaining.
     linked_case_id: Mapped[int | None] = mapped_column(default=None)
-    receipt_hash: Mapped[str] = mapped_column(String(200))
+    receipt_hash: Mapped[str] = mapped_column(String(200))  # storage/codes.py: sealed scrypt
     created_at: Mapped[datetime] = mapped_column(HourDateTime, default=utc_hour)
     updated_at: Mapped[datetime] = mapped_column(HourDateTime, default=utc_hour, onupdate=utc_hour)
     acknowledge_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -351,6 +356,8 @@ class StaffMember(Base):
     pseudonym: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # MAC of name, role, pseudonym and active under the data key (services/staff_accounts.py).
+    seal: Mapped[str | None] = mapped_column(String(32))
 
 
 class LessonFeedback(Base):
@@ -498,3 +505,12 @@ class BroadcastDelivery(Base):
     waiting_quiet: Mapped[bool] = mapped_column(default=False)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class PendingUpgrade(Base):
+    """A data upgrade that needs the keys (which migrations never have), waiting for the first
+    process that opens the application; see ``services/key_rotation.py``."""
+
+    __tablename__ = "pending_upgrades"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.interfaces import ORMOption
 
@@ -24,18 +24,19 @@ class CaseRepository:
         self,
         reference: str,
         *,
-        reporter_id: int | None = None,
+        where: ColumnElement[bool] | None = None,
         lock: bool = False,
         load: Sequence[ORMOption] = (),
     ) -> Case | None:
-        """The case ``reference`` names (only if ``reporter_id`` reported it, when given);
-        ``lock`` holds it until the transaction ends, ``load`` loads relationships with it."""
+        """The case ``reference`` names (only if it also meets ``where``, when given: e.g. the
+        worker asking reported it); ``lock`` holds it until the transaction ends, ``load`` loads
+        relationships with it."""
         canonical = normalize_reference(reference)
         if canonical is None:
             return None
         query = select(Case).where(Case.reference == canonical)
-        if reporter_id is not None:
-            query = query.where(Case.reporter_id == reporter_id)
+        if where is not None:
+            query = query.where(where)
         if lock:
             query = query.with_for_update()
         if load:

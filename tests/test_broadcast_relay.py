@@ -65,7 +65,8 @@ async def seed(settings: Settings, server: FakeTelegramServer, count: int) -> Ke
                         "worker_id": ids[pseudonym],
                         "channel": "telegram",
                         "address_ciphertext": keyring.encrypt(
-                            str(chat).encode(), address_purpose(pseudonym, "telegram")
+                            str(chat).encode(),
+                            address_purpose(pseudonym, "telegram", ids[pseudonym]),
                         ),
                     }
                 )

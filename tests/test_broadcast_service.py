@@ -11,7 +11,7 @@ from sqlalchemy import select, text, update
 from services.broadcasts import BroadcastError, BroadcastPolicy, BroadcastService
 from storage.database import Database
 from storage.models import BroadcastDelivery, Worker, WorkerAddress, Workplace, utc_now
-from tests.case_factory import insert_case
+from tests.case_factory import TEST_KEYRING, insert_case
 from tests.conftest import Backend
 
 NO_QUIET = BroadcastPolicy(quiet_window=None, default_language="en")
@@ -58,7 +58,7 @@ async def test_segments_tags_and_fallback_pick_exactly_the_right_workers(
     await add_worker(database, "d" * 64, "es", subscribed=False)
     await add_worker(database, "e" * 64, "km", blocked=True)
     await insert_case(database, "a" * 64, "TAGA-0001")
-    service = BroadcastService(database, NO_QUIET)
+    service = BroadcastService(database, NO_QUIET, TEST_KEYRING)
 
     await service.tag_reporter("cli:test", "taga-0001", "Night-Shift")
     assert await service.tags() == {"night-shift": 1}

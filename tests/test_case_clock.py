@@ -15,7 +15,7 @@ from conversations.messages import Outbound
 from conversations.ports import WorkerRef
 from scheduler.case_clock import CaseClock
 from services.casework import CaseworkService, Remediation
-from services.outbox import Outbox, outbox_purpose
+from services.outbox import Outbox, row_purpose
 from storage.crypto import Keyring
 from storage.database import Database
 from storage.models import Case, CaseEvent, OutboxMessage, utc_now
@@ -46,7 +46,7 @@ async def messages(database: Database) -> list[tuple[str, str]]:
         rows = (await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()
         return [
             (row.recipient, Outbound.from_bytes(
-                KEYRING.decrypt(row.payload_ciphertext, outbox_purpose(row.key))).text)
+                KEYRING.decrypt(row.payload_ciphertext, row_purpose(row))).text)
             for row in rows
         ]  # fmt: skip
 

@@ -10,7 +10,7 @@ import pytest
 
 from storage.database import Database
 from tests.bot_driver import run_wvb
-from tests.case_factory import insert_case
+from tests.case_factory import app_keyring, insert_case
 from tests.conftest import Backend
 
 REFERENCE = "K7M3-9Q2X"
@@ -24,7 +24,7 @@ async def env(backend: Backend) -> dict[str, str]:
     database = Database(settings.database_url)
     try:
         await database.upgrade()
-        await insert_case(database, "r" * 64, REFERENCE)
+        await insert_case(database, "r" * 64, REFERENCE, app_keyring(settings))
     finally:
         await database.dispose()
     return backend.environment(settings)

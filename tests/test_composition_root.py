@@ -14,7 +14,7 @@ from sqlalchemy import select
 from storage.database import Database
 from storage.models import Case, CaseTask, utc_now
 from tests.bot_driver import run_wvb
-from tests.case_factory import insert_case
+from tests.case_factory import app_keyring, insert_case
 from tests.conftest import Backend
 
 REFERENCE = "K7M3-9Q2X"
@@ -25,7 +25,7 @@ async def test_cli_remediate_schedules_the_configured_validation_clock(backend: 
     database = Database(settings.database_url)
     await database.upgrade()
     try:
-        await insert_case(database, "p" * 64, REFERENCE)
+        await insert_case(database, "p" * 64, REFERENCE, app_keyring(settings))
         env = backend.environment(settings)
         env["WVB_VALIDATION_REMINDER_DAYS"] = "3,9"
         env["WVB_VALIDATION_OVERDUE_DAYS"] = "12"

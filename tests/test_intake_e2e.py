@@ -388,7 +388,8 @@ async def test_forget_cuts_the_link_deletes_recent_messages_and_the_case_stays_r
             assert await session.scalar(select(func.count()).select_from(Worker)) == 0
             case = await session.scalar(select(Case))
             assert case is not None
-            assert case.reporter_id is None
+            assert case.reporter_tag is None
+            assert case.reporter_ciphertext is None
             assert await session.scalar(select(func.count()).select_from(CaseEntry)) >= 1
     finally:
         await database.dispose()

@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import select
 
-from services.cases import case_purpose
+from services.cases import entry_purpose
 from services.casework import CaseworkService
 from services.outbox import Outbox
 from services.staff import StaffService
@@ -41,12 +41,13 @@ async def test_case_views_print_the_same_keys_as_json(backend: Backend) -> None:
         async with database.transaction() as session:
             case = await session.scalar(select(Case))
             assert case is not None
-            purpose = case_purpose(case.reference, "entry")
+            photo = entry_purpose(case.reference, case.id, "worker", "photo")
             session.add(CaseEntry(case_id=case.id, author="worker", kind="photo",
                                   mime_type="image/jpeg",
-                                  ciphertext=KEYRING.encrypt(b"jpeg", purpose)))  # fmt: skip
+                                  ciphertext=KEYRING.encrypt(b"jpeg", photo)))  # fmt: skip
+            text = entry_purpose(case.reference, case.id, "worker", "text")
             session.add(CaseEntry(case_id=case.id, author="worker", kind="text",
-                                  ciphertext=OTHER_KEYRING.encrypt(b"?", purpose)))  # fmt: skip
+                                  ciphertext=OTHER_KEYRING.encrypt(b"?", text)))  # fmt: skip
         staff = StaffService(database, KEYRING)
         listed = json.loads(json.dumps(to_json(await staff.list_cases("cli:test"))))
         shown = json.loads(json.dumps(to_json(await staff.show_case("cli:test", "k7m3 9q2x"))))

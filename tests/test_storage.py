@@ -58,7 +58,9 @@ async def test_profile_is_stored_under_pseudonym_with_address_encrypted(backend:
         assert len(ciphertexts) == 1
         blob = bytes(ciphertexts[0][0])
         assert b"777000111" not in blob
-        purpose = address_purpose(pseudonym, "telegram")
+        async with app.database.sessions() as session:
+            worker_id = (await session.execute(text("SELECT id FROM workers"))).scalar_one()
+        purpose = address_purpose(pseudonym, "telegram", worker_id)
         assert app.keyring.decrypt(blob, purpose) == b"777000111"
     finally:
         await app.close()

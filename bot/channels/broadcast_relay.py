@@ -42,7 +42,7 @@ from domain.statuses import DeliveryStatus
 from locales import translator
 from services.broadcasts import BroadcastPolicy, BroadcastService, footer
 from services.workers import address_purpose, mark_blocked
-from storage.crypto import Keyring
+from storage.crypto import DecryptionError, Keyring
 from storage.database import Database
 from storage.models import (
     Broadcast,
@@ -259,12 +259,15 @@ class BroadcastRelay:
         for item in items:
             item.urgent = self._urgent.get(item.broadcast_id, False)
             found = addresses.get(item.worker_id) if item.worker_id is not None else None
-            if found is not None:
+            if found is not None and item.worker_id is not None:
                 pseudonym, ciphertext = found
                 item.pseudonym = pseudonym
-                item.address = self.keyring.decrypt(
-                    ciphertext, address_purpose(pseudonym, self.channel)
-                ).decode()
+                try:
+                    item.address = self.keyring.decrypt(
+                        ciphertext, address_purpose(pseudonym, self.channel, item.worker_id)
+                    ).decode()
+                except DecryptionError:  # a removed key or a changed row: nobody to send to
+                    log.error("address of broadcast delivery %d does not decrypt", item.id)
 
     def _payload(self, topic: str | None, language: str, text: str) -> Outbound:
         choices: tuple[Choice, ...] = ()

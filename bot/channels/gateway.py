@@ -28,6 +28,9 @@ from storage.rate_limits import AttemptCounter
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[Sequence[Outbound], Effects], Awaitable[None]]
+#: Moves a worker known under a previous pseudonym key to the current one; returns the old
+#: pseudonym if it did (``WorkerProfileService.adopt_previous``).
+Adopt = Callable[[WorkerRef], Awaitable[str | None]]
 
 
 def _has_myanmar_script(text: str) -> bool:
@@ -43,16 +46,32 @@ class ConversationGateway:
         quotas: WorkerQuotas | None = None,
         *,
         counters: AttemptCounter | None = None,
+        adopt: Adopt | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
         self.pseudonymizer = pseudonymizer
         self.quotas = quotas
         self.counters = counters  # a worker's counters go with their state on /forget
+        self.adopt = adopt
 
     def worker(self, channel: str, messenger_id: str | int, address: str | int) -> WorkerRef:
         pseudonym = self.pseudonymizer.pseudonym(channel, messenger_id)
-        return WorkerRef(pseudonym=pseudonym, channel=channel, address=str(address))
+        previous = self.pseudonymizer.previous_pseudonyms(channel, messenger_id)
+        return WorkerRef(pseudonym, channel, str(address), previous_pseudonyms=previous)
+
+    async def _adopt_previous(self, worker: WorkerRef) -> None:
+        """A worker known under a previous WVB_SECRET_KEY is moved to the current one, with
+        their unfinished conversation."""
+        if not worker.previous_pseudonyms or self.adopt is None:
+            return
+        old = await self.adopt(worker)
+        if old is not None:
+            async with self.store.lock(old):
+                state = await self.store.load(old)
+                await self.store.delete(old)
+            if state is not None:
+                await self.store.save(worker.pseudonym, state)
 
     async def handle(self, worker: WorkerRef, inbound: Inbound, deliver: Deliver) -> None:
         if self.quotas is not None:
@@ -95,6 +114,7 @@ class ConversationGateway:
     async def _turn(
         self, turn_id: str, worker: WorkerRef, inbound: Inbound, deliver: Deliver
     ) -> None:
+        await self._adopt_previous(worker)
         state = await self.store.load(worker.pseudonym)
         try:
             turn = await self.engine.handle(worker, inbound, state)

@@ -29,9 +29,9 @@ from conversations.messages import Outbound
 from domain.history import CaseAction
 from domain.parties import SYSTEM_ACTOR, Side
 from domain.statuses import OutboxStatus
-from services.outbox import NO_CHANNEL, Outbox, outbox_purpose
+from services.outbox import NO_CHANNEL, Outbox, row_purpose
 from services.workers import address_purpose, mark_blocked
-from storage.crypto import Keyring
+from storage.crypto import DecryptionError, Keyring
 from storage.database import Database
 from storage.models import Case, CaseEvent, OutboxMessage, Worker, WorkerAddress, utc_now
 from storage.outage import OutageLog
@@ -121,9 +121,14 @@ class OutboxRelay:
         counts_as_attempt = True
         try:
             message = Outbound.from_bytes(
-                self.keyring.decrypt(row.payload_ciphertext, outbox_purpose(row.key))
+                self.keyring.decrypt(row.payload_ciphertext, row_purpose(row))
             )
             await self._deliver(row, message)
+        except DecryptionError:
+            # A removed key, or a row whose recipient, worker or case was changed in the
+            # database: its content goes to nobody, and the relay carries on.
+            status, error = OutboxStatus.FAILED, "does not decrypt (a removed key or a changed row)"
+            log.error("outbox message %d not sent: it does not decrypt", row.id)
         except NotConfigured as reason:
             status, error = OutboxStatus.FAILED, str(reason)[:200]
             log.warning("outbox message %d not sent: %s", row.id, reason)
@@ -223,7 +228,8 @@ class OutboxRelay:
         if found is None:
             raise Unreachable("no address for the worker")
         pseudonym, channel, ciphertext = found
-        address = self.keyring.decrypt(ciphertext, address_purpose(pseudonym, channel)).decode()
+        purpose = address_purpose(pseudonym, channel, row.worker_id)
+        address = self.keyring.decrypt(ciphertext, purpose).decode()
         return pseudonym, channel, address
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -4,7 +4,7 @@ case closes (not every later update, so a closed case whose validations were del
 be marked purged).
 
 Revision ID: 0012_retention
-Revises: 0010
+Revises: 0011_bind_ciphertexts
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from storage.models import UTCDateTime, to_the_hour
 
 revision = "0012_retention"
-down_revision = "0010"
+down_revision = "0011_bind_ciphertexts"
 branch_labels = None
 depends_on = None
 
