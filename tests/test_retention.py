@@ -121,7 +121,9 @@ async def content_rows(app: App, reference: str) -> dict[str, int]:
         counts["typed workplace or agency"] = int(
             case.workplace_other_ciphertext is not None or case.agency_ciphertext is not None
         )
-        counts["link to the reporter"] = int(case.reporter_id is not None)
+        counts["link to the reporter"] = int(
+            case.reporter_tag is not None or case.reporter_ciphertext is not None
+        )
         return counts
 
 

@@ -124,7 +124,7 @@ async def test_only_admins_and_case_handlers_read_case_content_at_the_command_li
     settings = backend.settings()
     env = backend.environment(settings)
     async with open_app(settings, upgrade_schema=True) as app:
-        await insert_case(app.database, "p" * 64, "K7M3-9Q2X")
+        await insert_case(app.database, "p" * 64, "K7M3-9Q2X", app.keyring)
     added = await run_wvb(env, "staff", "add", account, "--role", "viewer")
     assert added.returncode == 0, added.stderr
     refused = await run_wvb(env, "cases", "show", "K7M3-9Q2X", "--json")
