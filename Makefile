@@ -57,8 +57,10 @@ catalogs: setup
 UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock"
 
+# The build requirements are locked too (setup builds without isolation), with `editables`, which
+# hatchling asks for to build an editable install.
 lock: | $(BIN)/uv
-	$(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' > $(VENV)/build-requires.in
+	$(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], "editables", sep="\n")' > $(VENV)/build-requires.in
 	$(UV_COMPILE) $(UPGRADE) --extra dev pyproject.toml $(VENV)/build-requires.in -o $(DEV_LOCK)
 	$(UV_COMPILE) $(UPGRADE) -c $(DEV_LOCK) pyproject.toml $(VENV)/build-requires.in -o $(LOCK)
 
