@@ -75,7 +75,7 @@ upgrade-lock:
 audit:
 	test -x $(VENV)/audit/bin/pip-audit || \
 		($(PYTHON) -m venv $(VENV)/audit && $(VENV)/audit/bin/pip install --quiet pip-audit)
-	$(VENV)/audit/bin/pip-audit --require-hashes --disable-pip -r $(DEV_LOCK)
+	$(VENV)/audit/bin/pip-audit --strict --require-hashes --disable-pip -r $(DEV_LOCK)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache
