@@ -29,6 +29,29 @@ def _has_myanmar_script(text: str) -> bool:
     return any("\u1000" <= character <= "\u109f" for character in text)
 
 
+def _valid_unicode(text: str) -> str:
+    """``text`` with any lone UTF-16 surrogate (from a malformed update's JSON, or bytes a
+    terminal could not decode) replaced by U+FFFD: such text can be neither stored nor sent."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def _valid_inbound(inbound: Inbound) -> Inbound:
+    hint = inbound.language_hint
+    return dataclasses.replace(
+        inbound,
+        text=_valid_unicode(inbound.text),
+        command=_valid_unicode(inbound.command),
+        payload=_valid_unicode(inbound.payload),
+        media=_valid_unicode(inbound.media),
+        mime=_valid_unicode(inbound.mime),
+        language_hint=None if hint is None else _valid_unicode(hint),
+    )
+
+
 class ConversationGateway:
     def __init__(
         self,
@@ -45,6 +68,7 @@ class ConversationGateway:
         return WorkerRef(pseudonym=pseudonym, channel=channel, address=str(address))
 
     async def handle(self, worker: WorkerRef, inbound: Inbound, deliver: Deliver) -> None:
+        inbound = _valid_inbound(inbound)
         if inbound.text and _has_myanmar_script(inbound.text):
             # Many Burmese phones still type Zawgyi; everything after this point is Unicode.
             inbound = dataclasses.replace(inbound, text=to_unicode_burmese(inbound.text))
