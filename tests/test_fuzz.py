@@ -127,7 +127,18 @@ WORDS = st.sampled_from(
     ]
 )  # fmt: skip
 HUGE = st.builds(lambda piece, times: piece * times, CURATED.filter(bool), st.integers(200, 5000))
-TEXT = st.one_of(st.text(), CURATED, WORDS, HUGE, st.builds("".join, st.lists(WORDS, max_size=6)))
+VALID_TEXT = st.one_of(
+    st.text(), CURATED, WORDS, HUGE, st.builds("".join, st.lists(WORDS, max_size=6))
+)
+#: Lone UTF-16 surrogates: what a malformed update's JSON ("\ud800") or a terminal's
+#: undecodable bytes (surrogateescape) put into a string.
+BROKEN = st.builds(
+    lambda text, at, lone: text[:at] + lone + text[at:],
+    CURATED,
+    st.integers(0, 40),
+    st.sampled_from(["\ud800", "\udfff", "\udcff", "\udbff", "\ud83d"]),
+)
+TEXT = st.one_of(VALID_TEXT, BROKEN)
 
 #: Button payloads the bot may send, whatever their values, and broken ones of at most 64 bytes.
 PAYLOAD_SHAPES = st.sampled_from(
@@ -182,7 +193,7 @@ def _png_with_metadata(chunks: list[tuple[str, str]], width: int, height: int) -
 PNG_KEY = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), min_size=1, max_size=20)
 PNG_FILES = st.builds(
     _png_with_metadata,
-    st.lists(st.tuples(PNG_KEY.map(str.strip).filter(bool), TEXT), max_size=3),
+    st.lists(st.tuples(PNG_KEY.map(str.strip).filter(bool), VALID_TEXT), max_size=3),
     st.integers(1, 4),
     st.integers(1, 4),
 )
@@ -543,7 +554,7 @@ def _nested(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 JSON = st.recursive(
     st.none() | st.booleans() | BIG_INT | st.floats(allow_nan=False) | TEXT, _nested, max_leaves=6
 )
-RAW_TEXT = st.one_of(TEXT, st.sampled_from(["\ud800", "a\udfffb", "\udbff\udc00x"]))  # lone halves
+RAW_TEXT = st.one_of(TEXT, st.sampled_from(["\ud800", "a\udfffb", "\udbff\udc00x"]))
 USER = st.fixed_dictionaries(
     {"id": BIG_INT, "is_bot": st.booleans(), "first_name": RAW_TEXT},
     optional={
