@@ -118,14 +118,27 @@ async def go(ctx: TurnContext, step_name: str, *, remember: bool = True) -> None
     await STEPS[step_name].enter(ctx)
 
 
+#: No step offers more choices than a number of this many digits counts.
+_MAX_CHOICE_DIGITS = 6
+
+
+def typed_number(text: str, count: int) -> int | None:
+    """The index of the choice numbered ``text`` among ``count`` (from 1, in any script's
+    digits: "๓", "၃", "３"; "②" and "²" are text, not numbers), or None."""
+    if not text.isdecimal() or len(text) > _MAX_CHOICE_DIGITS:  # int() fails past 4300 digits
+        return None
+    index = int(text) - 1
+    return index if 0 <= index < count else None
+
+
 def match_typed_choice(choices: tuple[Choice, ...], text: str) -> str | None:
     """Understand "2", "2.", or a label typed out, as pressing that choice."""
     typed = text.strip().rstrip(".)").casefold()
     if not typed:
         return None
-    if typed.isdecimal():  # any script's digits ("๓", "၃", "３"); "②" and "²" are text
-        index = int(typed) - 1
-        return choices[index].payload if 0 <= index < len(choices) else None
+    index = typed_number(typed, len(choices))
+    if index is not None:
+        return choices[index].payload
     for choice in choices:
         label = choice.label.casefold()
         if typed == label or typed == label.lstrip("↩☰ ").strip():

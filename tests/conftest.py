@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +19,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import hypothesis
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 from redis.asyncio import Redis
 
 from bot.settings import Settings, generate_key_lines, load_settings
 from tests.fake_telegram_api import FakeTelegramServer
+
+# Hypothesis keeps no example database, and its caches (.hypothesis/ in the working directory by
+# default) go to the temporary directory: a test run writes nothing into the repository.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "wvb-hypothesis")
+hypothesis.settings.register_profile("wvb", database=None)
+hypothesis.settings.load_profile("wvb")
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "WVB_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"

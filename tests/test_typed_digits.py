@@ -61,3 +61,28 @@ def test_a_reference_typed_with_any_script_digits_is_read_back(typed: str) -> No
 
 def test_a_reference_with_letters_of_another_script_is_no_reference() -> None:
     assert normalize_reference("K7M3-9Qกก") is None
+
+
+@pytest.mark.parametrize("typed", ["2" * 5000, "๒" * 4301, "0" * 4400 + "2"])
+def test_a_number_thousands_of_digits_long_is_no_choice(typed: str) -> None:
+    # Found by tests/test_fuzz.py: int() refuses strings of over 4300 digits (ValueError).
+    assert match_typed_choice(CHOICES, typed) is None
+
+
+async def test_typing_thousands_of_digits_gets_a_reprompt() -> None:
+    chat = Chat()
+    menu = await chat.onboard()
+    turn = await chat.text("7" * 9772)
+    assert payloads(turn) == payloads(menu), "the same menu again, not a failed turn"
+
+
+async def test_the_console_reads_thousands_of_digits_as_text() -> None:
+    chat = Chat()
+    gateway = ConversationGateway(
+        chat.engine, MemoryConversationStore(Keyring((b"k" * 32,)), 3600), Pseudonymizer(b"s" * 32)
+    )
+    console = ConsoleChannel(gateway, read_line=lambda: "", output=io.StringIO())
+    console.arrive(Outbound("A message from staff", CHOICES))
+    await console.read()  # shows the message and its choices
+    assert console.inbound("2" * 5000).kind is InboundKind.TEXT
+    assert console.inbound("๒").payload == "two"

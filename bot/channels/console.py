@@ -18,6 +18,7 @@ from typing import TextIO
 from bot.channels.gateway import ConversationGateway
 from bot.channels.sending import ChannelDown, Sender
 from conversations.messages import Choice, Effects, Inbound, Outbound
+from conversations.turn import typed_number
 from storage.send_rate import MemorySendRate, SendRate
 
 CHANNEL = "console"
@@ -120,10 +121,9 @@ class ConsoleChannel:
         """What the typed line means: a number presses a choice of a message that arrived
         outside the turn if that is the last menu shown; anything else goes to the core."""
         text = line.strip()
-        if self._arrival_choices and text.isdecimal():
-            index = int(text) - 1
-            if 0 <= index < len(self._arrival_choices):
-                return Inbound.choice_of(self._arrival_choices[index].payload)
+        index = typed_number(text, len(self._arrival_choices))
+        if index is not None:
+            return Inbound.choice_of(self._arrival_choices[index].payload)
         return parse(line)
 
     async def read(self) -> str | None:

@@ -37,6 +37,29 @@ def _has_myanmar_script(text: str) -> bool:
     return any("\u1000" <= character <= "\u109f" for character in text)
 
 
+def _valid_unicode(text: str) -> str:
+    """``text`` with any lone UTF-16 surrogate (from a malformed update's JSON, or bytes a
+    terminal could not decode) replaced by U+FFFD: such text can be neither stored nor sent."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def _valid_inbound(inbound: Inbound) -> Inbound:
+    hint = inbound.language_hint
+    return dataclasses.replace(
+        inbound,
+        text=_valid_unicode(inbound.text),
+        command=_valid_unicode(inbound.command),
+        payload=_valid_unicode(inbound.payload),
+        media=_valid_unicode(inbound.media),
+        mime=_valid_unicode(inbound.mime),
+        language_hint=None if hint is None else _valid_unicode(hint),
+    )
+
+
 class ConversationGateway:
     def __init__(
         self,
@@ -74,6 +97,7 @@ class ConversationGateway:
                 await self.store.save(worker.pseudonym, state)
 
     async def handle(self, worker: WorkerRef, inbound: Inbound, deliver: Deliver) -> None:
+        inbound = _valid_inbound(inbound)
         if self.quotas is not None:
             # Updates over the per-minute quota: the first is answered "slow down", the rest
             # are dropped here, before the lock, the state or the database are touched.
