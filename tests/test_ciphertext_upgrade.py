@@ -137,7 +137,7 @@ async def test_rows_written_before_0011_read_after_it_and_format_1_never_again(
         status = await app.cases.check_status("someone", REFERENCE, CODE)
         assert status.case is not None
         assert "restored" not in [m.text for m in status.case.staff_messages]
-        report = await KeyRotation(app.database, app.keyring).run()
+        report = await KeyRotation(app.database, app.keyring).run(actor="cli:operator")
         assert report.failures == [("case_entries", report.failures[0][1])]
 
 

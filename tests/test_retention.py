@@ -19,7 +19,7 @@ from conversations.ports import ReportDraft, WorkerRef
 from domain.statuses import OutboxStatus
 from services.cases import draft_purpose
 from services.casework import Remediation
-from services.outbox import outbox_purpose
+from services.outbox import row_purpose
 from services.retention import RetentionPolicy, RetentionService
 from services.views import to_json
 from storage.models import (
@@ -60,7 +60,7 @@ async def file_a_report(
                 draft_key=key,
                 kind="photo",
                 mime_type="image/jpeg",
-                ciphertext=app.keyring.encrypt(b"jpeg", draft_purpose(key)),
+                ciphertext=app.keyring.encrypt(b"jpeg", draft_purpose(key, "photo")),
             )
         )
     draft = ReportDraft(
@@ -157,7 +157,7 @@ async def staff_texts(app: App) -> list[str]:
             .all()
         )
     return [
-        Outbound.from_bytes(app.keyring.decrypt(r.payload_ciphertext, outbox_purpose(r.key))).text
+        Outbound.from_bytes(app.keyring.decrypt(r.payload_ciphertext, row_purpose(r))).text
         for r in rows
     ]
 

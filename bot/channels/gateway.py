@@ -101,7 +101,15 @@ class ConversationGateway:
         if self.quotas is not None:
             # Updates over the per-minute quota: the first is answered "slow down", the rest
             # are dropped here, before the lock, the state or the database are touched.
-            verdict = await self.quotas.update(worker.pseudonym)
+            try:
+                verdict = await self.quotas.update(worker.pseudonym)
+            except Exception as error:
+                # Redis gone: the flood guard fails open rather than silence everyone; the turn
+                # below then answers "try again shortly" if storage is still needed.
+                if not storage_unreachable(error):
+                    raise
+                log.warning("update quota not checked: storage unreachable")
+                verdict = UpdateVerdict.HANDLE
             if verdict is UpdateVerdict.DROP:
                 return
             if verdict is UpdateVerdict.SLOW_DOWN:
