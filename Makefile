@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+# Test processes for `make test` (pytest-xdist); `make test TEST_PROCESSES=1` runs them in one.
+TEST_PROCESSES ?= 3
 # Every dependency, pinned with its hashes (see "Dependencies" in README.md): what the bot runs
 # on, and that plus the development tools and the build backend.
 LOCK = requirements/lock.txt
@@ -43,7 +45,7 @@ typecheck: setup
 # Lint, type-check and run every test. PostgreSQL and Redis are used when reachable
 # (127.0.0.1:5432 database `test`, 127.0.0.1:6379); with CI=true their absence fails the run.
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal
 
 # After changing user-facing strings: refresh the template and every catalog, then translate.
 catalogs: setup
