@@ -446,7 +446,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
         retention=retention,
         engine=engine,
         gateway=ConversationGateway(
-            engine, store, pseudonymizer, quotas, counters=attempts, adopt=profiles.adopt_previous
+            engine, store, pseudonymizer, quotas, adopt=profiles.adopt_previous
         ),
     )
 

@@ -10,9 +10,8 @@ Keys that concern one worker never hold the pseudonym itself: ``Blinder`` turns 
 hash that is good for nothing but counting.
 
 In Redis a counter ``KIND:SUBJECT`` is named by a keyed token of its subject
-(``storage/redis_keys.py``), and ``forget(subject)`` drops every counter of that subject (the
-/status counter of a worker who used /forget; the quota counters are named by the blinded
-pseudonym and simply expire within a day, so /forget cannot be used to reset a quota).
+(``storage/redis_keys.py``). Counters outlive /forget on purpose and simply expire with their
+window: dropping them would let a guesser or a flooder reset their allowance with /forget.
 """
 
 from __future__ import annotations
@@ -38,9 +37,6 @@ class AttemptCounter(Protocol):
 
     async def seconds_left(self, key: str, window_seconds: int) -> int:
         """Seconds until the current window of ``key`` ends (0: there is none)."""
-
-    async def forget(self, subject: str) -> None:
-        """Drop every counter ``KIND:subject`` (a worker used /forget)."""
 
 
 class Blinder:
@@ -89,10 +85,6 @@ class MemoryAttemptCounter:
             return 0
         return max(1, math.ceil(current[0] + window_seconds - now))
 
-    async def forget(self, subject: str) -> None:
-        for key in [key for key in self._windows if key.partition(":")[2] == subject]:
-            del self._windows[key]
-
 
 class RedisAttemptCounter:
     def __init__(self, redis: Redis, names: RedisKeyNames) -> None:
@@ -121,9 +113,3 @@ class RedisAttemptCounter:
         if ttl == -2:  # no such key
             return 0
         return window_seconds if ttl < 0 else max(1, ttl)
-
-    async def forget(self, subject: str) -> None:
-        pattern = self._key(f"*:{subject}")
-        names = [name async for name in self._redis.scan_iter(match=pattern, count=1000)]
-        if names:
-            await self._redis.delete(*names)

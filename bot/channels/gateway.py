@@ -23,7 +23,6 @@ from services.quotas import UpdateVerdict, WorkerQuotas
 from storage.conversation_state import ConversationStore
 from storage.crypto import Pseudonymizer
 from storage.outage import storage_unreachable
-from storage.rate_limits import AttemptCounter
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +67,12 @@ class ConversationGateway:
         pseudonymizer: Pseudonymizer,
         quotas: WorkerQuotas | None = None,
         *,
-        counters: AttemptCounter | None = None,
         adopt: Adopt | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
         self.pseudonymizer = pseudonymizer
         self.quotas = quotas
-        self.counters = counters  # a worker's counters go with their state on /forget
         self.adopt = adopt
 
     def worker(self, channel: str, messenger_id: str | int, address: str | int) -> WorkerRef:
@@ -166,8 +163,6 @@ class ConversationGateway:
             await deliver(turn.replies, turn.effects)
         if turn.forget_state:
             await self.store.delete(worker.pseudonym)
-            if self.counters is not None:
-                await self.counters.forget(worker.pseudonym)
         else:
             await self.store.save(worker.pseudonym, turn.state)
         log.info(
