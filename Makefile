@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
-# Extra pytest options for `make test`. Empty by default: one process, about 20 minutes.
+# Extra pytest options for `make test`. Empty by default: one process, about 17 minutes.
 # `make test PYTEST_PARALLEL="-n 3 --dist worksteal"` (pytest-xdist) takes 7, but two of five such
 # full runs hung in a test's event-loop teardown near the end (docs/BENCHMARKS.md).
 PYTEST_PARALLEL ?=
