@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
@@ -38,7 +37,7 @@ from conversations.engine import ConversationEngine
 from conversations.ports import Services
 from media.sandbox import CleaningSandbox, SandboxLimits
 from scheduler.case_clock import CaseClock
-from scheduler.jobs import build_scheduler
+from scheduler.jobs import ProcessScheduler, build_scheduler
 from services.broadcasts import BroadcastPolicy, BroadcastService
 from services.cases import CasePolicy, CaseService
 from services.casework import CaseworkService, ClockPolicy
@@ -209,7 +208,7 @@ class App:
             history=self.chat_history,
         )
 
-    def scheduler(self) -> AsyncIOScheduler:
+    def scheduler(self) -> ProcessScheduler:
         return build_scheduler(
             self.database,
             draft_ttl=timedelta(hours=self.settings.draft_ttl_hours),
@@ -262,8 +261,8 @@ class App:
             for outcome in await asyncio.gather(*tasks, return_exceptions=True):
                 if isinstance(outcome, BaseException):  # relays catch their own: a bug
                     log.error("a relay ended with %s", type(outcome).__name__)
-            if scheduler is not None and scheduler.running:
-                scheduler.shutdown(wait=False)
+            if scheduler is not None:
+                await scheduler.stop()
         log.info("stopped cleanly")
 
     async def close(self) -> None:

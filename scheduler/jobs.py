@@ -5,7 +5,11 @@ Work that must survive a restart lives in database rows that these jobs poll, no
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import delete
@@ -34,13 +38,63 @@ async def purge_abandoned_evidence(database: Database, older_than: timedelta) ->
     return purged
 
 
+class ProcessScheduler:
+    """APScheduler plus what its asyncio executor lacks: a way to stop that waits.
+
+    ``AsyncIOScheduler.shutdown`` only *requests* the cancellation of a running job. A job still
+    inside a database call when the app then closes the database leaves aiosqlite's worker thread
+    waiting, and the process never exits (seen: `wvb chat` hung at exit while the retention job,
+    which runs at start, was mid-query). Every job here is wrapped so its task is known, and
+    ``stop`` cancels those tasks and awaits them before returning.
+    """
+
+    def __init__(self) -> None:
+        self.apscheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True})
+        self._running: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+
+    def add_job(self, func: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
+        @functools.wraps(func)
+        async def tracked(*call_args: Any, **call_kwargs: Any) -> Any:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                return await func(*call_args, **call_kwargs)
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+                return None  # ended by stop(), on purpose: not an error for the log
+            finally:
+                self._running.discard(task)
+
+        self.apscheduler.add_job(tracked, *args, **kwargs)
+
+    @property
+    def running(self) -> bool:
+        return bool(self.apscheduler.running)
+
+    def start(self) -> None:
+        self.apscheduler.start()
+
+    async def stop(self) -> None:
+        """Start no more jobs, end the running ones and wait until they have ended."""
+        self._stopping = True
+        if self.apscheduler.running:
+            self.apscheduler.shutdown(wait=False)
+        running = list(self._running)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+
 def build_scheduler(
     database: Database,
     draft_ttl: timedelta,
     clock: CaseClock | None = None,
     retention: RetentionService | None = None,
-) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True})
+) -> ProcessScheduler:
+    scheduler = ProcessScheduler()
     if clock is not None:
         # Due casework lives in rows; these jobs only look for it, so missing a run loses nothing.
         scheduler.add_job(clock.run_due, "interval", minutes=1, id="case_clock",
