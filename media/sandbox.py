@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import sys
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from typing import Final
 
 from media import MAX_BYTES
 from media.result import CleanMedia, UnknownFileType, UnsupportedMedia
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MAX_OUTPUT_BYTES", "CleaningSandbox", "SandboxLimits"]
 
@@ -152,11 +155,23 @@ class CleaningSandbox:
         return CleanMedia(bytes(clean), kind[1], kind[2])
 
 
+#: How long to wait for a killed child to be reaped before going on without it.
+REAP_SECONDS: Final = 5.0
+
+
 async def _end(child: asyncio.subprocess.Process) -> None:
-    """Kill ``child`` unless it has ended, and reap it (no zombie, no open pipe)."""
+    """Kill ``child`` unless it has ended, and reap it (no zombie, no open pipe).
+
+    The wait is bounded: SIGKILL cannot be ignored, so a child not reaped within seconds means
+    the event loop's child watcher lost it, and a worker's turn (or the bot's shutdown) must not
+    wait for it forever; asyncio's watcher still reaps it whenever it learns of the exit."""
     if child.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             child.kill()
-    await child.wait()
+    try:
+        async with asyncio.timeout(REAP_SECONDS):
+            await child.wait()
+    except TimeoutError:
+        log.warning("a killed sandbox child was not reaped within %s s; going on", REAP_SECONDS)
     if child.stdin is not None:
         child.stdin.close()

@@ -253,3 +253,29 @@ def test_a_confined_child_cannot_open_any_file() -> None:
         [sys.executable, "-I", "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "unreadable"
+
+
+async def test_ending_a_child_the_loop_never_reaps_does_not_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real child whose exit the event loop never learns of (its wait() is held back, as when
+    a child watcher loses a pid): ending it goes on after a bounded wait instead of forever."""
+    from media import sandbox
+
+    monkeypatch.setattr(sandbox, "REAP_SECONDS", 0.5, raising=False)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(60)", stdin=asyncio.subprocess.PIPE
+    )
+    never = asyncio.Event()
+
+    async def lost_wait() -> int:
+        await never.wait()
+        return 0
+
+    real_wait = child.wait
+    monkeypatch.setattr(child, "wait", lost_wait)
+    async with asyncio.timeout(10):
+        await sandbox._end(child)
+    assert child.stdin is not None
+    assert child.stdin.is_closing()
+    assert await asyncio.wait_for(real_wait(), 10) == -9  # it was killed all the same
