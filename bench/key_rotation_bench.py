@@ -44,7 +44,7 @@ async def main(cases: int) -> dict[str, object]:
             outbox = Outbox(keyring)
             intake = CaseService(database, keyring, outbox, MemoryAttemptCounter())
             casework = CaseworkService(database, keyring, outbox)
-            profiles = WorkerProfileService(database, keyring)
+            profiles = WorkerProfileService(database, keyring, Outbox(keyring))
             for number in range(cases):
                 worker = WorkerRef(f"{number:064x}", "telegram", str(10_000 + number))
                 await profiles.save(worker, "en")

@@ -402,7 +402,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
     casework = CaseworkService(
         database, keyring, outbox, clock_policy(settings), quotas, sandbox=sandbox
     )
-    profiles = WorkerProfileService(database, keyring)
+    profiles = WorkerProfileService(database, keyring, outbox)
     learning = LearningService(database)
     engine = ConversationEngine(
         Services(profiles=profiles, cases=cases, casework=casework, learning=learning),

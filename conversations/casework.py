@@ -83,6 +83,7 @@ async def on_validation_answer(ctx: TurnContext, button: ValidationButton) -> No
 @register
 class CommentStep(Step):
     name = "validation.comment"
+    free_text = True
 
     def prompt(self, ctx: TurnContext) -> Outbound:
         return Outbound(
@@ -107,6 +108,7 @@ class CommentStep(Step):
 @register
 class FollowupStep(Step):
     name = "followup.answer"
+    free_text = True
 
     def prompt(self, ctx: TurnContext) -> Outbound:
         return Outbound(

@@ -8,7 +8,7 @@ silence.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from conversations import (
     casework,
@@ -98,7 +98,10 @@ class ConversationEngine:
             await self._step_input(ctx, inbound)
         log.debug("turn done: step=%s replies=%d", state.step, len(ctx.replies))
         effects = Effects(erase_inbound=ctx.erase_inbound, erase_chat=ctx.erase_chat)
-        return Turn(state, ctx.replies, effects, ctx.forget_state, ctx.deliver_first)
+        replies = ctx.replies
+        if STEPS[state.step].free_text:  # what the worker types next is words, numbers too
+            replies = [replace(r, numbered=False) if r.choices else r for r in replies]
+        return Turn(state, replies, effects, ctx.forget_state, ctx.deliver_first)
 
     def failure_reply(self, state: ConversationState | None, language_hint: str | None) -> Outbound:
         """What the worker sees when a turn fails on our side: never silence, never details."""
@@ -223,6 +226,8 @@ class ConversationEngine:
         if nav == NAV_BACK and (previous := state.pop()) is not None:
             state.step = previous
             await STEPS[previous].enter(ctx)
+        elif nav == NAV_CANCEL and report.has_draft(ctx):
+            await go(ctx, report.CancelStep.name)  # a report is deleted only once confirmed
         elif nav == NAV_CANCEL:
             await report.discard(ctx)
             state.data.clear()
@@ -236,7 +241,8 @@ class ConversationEngine:
         if inbound.kind is InboundKind.CHOICE:
             handled = await step.on_choice(ctx, inbound.payload)
         elif inbound.kind is InboundKind.TEXT:
-            typed = match_typed_choice(step.prompt(ctx).choices, inbound.text)
+            choices = step.prompt(ctx).choices
+            typed = match_typed_choice(choices, inbound.text, numbers=not step.free_text)
             if typed in _NAV_WORDS:
                 await self._navigate(ctx, typed)
                 return

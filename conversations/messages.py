@@ -100,6 +100,10 @@ class Outbound:
     # Parts of ``text`` shown bold, as (start, length) in Python string indices. The text itself
     # is never markup, so nothing a worker or staff member typed can be interpreted as such.
     bold: tuple[tuple[int, int], ...] = ()
+    # A channel that lists choices as numbers may number these: a typed number presses one.
+    # False when the worker is asked for words, where a typed number is words (the engine sets
+    # it from the step the turn ends on: ``Step.free_text``).
+    numbered: bool = True
 
     def to_bytes(self) -> bytes:
         """The message as the outbox stores it (encrypted): every field, as JSON."""
@@ -114,6 +118,8 @@ class Outbound:
             document["replace"] = True
         if self.bold:
             document["bold"] = [list(span) for span in self.bold]
+        if not self.numbered:
+            document["numbered"] = False
         return json.dumps(document, ensure_ascii=False).encode()
 
     @classmethod
@@ -126,6 +132,7 @@ class Outbound:
             protect_content=bool(document.get("protect", False)),
             replace_previous=bool(document.get("replace", False)),
             bold=tuple((int(start), int(length)) for start, length in document.get("bold", [])),
+            numbered=bool(document.get("numbered", True)),
         )
 
 

@@ -117,6 +117,9 @@ class CaseStatusView:
     # Proof, for a short while, that this worker gave the right code: lets them withdraw the
     # report without the code being kept in the conversation (None: it cannot be withdrawn).
     withdraw_token: str | None = field(default=None, repr=False)
+    # False once the worker who reported it used /forget: the bot can no longer write to them
+    # (staff replies, the question whether a fix is real).
+    reporter_linked: bool = True
 
 
 class StatusOutcome(StrEnum):
@@ -210,6 +213,9 @@ class Casework(Protocol):
     ) -> tuple[str, bool] | None:
         """A yes opens a linked urgent case with ``receipt_code`` (once); returns its reference
         and whether it was opened by this answer."""
+
+    async def awaiting_answer(self, worker: WorkerRef) -> tuple[str, ...]:
+        """The references of this worker's cases that wait for their answer about a fix."""
 
     async def join_site_panel(self, worker: WorkerRef, reference: str) -> bool:
         """The worker agrees to be asked about the workplace of their case now and then."""

@@ -21,7 +21,7 @@ from conversations.categories import (
 from conversations.messages import Choice, Inbound, Outbound
 from conversations.ports import EvidenceOutcome
 from conversations.report_state import ChoiceField, ReportDraftState
-from conversations.turn import Step, TurnContext, go, register
+from conversations.turn import STEPS, Step, TurnContext, go, register
 from locales import N_
 
 ORDER = (
@@ -36,6 +36,8 @@ ORDER = (
     "report.review",
 )
 DONE = "report:done"
+CANCEL_KEEP = "cancel:no"
+CANCEL_DELETE = "cancel:yes"
 MAX_DETAIL_ITEMS = 50
 MAX_LISTED_WORKPLACES = 20
 PREVIEW_CHARACTERS = 300
@@ -147,6 +149,36 @@ def labelled(ctx: TurnContext, options: dict[str, str], prefix: str) -> tuple[Ch
     return tuple(Choice(ctx._(label), f"{prefix}:{code}") for code, label in options.items())
 
 
+def answered(report: ReportDraftState, step: str) -> bool:
+    """Whether the question of ``step`` (one of ``ORDER``) has its answer in the draft."""
+    if step == "report.categories":
+        return bool(report.categories)
+    if step == "report.workplace":
+        return report.workplace_answered
+    if step == "report.agency":
+        return report.agency_answered
+    if step == "report.details":
+        return bool(report.details) or report.files > 0
+    return report.has_answer(QUESTIONS[step])
+
+
+def first_unanswered(report: ReportDraftState) -> str | None:
+    return next((step for step in ORDER[:-1] if not answered(report, step)), None)
+
+
+async def continue_draft(ctx: TurnContext) -> None:
+    """Back into an unfinished report at its first unanswered question, with the questions
+    before it as the trail Back walks (as if the worker had just answered them); a draft with
+    every answer goes to the review."""
+    missing = first_unanswered(ReportDraftState.load(ctx.state))
+    if missing is None:
+        await go(ctx, "report.review", remember=False)
+        return
+    ctx.state.history = list(ORDER[: ORDER.index(missing)])
+    ctx.state.step = missing
+    await STEPS[missing].enter(ctx)
+
+
 @register
 class ResumeStep(Step):
     name = "report.resume"
@@ -167,7 +199,7 @@ class ResumeStep(Step):
             report = ReportDraftState.load(ctx.state)
             report.editing = False
             report.save(ctx.state)
-            await go(ctx, "report.review", remember=False)
+            await continue_draft(ctx)
         elif payload == "resume:new":
             wait = await ctx.services.cases.report_wait(ctx.worker.pseudonym)
             if wait:  # the unfinished report is kept: it can still be sent
@@ -271,6 +303,7 @@ class WorkplaceStep(Step):
 @register
 class WorkplaceTextStep(Step):
     name = "report.workplace_text"
+    free_text = True
 
     def prompt(self, ctx: TurnContext) -> Outbound:
         return Outbound(
@@ -298,6 +331,7 @@ class WorkplaceTextStep(Step):
 @register
 class AgencyStep(Step):
     name = "report.agency"
+    free_text = True
 
     def prompt(self, ctx: TurnContext) -> Outbound:
         return Outbound(
@@ -318,7 +352,11 @@ class AgencyStep(Step):
     async def on_text(self, ctx: TurnContext, text: str) -> bool:
         if not text.strip():
             return False
-        self._answer(ctx, text.strip()[:300])
+        typed = text.strip()
+        # "press No" typed as a word (the console lists this step's choices without numbers):
+        # no agency is called "No".
+        no = typed.casefold() in ("no", ctx._("No").casefold())
+        self._answer(ctx, None if no else typed[:300])
         await advance(ctx, self.name)
         return True
 
@@ -332,6 +370,7 @@ class AgencyStep(Step):
 @register
 class DetailsStep(Step):
     name = "report.details"
+    free_text = True
 
     def prompt(self, ctx: TurnContext) -> Outbound:
         return Outbound(
@@ -560,8 +599,7 @@ class ReviewStep(Step):
     def prompt(self, ctx: TurnContext) -> Outbound:
         report = ReportDraftState.load(ctx.state)
         _ = ctx._
-        missing = next((step for step in ORDER[:-1] if not self._answered(report, step)), None)
-        if missing is not None:  # a resumed draft with a question still open
+        if first_unanswered(report) is not None:  # a draft with a question still open
             return Outbound(
                 _("Some questions are not answered yet."),
                 (Choice("▶ " + _("Continue my report"), "review:continue"), *ctx.nav_choices()),
@@ -618,27 +656,46 @@ class ReviewStep(Step):
             report.save(ctx.state)
         await super().enter(ctx)
 
-    @staticmethod
-    def _answered(report: ReportDraftState, step: str) -> bool:
-        if step == "report.categories":
-            return bool(report.categories)
-        if step == "report.workplace":
-            return report.workplace_answered
-        if step == "report.agency":
-            return report.agency_answered
-        if step == "report.details":
-            return bool(report.details) or report.files > 0
-        return report.has_answer(QUESTIONS[step])
-
     async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
-        report = ReportDraftState.load(ctx.state)
         if payload == "review:continue":
-            missing = next(s for s in ORDER[:-1] if not self._answered(report, s))
-            await go(ctx, missing)
+            await continue_draft(ctx)
         elif payload == "review:edit":
             await go(ctx, "report.edit")
         elif payload == "review:send":
             await submit(ctx)
+        else:
+            return False
+        return True
+
+
+@register
+class CancelStep(Step):
+    """Asked before a started report is deleted (Cancel, pressed or typed, while there is a
+    draft): one wrong tap must not lose a report that took minutes. Keeping it comes first."""
+
+    name = "report.cancel"
+
+    def prompt(self, ctx: TurnContext) -> Outbound:
+        return Outbound(
+            ctx._(
+                "Delete this report? What you wrote and the files you sent for it will be "
+                "deleted. Nothing is sent to staff."
+            ),
+            (
+                Choice(ctx._("No, keep it"), CANCEL_KEEP),
+                Choice("🗑 " + ctx._("Yes, delete it"), CANCEL_DELETE),
+            ),
+        )
+
+    async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        if payload == CANCEL_KEEP:  # back where Cancel was pressed, the report as it was
+            ctx.state.step = ctx.state.pop() or "menu"
+            await STEPS[ctx.state.step].enter(ctx)
+        elif payload == CANCEL_DELETE:
+            await discard(ctx)
+            ctx.state.data.clear()
+            ctx.say(ctx._("Your report was deleted."))
+            await go(ctx, "menu", remember=False)
         else:
             return False
         return True

@@ -52,9 +52,20 @@ STAGES: dict[CaseStatus, tuple[str, str]] = {
 }
 
 
+#: Waiting for the worker's answer, but the chat they reported from was unlinked with /forget:
+#: nobody will ask them (the case records it and staff are told, ``services/casework.py``).
+UNASKABLE = N_(
+    "The employer says the problem was fixed. We cannot ask you if this is true: the chat "
+    "you sent the report from was unlinked with /forget. If it was not really fixed, tell us "
+    "with /report."
+)
+
+
 def describe(ctx: TurnContext, case: CaseStatusView) -> str:
     _ = ctx._
     stage, meaning = STAGES.get(case.status, (case.status, ""))
+    if case.status == CaseStatus.AWAITING_VALIDATION and not case.reporter_linked:
+        meaning = UNASKABLE
     lines = [
         _("Case {reference}").format(reference=case.reference),
         _("Stage: {stage}").format(stage=_(stage)),
@@ -82,6 +93,7 @@ def describe(ctx: TurnContext, case: CaseStatusView) -> str:
 @register
 class ReferenceStep(Step):
     name = "status.reference"
+    free_text = True
 
     def prompt(self, ctx: TurnContext) -> Outbound:
         return Outbound(
@@ -108,6 +120,7 @@ class ReferenceStep(Step):
 @register
 class CodeStep(Step):
     name = "status.code"
+    free_text = True
 
     def prompt(self, ctx: TurnContext) -> Outbound:
         return Outbound(ctx._("Now type your secret receipt code."), tuple(ctx.nav_choices()))

@@ -54,11 +54,15 @@ class Step:
 
     Subclasses give ``prompt`` (the question with its choices) and ``on_choice``. The engine
     matches typed text against the choices' numbers and labels first, so a worker on a channel
-    without buttons, or one who prefers typing "2", is understood too; other text goes to
-    ``on_text``.
+    without buttons, or one who prefers typing "2", is understood too (only labels on a
+    ``free_text`` step); other text goes to ``on_text``.
     """
 
     name: ClassVar[str]
+    #: The step's answer is words the worker types (what happened, a name, a code): a lone
+    #: number typed here is those words, never a choice's number ("3" while describing is not
+    #: the third button), and channels that number choices do not number this step's.
+    free_text: ClassVar[bool] = False
 
     def prompt(self, ctx: TurnContext) -> Outbound:
         raise NotImplementedError
@@ -131,12 +135,15 @@ def typed_number(text: str, count: int) -> int | None:
     return index if 0 <= index < count else None
 
 
-def match_typed_choice(choices: tuple[Choice, ...], text: str) -> str | None:
-    """Understand "2", "2.", or a label typed out, as pressing that choice."""
+def match_typed_choice(
+    choices: tuple[Choice, ...], text: str, *, numbers: bool = True
+) -> str | None:
+    """Understand "2", "2.", or a label typed out, as pressing that choice (without
+    ``numbers``, only a label)."""
     typed = text.strip().rstrip(".)").casefold()
     if not typed:
         return None
-    index = typed_number(typed, len(choices))
+    index = typed_number(typed, len(choices)) if numbers else None
     if index is not None:
         return choices[index].payload
     for choice in choices:

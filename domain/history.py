@@ -20,6 +20,9 @@ class CaseAction(StrEnum):
     WORKER_MESSAGE = "worker_message"
     VALIDATION_OVERDUE = "validation_overdue"
     WORKER_UNREACHABLE = "worker_unreachable"
+    # The reporter used /forget while the case waited for their answer about a fix: nobody can
+    # ask them any more (their reminders stop; the case stays open until staff end it).
+    REPORTER_FORGOT = "reporter_forgot"
     WITHDRAWN = "withdrawn"  # the worker withdrew the report
     CONTENT_PURGED = "content_purged"  # retention, `wvb cases purge` or a withdrawal
 

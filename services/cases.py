@@ -482,4 +482,5 @@ class CaseService:
                 if case.status in UNRESOLVED
                 else None
             ),
+            reporter_linked=case.reporter_ciphertext is not None,
         )

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations import notices
@@ -342,6 +342,17 @@ class CaseworkService:
             reference, where=reported_by(worker.pseudonym, self.keyring), lock=True
         )
 
+    async def awaiting_answer(self, worker: WorkerRef) -> tuple[str, ...]:
+        """This worker's cases that wait for their answer about a fix (/forget warns first)."""
+        async with self.database.sessions() as session:
+            references = await session.scalars(
+                select(Case.reference)
+                .where(reported_by(worker.pseudonym, self.keyring))
+                .where(Case.status == CaseStatus.AWAITING_VALIDATION)
+                .order_by(Case.id)
+            )
+            return tuple(references)
+
     async def record_validation(
         self, worker: WorkerRef, reference: str, answer: Answer
     ) -> ValidationAnswer:
@@ -455,3 +466,43 @@ class CaseworkService:
             reference_of_new = linked.reference
         self.outbox.wake()
         return reference_of_new, True
+
+
+async def reporter_forgetting(
+    session: AsyncSession, pseudonym: str, keyring: Keyring, outbox: Outbox
+) -> bool:
+    """The worker is using /forget (in the transaction that cuts their link to their cases):
+    each of their cases that waits for their answer about a fix records that nobody can ask
+    them any more, and staff are told at once instead of waiting for an answer that cannot come.
+
+    The case stays ``awaiting_validation``: only the reporter's "yes" may close it, so it never
+    closes by itself, and staff decide (close it unvalidated, with a reason). Its reminders to
+    the worker stop (they would reach nobody and only tell staff so again, one by one); the
+    overdue flag and the daily escalation still count it, so it is not forgotten. Returns
+    whether staff were told (the caller wakes the outbox relay)."""
+    cases = list(
+        await session.scalars(
+            select(Case)
+            .where(reported_by(pseudonym, keyring))
+            .where(Case.status == CaseStatus.AWAITING_VALIDATION)
+            .order_by(Case.id)
+        )
+    )
+    for case in cases:
+        session.add(CaseEvent(case_id=case.id, actor=WORKER_ACTOR,
+                              action=CaseAction.REPORTER_FORGOT))  # fmt: skip
+        await session.execute(
+            update(CaseTask)
+            .where(CaseTask.case_id == case.id, CaseTask.done_at.is_(None))
+            .where(CaseTask.kind == TaskKind.VALIDATION_REMINDER)
+            .values(done_at=utc_hour(), outcome=CaseAction.REPORTER_FORGOT.value)  # the hour only
+        )
+        outbox.to_staff(session, Outbound(
+            f"Case {case.reference}: the worker used /forget while the case waits for their "
+            "answer about the remediation, so the bot cannot ask them whether it was fixed; "
+            "reminders to them are stopped. The case stays awaiting_validation and does not "
+            "close by itself. They can still read staff messages with /status and their "
+            "receipt code. To end it without their confirmation: "
+            f"wvb cases close {case.reference} --unvalidated --reason TEXT"
+        ), case_id=case.id)  # fmt: skip
+    return bool(cases)

@@ -8,6 +8,8 @@ from sqlalchemy import Update, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from conversations.ports import WorkerProfile, WorkerRef
+from services.casework import reporter_forgetting
+from services.outbox import Outbox
 from services.reporters import forget_reporter, reported_by, seal_reporter
 from storage.crypto import Keyring
 from storage.database import Database
@@ -33,9 +35,10 @@ def address_purpose(pseudonym: str, channel: str, worker_id: int) -> bytes:
 
 
 class WorkerProfileService:
-    def __init__(self, database: Database, keyring: Keyring) -> None:
+    def __init__(self, database: Database, keyring: Keyring, outbox: Outbox) -> None:
         self.database = database
         self.keyring = keyring
+        self.outbox = outbox  # /forget tells staff about cases waiting for the worker's answer
 
     async def find(self, pseudonym: str) -> WorkerProfile | None:
         async with self.database.sessions() as session:
@@ -93,9 +96,12 @@ class WorkerProfileService:
         """Delete the worker and their addresses; their cases stay, no longer linked to anyone
         (``services/reporters.py``), reachable only by receipt code."""
         async with self.database.transaction() as session:
+            staff_told = await reporter_forgetting(session, pseudonym, self.keyring, self.outbox)
             await forget_reporter(session, pseudonym, self.keyring)
             await session.execute(delete(Worker).where(Worker.pseudonym == pseudonym))
         await self.database.checkpoint()
+        if staff_told:
+            self.outbox.wake()
 
     async def set_subscribed(self, pseudonym: str, subscribed: bool) -> None:
         async with self.database.transaction() as session:

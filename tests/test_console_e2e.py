@@ -113,10 +113,12 @@ async def test_the_console_worker_reports_hears_from_staff_and_a_no_reopens_the_
         await worker.choose("Wages")
         await worker.choose("Done")
         await worker.choose("prefer not to say")
-        await worker.choose("No, or I don't know")
+        await worker.prompt()
+        await worker.type("No")  # where the bot asks for words, a choice is typed as its word
         await worker.prompt()
         await worker.type("My wages for October were not paid.")
-        await worker.choose("Done")
+        await worker.prompt()
+        await worker.type("Done")
         await worker.choose("In the last 7 days")
         await worker.choose("A few workers")
         await worker.choose("No")
@@ -138,11 +140,46 @@ async def test_the_console_worker_reports_hears_from_staff_and_a_no_reopens_the_
         await worker.expect("October was paid.")
         await worker.choose("No, it was not fixed")
         await worker.expect("is open again")
-        await worker.choose("Skip")
+        await worker.prompt()
+        await worker.type("Skip")
 
         shown = json.loads((await staff(tmp_path, "cases", "show", reference, "--json")).stdout)
         assert shown["status"] == "reopened"
         assert [e["action"] for e in shown["events"]][-1] == "validation_no"
+    finally:
+        code = await worker.quit()
+    assert code == 0, worker.output[-1500:]
+
+
+async def test_where_the_bot_asks_for_words_a_typed_number_is_words_in_the_console(
+    tmp_path: Path,
+) -> None:
+    worker = await ConsoleWorker.start(tmp_path)
+    try:
+        await worker.choose("English")
+        await worker.choose("I understand")
+        await worker.choose("No, thank you")
+        await worker.prompt()
+        await worker.type("/report")
+        await worker.choose("Wages")
+        await worker.choose("Done")
+        await worker.choose("prefer not to say")
+        await worker.prompt()
+        await worker.type("No")  # no agency: the button's word, typed
+        describing = await worker.prompt()
+        assert "Tell us what happened" in describing
+        assert not MENU_LINE.search(describing), "no numbers where a number would be words"
+        await worker.type("3")  # three months unpaid, not the third button
+        added = await worker.prompt()
+        assert "Added" in added, added
+        assert "Main menu" not in added
+        await worker.type("Done")
+        await worker.choose("In the last 7 days")
+        await worker.choose("A few workers")
+        await worker.choose("No")
+        await worker.choose("Keep it confidential")
+        review = await worker.expect("Send the report")
+        assert "“3”" in review, review
     finally:
         code = await worker.quit()
     assert code == 0, worker.output[-1500:]

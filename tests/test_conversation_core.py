@@ -6,6 +6,7 @@ the real, database-backed one is exercised in ``test_storage.py`` and the end-to
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -142,6 +143,10 @@ class CaseworkInMemory:
     def __init__(self) -> None:
         self.answers: list[tuple[str, str]] = []
         self.messages: list[tuple[str, str]] = []
+        self.awaiting: tuple[str, ...] = ()  # cases waiting for the worker's answer about a fix
+
+    async def awaiting_answer(self, worker: WorkerRef) -> tuple[str, ...]:
+        return self.awaiting
 
     async def record_validation(self, worker: WorkerRef, reference: str, answer: str) -> str:
         if reference != "MINE-0001":
@@ -637,15 +642,43 @@ async def test_typed_numbers_press_choices_and_typed_names_answer_free_questions
     assert chat.state.step == "report.workplace"
     await chat.text("Blue Factory, Mae Sot")
     assert chat.state.data["report"]["workplace_text"] == "Blue Factory, Mae Sot"
-    await chat.text("2")  # "No, or I don't know" is 1; 2 is Back
-    assert chat.state.step == "report.workplace"
+    turn = await chat.text("2")  # the agency's name is asked for: "2" is a name, not Back
+    assert chat.state.step == "report.details"
+    assert chat.state.data["report"]["agency"] == "2"
+    assert not turn.replies[-1].numbered, "the console must not number what is not numbers"
+    await chat.text("3")  # describing: three, not the third button (Menu)
+    assert chat.state.step == "report.details"
+    assert chat.state.data["report"]["details"] == ["3"]
+
+
+async def test_a_typed_number_answering_staff_is_the_answer_not_the_menu() -> None:
+    chat = Chat()
+    await chat.onboard("en")
+    await chat.press("ans:MINE-0001")
+    await chat.text("1")  # "how many days were you not paid?"
+    assert chat.casework.messages == [("MINE-0001", "1")]
+
+
+async def test_typing_no_where_an_agency_name_is_asked_means_none() -> None:
+    chat = Chat()
+    await chat.onboard("en")
+    await chat.command("report")
+    await chat.press("cat:wages")
+    await chat.press("report:done")
+    await chat.press("wp:skip")
+    await chat.text("No")
+    assert chat.state is not None
+    assert chat.state.data["report"]["agency"] is None
 
 
 async def test_cancel_discards_the_draft_and_its_files() -> None:
     chat = Chat()
     await walk_to_review(chat)
     assert chat.cases.evidence
-    await chat.press("nav:cancel")
+    confirm = await chat.press("nav:cancel")
+    assert payloads(confirm) == ["cancel:no", "cancel:yes"], "keeping it comes first"
+    assert chat.cases.evidence, "nothing deleted before the worker confirms"
+    await chat.press("cancel:yes")
     assert chat.cases.evidence == {}
     assert chat.state is not None
     assert "report" not in chat.state.data
@@ -661,10 +694,28 @@ async def test_unfinished_report_can_be_resumed() -> None:
     turn = await chat.command("report")
     assert payloads(turn)[:2] == ["resume:continue", "resume:new"]
     turn = await chat.press("resume:continue")
-    assert payloads(turn)[0] == "review:continue"
-    turn = await chat.press("review:continue")
     assert chat.state is not None
-    assert chat.state.step == "report.workplace"
+    assert chat.state.step == "report.workplace", "straight to the first open question"
+    assert "wp:skip" in payloads(turn)
+    back = await chat.press("nav:back")
+    assert chat.state.step == "report.categories", "Back reaches the answers given before"
+    hours = next(c.label for c in back.replies[-1].choices if c.payload == "cat:hours")
+    assert hours.startswith("✅"), "with the answer kept"
+
+
+async def test_cancel_typed_anywhere_asks_before_deleting_a_started_report() -> None:
+    chat = Chat()
+    await chat.onboard("en")
+    await chat.command("report")
+    await chat.press("cat:hours")
+    await chat.press("report:done")
+    confirm = await chat.text("Cancel")
+    assert payloads(confirm) == ["cancel:no", "cancel:yes"]
+    back = await chat.press("cancel:no")
+    assert chat.state is not None
+    assert chat.state.step == "report.workplace", "back where Cancel was typed"
+    assert "wp:skip" in payloads(back)
+    assert chat.state.data["report"]["categories"] == ["hours"]
 
 
 async def test_unsupported_files_and_stickers_are_refused_politely() -> None:
@@ -755,7 +806,8 @@ async def test_forget_erases_profile_and_state_after_confirmation() -> None:
     chat = Chat()
     await chat.onboard("th")
     keep = await chat.command("forget")
-    assert payloads(keep) == ["forget:yes", "forget:no"]
+    assert payloads(keep) == ["forget:no", "forget:yes"], "keeping everything comes first"
+    assert "staff will not" not in last_text(keep).casefold(), "no case waits for an answer"
     await chat.press("forget:no")
     assert chat.profiles.saved
     await chat.command("forget")
@@ -846,3 +898,31 @@ async def test_a_voice_note_can_answer_staff() -> None:
     turn = await chat.send(Inbound.media_of("voice", mime="audio/ogg", fetch=voice))
     assert "added to your report" in turn.replies[0].text
     assert chat.casework.messages == [("MINE-0001", "voice:ogg")]
+
+
+async def test_forget_warns_first_when_staff_wait_for_the_workers_answer() -> None:
+    chat = Chat()
+    await chat.onboard("en")
+    chat.casework.awaiting = ("MINE-0001",)
+    warned = await chat.command("forget")
+    assert "staff will not be able to ask you whether it was fixed" in warned.replies[-1].text
+    assert "MINE-0001" in warned.replies[-1].text
+    again = await chat.text("what?")  # a re-prompt repeats the warning
+    assert "MINE-0001" in again.replies[-1].text
+    chat.casework.awaiting = ("MINE-0001", "MINE-0002")
+    both = await chat.command("forget")
+    assert "MINE-0001, MINE-0002" in both.replies[-1].text
+    assert "whether they were fixed" in both.replies[-1].text
+
+
+async def test_status_of_a_case_whose_reporter_used_forget_does_not_promise_to_ask() -> None:
+    from conversations.status import describe
+    from conversations.turn import TurnContext
+
+    now = datetime(2026, 11, 21, tzinfo=UTC)
+    view = CaseStatusView("MINE-0001", CaseStatus.AWAITING_VALIDATION, now, now, now, True, ())
+    ctx = TurnContext(WORKER, ConversationState(language="en"), Chat().engine.services)
+    assert "We will ask you" in describe(ctx, view)
+    unlinked = describe(ctx, replace(view, reporter_linked=False))
+    assert "We will ask you" not in unlinked
+    assert "/forget" in unlinked

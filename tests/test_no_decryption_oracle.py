@@ -74,7 +74,7 @@ def scrypt_only_hash(code: str) -> str:
 async def database(backend: Backend) -> AsyncIterator[Database]:
     database = Database(backend.database_url)
     await database.upgrade()
-    profiles = WorkerProfileService(database, KEYRING)
+    profiles = WorkerProfileService(database, KEYRING, Outbox(KEYRING))
     await profiles.save(VICTIM, "en")
     await profiles.save(ATTACKER, "en")
     yield database

@@ -41,7 +41,7 @@ async def test_profile_is_stored_under_pseudonym_with_address_encrypted(backend:
     app = await build_app(settings, upgrade_schema=True)
     try:
         pseudonym = app.pseudonymizer.pseudonym("telegram", 777000111)
-        profiles = WorkerProfileService(app.database, app.keyring)
+        profiles = WorkerProfileService(app.database, app.keyring, app.outbox)
         worker = WorkerRef(pseudonym, "telegram", "777000111")
         assert await profiles.find(pseudonym) is None
         await profiles.save(worker, "my")

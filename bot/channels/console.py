@@ -1,7 +1,8 @@
 """The console channel: the same conversations in a terminal, with numbered choices.
 
 It is the newcomer's first contact with the bot and a tool for translators checking their work.
-Typing a choice's number presses it; ``/quit`` or end of input leaves.
+Typing a choice's number presses it (where the bot asks for words, choices are bullets and a
+typed number is words; typing a choice's word presses it); ``/quit`` or end of input leaves.
 
 It is a full channel: messages that reach a worker outside a turn (an acknowledgement, a staff
 reply, a validation prompt, a reminder, a broadcast) come through its ``Sender`` from the relays
@@ -27,12 +28,18 @@ PROMPT = "\n> "
 
 
 def render(reply: Outbound) -> str:
+    """The text, then the choices: numbered, or where the bot asks for words (and a typed
+    number is words) as bullets, pressed by typing their word ("Done", "Back")."""
     lines = [reply.text]
     if reply.choices:
         lines.append("")
-        lines.extend(
-            f"  {number}. {choice.label}" for number, choice in enumerate(reply.choices, start=1)
-        )
+        if reply.numbered:
+            lines.extend(
+                f"  {number}. {choice.label}"
+                for number, choice in enumerate(reply.choices, start=1)
+            )
+        else:
+            lines.extend(f"  • {choice.label}" for choice in reply.choices)
     return "\n".join(lines)
 
 
