@@ -8,6 +8,7 @@ from datetime import datetime
 import typer
 
 from cli.common import call_app, print_json
+from locales import staff_gettext as _
 from services.audit import cli_actor
 from services.views import QueuedMessageView
 
@@ -25,7 +26,10 @@ def _when(moment: datetime | None) -> str:
 
 def _table(messages: list[QueuedMessageView]) -> list[str]:
     """Aligned columns; the last error, of any length, comes last."""
-    header = ("id", "reference", "kind", "status", "tries", "queued", "next try", "last error")
+    header = (
+        _("id"), _("reference"), _("kind"), _("status"), _("tries"), _("queued"),
+        _("next try"), _("last error"),
+    )  # fmt: skip
     rows = [
         (
             str(message.id),
@@ -64,7 +68,7 @@ def outbox_list(
         print_json(messages)
         return
     if not messages:
-        typer.echo("no message waits or failed")
+        typer.echo(_("no message waits or failed"))
         return
     for line in _table(messages):
         typer.echo(line.rstrip())
@@ -84,10 +88,7 @@ def outbox_retry(
     if as_json:
         print_json({"retried": retried})
     elif retried:
-        typer.echo(f"{len(retried)} failed message(s) back in the queue: {_ids(retried)}")
+        ids = ", ".join(str(each) for each in retried)
+        typer.echo(_("back in the queue: {ids}").format(ids=ids))
     else:
-        typer.echo("no failed message to retry")
-
-
-def _ids(ids: list[int]) -> str:
-    return ", ".join(str(each) for each in ids)
+        typer.echo(_("no failed message to retry"))

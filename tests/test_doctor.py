@@ -13,14 +13,22 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.app import open_app
 from bot.settings import Settings, generate_key_lines
+from services.cases import ANY
+from services.doctor import (
+    Status,
+    StoredConfiguration,
+    contacts_check,
+    quiet_hours_check,
+    time_zones_check,
+)
+from services.views import WorkplaceView
 from storage.database import Database, upgrade_schema
 from tests.bot_driver import WVB, CommandResult
 from tests.conftest import Backend
 from tests.fake_telegram_api import FakeTelegramServer
+from tests.test_ciphertext_upgrade import downgrade_schema
 
 STAFF_CHAT = -100_777_001
 
@@ -153,9 +161,10 @@ async def test_a_public_staff_chat_or_a_country_without_contacts_fails(
     backend: Backend, fake_telegram: FakeTelegramServer
 ) -> None:
     settings = backend.settings()
-    await complete_configuration(settings)
-    async with open_app(settings) as app:
+    async with open_app(settings, upgrade_schema=True) as app:
+        await app.staff.add_workplace("cli:test", "Riverside Garments", "TH", "Asia/Bangkok")
         await app.staff.add_workplace("cli:test", "Mandalay Shoes", "MM", "Asia/Yangon")
+        await app.staff.set_contacts("cli:test", "TH", "*", "Labour hotline 1546")
     fake_telegram.register_chat(
         {"id": STAFF_CHAT, "type": "supergroup", "title": "Staff", "username": "staff_public"}
     )
@@ -178,22 +187,19 @@ async def test_a_schema_behind_this_version_fails_and_is_left_as_it_was(
     database = Database(settings.database_url)
     try:
         await upgrade_schema(database.engine, "0012_retention")
-    finally:
-        await database.dispose()
-    env = backend.environment(settings)
+        await downgrade_schema(database, "0012_retention")  # a PostgreSQL one is kept at head
 
-    result = await doctor(env)
+        result = await doctor(backend.environment(settings))
 
-    assert result.returncode == 1
-    lines = lines_by_check(result.stdout)
-    assert lines["database"].startswith("OK")
-    assert lines["schema"].startswith("FAIL")
-    assert "0012_retention" in lines["schema"]
-    assert "wvb db upgrade" in lines["schema"]
-    database = Database(settings.database_url)
-    try:
+        assert result.returncode == 1
+        lines = lines_by_check(result.stdout)
+        assert lines["database"].startswith("OK")
+        assert lines["schema"].startswith("FAIL")
+        assert "0012_retention" in lines["schema"]
+        assert "wvb db upgrade" in lines["schema"]
         assert not await database.is_up_to_date(), "the doctor migrated nothing"
     finally:
+        await database.upgrade()
         await database.dispose()
 
 
@@ -276,3 +282,41 @@ async def test_the_doctor_writes_nothing_to_an_existing_embedded_database(tmp_pa
     assert lines["time_zones"].startswith("WARN"), "Riverside has no time zone"
     assert "Riverside" in lines["time_zones"]
     assert snapshot(tmp_path) == before, "no file was created or changed"
+
+
+def workplace(name: str, country: str | None, zone: str | None = "Asia/Bangkok") -> WorkplaceView:
+    return WorkplaceView(0, name, country, zone)
+
+
+def test_contacts_for_any_country_are_a_fallback_not_a_country_s_own() -> None:
+    config = StoredConfiguration(
+        [workplace("Riverside", "TH"), workplace("Mandalay Shoes", "MM")], {"TH", ANY}
+    )
+    check = contacts_check(config)
+    assert check.status == Status.WARN
+    assert "MM" in check.detail
+    assert check.fix == "run `wvb contacts set --country MM --text TEXT`"
+
+    countryless = StoredConfiguration([workplace("Riverside", None)], {"TH"})
+    assert contacts_check(countryless).status == Status.FAIL
+    assert "Riverside" in contacts_check(countryless).detail
+
+    complete = StoredConfiguration([workplace("Riverside", "TH")], {"TH", ANY})
+    assert contacts_check(complete).status == Status.OK
+
+
+def test_quiet_hours_and_time_zones_are_checked_for_sense() -> None:
+    assert quiet_hours_check("21:00-07:00", (21 * 60, 7 * 60)).status == Status.OK
+    # services/broadcasts.py reads an equal start and end as quiet all day long
+    all_day = quiet_hours_check("08:00-08:00", (8 * 60, 8 * 60))
+    assert all_day.status == Status.FAIL
+    assert "never" in all_day.detail
+    assert quiet_hours_check("18:00-10:00", (18 * 60, 10 * 60)).status == Status.WARN
+    assert quiet_hours_check("", None).status == Status.WARN
+
+    unknown = StoredConfiguration([workplace("Riverside", "TH", "Asia/Nowhere")])
+    assert time_zones_check(unknown, "Asia/Bangkok", {}).status == Status.FAIL
+    zoned = StoredConfiguration([workplace("Riverside", "TH")])
+    assert time_zones_check(zoned, "Asia/Bangkok", {}).status == Status.OK
+    assert time_zones_check(zoned, "UTC", {}).status == Status.WARN, "workers with no workplace"
+    assert time_zones_check(zoned, "UTC", {"my": "Asia/Yangon"}).status == Status.OK

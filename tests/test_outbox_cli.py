@@ -36,9 +36,7 @@ class StaffChatSender:
 
 
 def relay(app: App, sender: StaffChatSender, staff_address: str | None) -> OutboxRelay:
-    return OutboxRelay(
-        app.database, app.keyring, {"telegram": sender}, staff_address=staff_address
-    )
+    return OutboxRelay(app.database, app.keyring, {"telegram": sender}, staff_address=staff_address)
 
 
 async def stuck_messages(backend: Backend) -> tuple[Any, dict[str, str]]:
@@ -96,6 +94,11 @@ async def test_outbox_list_shows_what_waits_or_failed_without_content(backend: B
     assert {"pending", "failed", "unreachable"} <= set(table.stdout.split())
     never_reveals_content_or_recipient(table.stdout)
 
+    checklist = json.loads((await run_wvb(env, "doctor", "--json")).stdout)
+    [outbox] = [check for check in checklist["checks"] if check["name"] == "outbox"]
+    assert outbox["status"] == "WARN", "the go-live checklist points at failed messages"
+    assert "wvb outbox list --status failed" in outbox["fix"]
+
     wrong = await run_wvb(env, "outbox", "list", "--status", "stuck")
     assert wrong.returncode != 0
     assert wrong.stderr.startswith("error: --status")
@@ -127,8 +130,14 @@ async def test_outbox_retry_puts_failed_messages_back_in_the_queue_audited(
     async with open_app(settings) as app:
         async with app.database.sessions() as session:
             audit = (
-                await session.execute(select(AuditEntry).where(AuditEntry.action == "outbox.retry"))
-            ).scalars().all()
+                (
+                    await session.execute(
+                        select(AuditEntry).where(AuditEntry.action == "outbox.retry")
+                    )
+                )
+                .scalars()
+                .all()
+            )
         assert len(audit) == 1
         assert audit[0].actor.startswith("cli:")
         assert audit[0].details["ids"] == [failed["id"]]
