@@ -84,6 +84,14 @@ def keys_check(settings: Settings) -> Check:
     )
 
 
+def _driver_error(error: BaseException) -> str:
+    """The name of the driver's own error under SQLAlchemy's wrappers (InvalidCatalogNameError
+    says more than DBAPIError); never its message, which may quote the URL."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return type(error).__name__
+
+
 def _database_name(url: str) -> str:
     path = sqlite_file(url)
     if path is not None:
@@ -111,7 +119,7 @@ async def database_checks(settings: Settings) -> tuple[list[Check], StoredConfig
             "database",
             Status.FAIL,
             _("cannot use the database {name} ({error})").format(
-                name=name, error=type(error).__name__
+                name=name, error=_driver_error(error)
             ),
             _("check WVB_DATABASE_URL, and that the database server runs"),
         )
