@@ -229,10 +229,9 @@ async def messenger_checks(settings: Settings) -> list[Check]:
                 _("set WVB_TELEGRAM_TOKEN (from @BotFather)"),
             ),
         ]
+    base = settings.telegram_api_base or PUBLIC_BOT_API  # an empty setting means the default
     try:
-        probe: BotApiProbe = await probe_bot_api(
-            token.get_secret_value(), settings.telegram_api_base, chat_id
-        )
+        probe: BotApiProbe = await probe_bot_api(token.get_secret_value(), base, chat_id)
     except ChannelStartError as error:
         rejected = str(error).startswith("WVB_TELEGRAM_TOKEN")
         channel = Check(
@@ -257,9 +256,7 @@ async def messenger_checks(settings: Settings) -> list[Check]:
     channel = Check(
         "channel",
         Status.OK,
-        _("Telegram bot @{username} answers at {base}").format(
-            username=probe.username, base=settings.telegram_api_base
-        ),
+        _("Telegram bot @{username} answers at {base}").format(username=probe.username, base=base),
     )
     if chat_id is None:
         return [channel, _staff_chat_unset()]
@@ -282,7 +279,8 @@ def webhook_check(settings: Settings) -> Check:
     url = settings.webhook_url
     if not url:
         return Check("webhook", Status.OK, _("not used: Telegram long polling"))
-    if url.startswith("http://") and settings.telegram_api_base == PUBLIC_BOT_API:
+    public_api = (settings.telegram_api_base or PUBLIC_BOT_API) == PUBLIC_BOT_API
+    if url.startswith("http://") and public_api:
         return Check(
             "webhook",
             Status.FAIL,

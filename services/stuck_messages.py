@@ -31,7 +31,10 @@ class MessageKind(StrEnum):
     WORKER_MESSAGE = "worker_message"
 
 
-_KINDS = {Side.STAFF: MessageKind.STAFF_ALERT, Side.WORKER: MessageKind.WORKER_MESSAGE}
+_KINDS: dict[str, MessageKind] = {
+    Side.STAFF: MessageKind.STAFF_ALERT,
+    Side.WORKER: MessageKind.WORKER_MESSAGE,
+}
 
 
 class StuckMessages:
@@ -60,7 +63,7 @@ class StuckMessages:
             QueuedMessageView(
                 id=row.id,
                 reference=reference,
-                kind=_KINDS.get(Side(row.recipient), MessageKind.WORKER_MESSAGE),
+                kind=_KINDS.get(row.recipient, MessageKind.WORKER_MESSAGE),
                 channel=None if row.channel == NO_CHANNEL else row.channel,
                 status=row.status,
                 attempts=row.attempts,
