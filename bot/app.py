@@ -48,6 +48,7 @@ from services.quotas import QuotaPolicy, WorkerQuotas
 from services.retention import RetentionPolicy, RetentionService
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
+from services.stuck_messages import StuckMessages
 from services.workers import WorkerProfileService
 from storage.conversation_state import (
     ConversationStore,
@@ -166,6 +167,10 @@ class App:
 
     def staff_chat(self) -> StaffChat:
         return StaffChat(self.staff_accounts, self.staff, self.casework, self.broadcasts)
+
+    def stuck_messages(self) -> StuckMessages:
+        """Outbox messages that wait or failed (`wvb outbox list`, `wvb outbox retry`)."""
+        return StuckMessages(self.database)
 
     def add_channel(self, channel: Channel) -> None:
         self.channels.append(channel)

@@ -15,7 +15,9 @@ import typer
 from bot.settings import generate_key_lines
 from cli.broadcast import broadcast_app, subscribers_app
 from cli.common import call_app, fail, print_json, run_async, run_until_stopped, settings_or_exit
+from cli.doctor import doctor
 from cli.lessons import lessons_app
+from cli.outbox import outbox_app
 from cli.staff import cases_app, contacts_app, staff_app, workplaces_app
 
 app = typer.Typer(
@@ -38,6 +40,8 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(broadcast_app, name="broadcast")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(lessons_app, name="lessons")
+app.add_typer(outbox_app, name="outbox")
+app.command("doctor")(doctor)
 
 
 @db_app.command("upgrade")

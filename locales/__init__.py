@@ -100,3 +100,13 @@ def translator(language: str) -> Translator:
     if language not in LANGUAGES:
         raise ValueError(f"unsupported language code {language!r}")
     return Translator(language, _translations(language), Locale.parse(language))
+
+
+#: The language of staff-facing text (the CLI, staff alerts): English until staff accounts carry
+#: a language (docs/ARCHITECTURE.md, "Decisions").
+STAFF_LANGUAGE = SOURCE_LANGUAGE
+
+
+def staff_gettext(message: str) -> str:
+    """``_`` for staff-facing text: marked for the catalogs, shown in ``STAFF_LANGUAGE``."""
+    return translator(STAFF_LANGUAGE).gettext(message)

@@ -144,3 +144,19 @@ class ContactView:
     country: str
     language: str
     text: str
+
+
+@dataclass(frozen=True)
+class QueuedMessageView:
+    """A message in the outbox as `wvb outbox list` shows it: which case, what kind, where it
+    stands. Never its content, nor who receives it."""
+
+    id: int
+    reference: str | None  # the case it belongs to, if any
+    kind: str  # services.stuck_messages.MessageKind
+    channel: str | None  # None: the worker has no address any more
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None  # only while pending

@@ -1,0 +1,327 @@
+"""`wvb doctor`: the go-live checklist an operator runs before inviting workers.
+
+It checks the settings and what they point at — keys, the database and its schema, Redis, the
+Telegram channel and the staff chat through the configured Bot API, the webhook — then what
+staff configured (``services/doctor.py``). Each check is one line, OK / WARN / FAIL with its fix.
+
+The doctor only looks. It is the one command that does not open the application
+(``bot/app.py``): opening it would create the embedded default's database and key file and
+migrate the schema. So it reads the database through a read-only engine
+(``storage/inspection.py``), resolves keys only from a file that exists, pings Redis and calls
+getMe and getChat: nothing is created, written or sent, whatever it finds.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.channels.telegram.probe import PROBE_TIMEOUT_SECONDS, BotApiProbe, probe_bot_api
+from bot.errors import ChannelStartError
+from bot.settings import Settings, SettingsError, check_private, resolve_keys
+from locales import staff_gettext as _
+from services.doctor import (
+    Check,
+    Checklist,
+    Status,
+    StoredConfiguration,
+    quiet_hours_check,
+    read_configuration,
+    stored_configuration_checks,
+)
+from storage.inspection import ReadOnlyDatabase, sqlite_file
+
+#: Telegram's own Bot API, which sends webhooks only to https:// addresses.
+PUBLIC_BOT_API = str(Settings.model_fields["telegram_api_base"].default)
+
+
+def settings_check(error: SettingsError) -> Check:
+    """Settings that cannot be read: the one line says which variable, and how to fix it."""
+    return Check("settings", Status.FAIL, str(error))
+
+
+def keys_check(settings: Settings) -> Check:
+    if settings.secret_key is not None and settings.encryption_keys is not None:
+        return Check("keys", Status.OK, _("WVB_SECRET_KEY and WVB_ENCRYPTION_KEYS are set"))
+    if settings.secret_key is not None or settings.encryption_keys is not None:
+        missing = "WVB_ENCRYPTION_KEYS" if settings.secret_key else "WVB_SECRET_KEY"
+        return Check(
+            "keys",
+            Status.FAIL,
+            _("{name} is not set").format(name=missing),
+            _("set it to the key your data was written with"),
+        )
+    path = settings.key_file
+    if not settings.is_embedded_default or not path.exists():
+        # Any other command would generate a key file here (the embedded default only); the
+        # doctor creates nothing, and keys an operator keeps in .env are the go-live way.
+        return Check(
+            "keys", Status.FAIL, _("WVB_SECRET_KEY and WVB_ENCRYPTION_KEYS are not set"),
+            _("run `wvb keys generate >> .env`, then `chmod 600 .env`"),
+        )  # fmt: skip
+    try:
+        check_private(path)
+    except SettingsError:
+        return Check(
+            "keys",
+            Status.FAIL,
+            _("{path}: other users of this machine can read or change it").format(path=path),
+            _("run `chmod 600 {path}`").format(path=path),
+        )
+    try:
+        resolve_keys(settings)  # the file exists: nothing is generated
+    except SettingsError as error:
+        return Check(
+            "keys", Status.FAIL, str(error),
+            _("restore {path} from your copy").format(path=path),
+        )  # fmt: skip
+    return Check(
+        "keys",
+        Status.OK,
+        _("in {path}, readable only by you; keep a copy elsewhere").format(path=path),
+    )
+
+
+def _driver_error(error: BaseException) -> str:
+    """The name of the driver's own error under SQLAlchemy's wrappers (InvalidCatalogNameError
+    says more than DBAPIError); never its message, which may quote the URL."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return type(error).__name__
+
+
+def _database_name(url: str) -> str:
+    path = sqlite_file(url)
+    if path is not None:
+        return str(path)
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def database_checks(settings: Settings) -> tuple[list[Check], StoredConfiguration | None]:
+    """The database and its schema, then what staff configured in it. A database that does
+    not exist yet holds nothing, so the checks after it list all that is missing; one that
+    cannot be read (or has another schema) is not read further."""
+    url = settings.database_url
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return [
+            Check(
+                "database", Status.FAIL, _("no database at {path}").format(path=path),
+                _("run `wvb db upgrade`"),
+            )
+        ], StoredConfiguration()  # fmt: skip
+    name = _database_name(url)
+
+    def unusable(error: Exception) -> Check:
+        return Check(
+            "database",
+            Status.FAIL,
+            _("cannot use the database {name} ({error})").format(
+                name=name, error=_driver_error(error)
+            ),
+            _("check WVB_DATABASE_URL, and that the database server runs"),
+        )
+
+    database = ReadOnlyDatabase(url)
+    try:
+        try:
+            schema = await database.schema()
+        except (OSError, SQLAlchemyError) as error:
+            return [unusable(error)], None
+        checks = [Check("database", Status.OK, _("reachable: {name}").format(name=name))]
+        if schema.current is None:
+            checks.append(
+                Check("schema", Status.FAIL, _("no schema yet"), _("run `wvb db upgrade`"))
+            )
+            return checks, StoredConfiguration()
+        if not schema.known:
+            checks.append(
+                Check(
+                    "schema",
+                    Status.FAIL,
+                    _("schema {current} is newer than this version of the bot").format(
+                        current=schema.current
+                    ),
+                    _("run the newer version of the bot"),
+                )
+            )
+            return checks, None
+        if not schema.up_to_date:
+            checks.append(
+                Check(
+                    "schema",
+                    Status.FAIL,
+                    _("schema {current}; this version needs {head}").format(
+                        current=schema.current, head=schema.head
+                    ),
+                    _("run `wvb db upgrade`"),
+                )
+            )
+            return checks, None
+        checks.append(Check("schema", Status.OK, _("current ({head})").format(head=schema.head)))
+        try:
+            return checks, await read_configuration(database.sessions)
+        except (OSError, SQLAlchemyError) as error:
+            return [*checks, unusable(error)], None
+    finally:
+        await database.dispose()
+
+
+async def redis_check(settings: Settings) -> Check:
+    if not settings.redis_url:
+        return Check(
+            "redis",
+            Status.WARN,
+            _("WVB_REDIS_URL is not set: conversations in progress are kept in memory, lost "
+              "on restart and not shared by two bot processes"),
+            _("set WVB_REDIS_URL before going live"),
+        )  # fmt: skip
+    client = Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=PROBE_TIMEOUT_SECONDS,
+        socket_timeout=PROBE_TIMEOUT_SECONDS,
+    )
+    try:
+        await client.ping()
+    except (RedisError, OSError) as error:
+        return Check(
+            "redis",
+            Status.FAIL,
+            _("WVB_REDIS_URL: cannot reach Redis ({error})").format(error=type(error).__name__),
+            _("check WVB_REDIS_URL, and that Redis runs"),
+        )
+    finally:
+        await client.aclose()
+    return Check("redis", Status.OK, _("reachable"))
+
+
+def _staff_chat_unset() -> Check:
+    return Check(
+        "staff_chat",
+        Status.FAIL,
+        _("WVB_STAFF_CHAT_ID is not set: urgent alerts reach nobody"),
+        _("set WVB_STAFF_CHAT_ID to your private staff group's id"),
+    )
+
+
+async def messenger_checks(settings: Settings) -> list[Check]:
+    """A channel workers can reach (Telegram; WhatsApp once it is a channel here), and the staff
+    chat urgent alerts go to, each asked through the configured Bot API."""
+    token = settings.telegram_token
+    chat_id = settings.staff_chat_id
+    if token is None:
+        channel = Check(
+            "channel",
+            Status.FAIL,
+            _("no messenger is configured: workers cannot reach the bot"),
+            _("set WVB_TELEGRAM_TOKEN (from @BotFather)"),
+        )
+        if chat_id is None:
+            return [channel, _staff_chat_unset()]
+        return [
+            channel,
+            Check(
+                "staff_chat",
+                Status.FAIL,
+                _("the staff chat is a Telegram chat, and Telegram is not configured"),
+                _("set WVB_TELEGRAM_TOKEN (from @BotFather)"),
+            ),
+        ]
+    base = settings.telegram_api_base or PUBLIC_BOT_API  # an empty setting means the default
+    try:
+        probe: BotApiProbe = await probe_bot_api(token.get_secret_value(), base, chat_id)
+    except ChannelStartError as error:
+        rejected = str(error).startswith("WVB_TELEGRAM_TOKEN")
+        channel = Check(
+            "channel",
+            Status.FAIL,
+            str(error),
+            _("copy the token again from @BotFather")
+            if rejected
+            else _("check WVB_TELEGRAM_API_BASE, and the network"),
+        )
+        if chat_id is None:
+            return [channel, _staff_chat_unset()]
+        return [
+            channel,
+            Check(
+                "staff_chat",
+                Status.FAIL,
+                _("not checked: Telegram did not answer"),
+                _("fix the channel first"),
+            ),
+        ]
+    channel = Check(
+        "channel",
+        Status.OK,
+        _("Telegram bot @{username} answers at {base}").format(username=probe.username, base=base),
+    )
+    if chat_id is None:
+        return [channel, _staff_chat_unset()]
+    if probe.staff_chat_problem is not None:
+        return [
+            channel,
+            Check(
+                "staff_chat",
+                Status.FAIL,
+                _("WVB_STAFF_CHAT_ID: {problem}; no alert is sent there").format(
+                    problem=probe.staff_chat_problem
+                ),
+                _("use a private group without a @username"),
+            ),
+        ]
+    return [channel, Check("staff_chat", Status.OK, _("private: urgent alerts go there"))]
+
+
+def webhook_check(settings: Settings) -> Check:
+    url = settings.webhook_url
+    if not url:
+        return Check("webhook", Status.OK, _("not used: Telegram long polling"))
+    public_api = (settings.telegram_api_base or PUBLIC_BOT_API) == PUBLIC_BOT_API
+    if url.startswith("http://") and public_api:
+        return Check(
+            "webhook",
+            Status.FAIL,
+            _("Telegram sends updates only to https:// addresses"),
+            _("use an https:// WVB_WEBHOOK_URL"),
+        )
+    if settings.webhook_secret is None:
+        # Safe for one process (the bot registers the webhook with a random secret at every
+        # start); two or more behind one address would each refuse the others' updates.
+        return Check(
+            "webhook",
+            Status.WARN,
+            _("WVB_WEBHOOK_SECRET is not set: each start picks a random one, so bot processes "
+              "behind one webhook refuse each other's updates"),
+            _("set WVB_WEBHOOK_SECRET"),
+        )  # fmt: skip
+    if settings.telegram_token is None:
+        return Check(
+            "webhook",
+            Status.WARN,
+            _("WVB_WEBHOOK_URL is set, but no Telegram token: it is not used"),
+            _("set WVB_TELEGRAM_TOKEN, or unset WVB_WEBHOOK_URL"),
+        )
+    return Check("webhook", Status.OK, _("{url}, with a secret").format(url=url))
+
+
+async def examine(settings: Settings) -> Checklist:
+    """Every check, in the order an operator fixes them."""
+    database, stored = await database_checks(settings)
+    checks = [
+        keys_check(settings),
+        *database,
+        await redis_check(settings),
+        *await messenger_checks(settings),
+        webhook_check(settings),
+    ]
+    if stored is not None:
+        checks += stored_configuration_checks(
+            stored,
+            default_timezone=settings.timezone,
+            language_timezones=settings.timezones_by_language,
+        )
+    checks.append(quiet_hours_check(settings.quiet_hours, settings.quiet_window))
+    return Checklist.of(checks)
