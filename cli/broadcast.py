@@ -244,10 +244,14 @@ def subscribers_tag(
     reference: str = typer.Argument(..., help="A case reference: its reporter gets the tag."),
     tag: str = typer.Argument(..., help="The tag, such as night-shift."),
     remove: bool = typer.Option(False, "--remove", help="Take the tag away instead."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Tag the worker who reported a case (for --segment tag=...); you never see who they are."""
     call(lambda service: service.tag_reporter(cli_actor(), reference, tag, remove=remove))
-    typer.echo(f"{'untagged' if remove else 'tagged'}: {tag}", err=True)
+    if as_json:
+        print_json({"reference": reference, "tag": tag, "tagged": not remove})
+    else:
+        typer.echo(f"{'untagged' if remove else 'tagged'}: {tag}", err=True)
 
 
 @subscribers_app.command("tags")

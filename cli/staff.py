@@ -403,9 +403,15 @@ def workplaces_list(as_json: bool = JSON_OPTION) -> None:
 
 
 @workplaces_app.command("remove")
-def workplaces_remove(name: str = typer.Argument(..., help="The workplace's name.")) -> None:
+def workplaces_remove(
+    name: str = typer.Argument(..., help="The workplace's name."), as_json: bool = JSON_OPTION
+) -> None:
     """Stop offering a workplace (its cases keep it)."""
     call(lambda service: service.remove_workplace(cli_actor(), name))
+    if as_json:
+        print_json({"name": name, "active": False})
+    else:
+        typer.echo(f"workplace {name}: no longer offered (its cases keep it)")
 
 
 @contacts_app.command("set")
@@ -417,9 +423,15 @@ def contacts_set(
     language: str = typer.Option(
         "*", "--language", metavar="LL", help="Language code, or * for any."
     ),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Set the emergency contacts for a country and language."""
-    call(lambda service: service.set_contacts(cli_actor(), country, language, text))
+    contact = call(lambda service: service.set_contacts(cli_actor(), country, language, text))
+    if as_json:
+        print_json(contact)
+    else:
+        typer.echo(f"emergency contacts set for country {contact.country}, "
+                   f"language {contact.language}")  # fmt: skip
 
 
 @contacts_app.command("list")
@@ -470,6 +482,12 @@ def staff_list(as_json: bool = JSON_OPTION) -> None:
 
 
 @staff_app.command("remove")
-def staff_remove(name: str = typer.Argument(..., help="The staff member's name.")) -> None:
+def staff_remove(
+    name: str = typer.Argument(..., help="The staff member's name."), as_json: bool = JSON_OPTION
+) -> None:
     """Remove a staff member's access (their past actions stay in the audit log)."""
     staff_accounts_call(lambda a: a.remove(cli_actor(), name))
+    if as_json:
+        print_json({"name": name, "active": False})
+    else:
+        typer.echo(f"{name}: access removed")

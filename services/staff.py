@@ -256,7 +256,8 @@ class StaffService:
             workplace.active = False  # cases keep pointing at it
             audit.record(session, actor, "workplace.remove", str(workplace.id), name=name)
 
-    async def set_contacts(self, actor: str, country: str, language: str, text: str) -> None:
+    async def set_contacts(self, actor: str, country: str, language: str, text: str) -> ContactView:
+        """Set (or replace) the contacts for a country and a language; returns them as stored."""
         country = country.upper() if country != ANY else ANY
         if country != ANY and (len(country) != 2 or not country.isalpha()):
             raise Refusal("country", "must be a two-letter ISO country code, or * for any")
@@ -275,6 +276,7 @@ class StaffService:
             else:
                 row.text = text
             audit.record(session, actor, "contacts.set", None, country=country, language=language)
+        return ContactView(country, language, text)
 
     async def list_contacts(self) -> list[ContactView]:
         async with self.database.sessions() as session:

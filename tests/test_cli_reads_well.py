@@ -90,6 +90,27 @@ def test_the_installed_command_prints_the_same_plain_help(tmp_path: Path) -> Non
     assert "{" not in result.stdout
 
 
+#: Staff commands that are not one request with one answer: a live view, a server.
+NOT_ONE_ANSWER = {("broadcast", "watch"), ("broadcast", "relay")}
+STAFF_GROUPS = {"cases", "workplaces", "contacts", "staff", "broadcast", "subscribers"}
+
+
+def test_every_staff_command_accepts_json(tmp_path: Path) -> None:
+    """CONTRACT.md: staff commands all accept --json and then print one JSON document."""
+    for path, command in every_command():
+        if path[0] in STAFF_GROUPS and path not in NOT_ONE_ANSWER:
+            flags = {flag for param in command.params for flag in param.opts}
+            assert "--json" in flags, path
+    assert run("workplaces", "add", "Golden Thread", cwd=tmp_path).returncode == 0
+    removed = run("workplaces", "remove", "Golden Thread", "--json", cwd=tmp_path)
+    assert removed.returncode == 0, removed.stderr
+    assert json.loads(removed.stdout) == {"name": "Golden Thread", "active": False}
+    contacts = run("contacts", "set", "--country", "th", "--text", "Call 191.", "--json",
+                   cwd=tmp_path)  # fmt: skip
+    assert contacts.returncode == 0, contacts.stderr
+    assert json.loads(contacts.stdout) == {"country": "TH", "language": "*", "text": "Call 191."}
+
+
 # -- exit codes ---------------------------------------------------------------------------------
 
 #: A value for each required argument that names nothing that exists.
