@@ -68,7 +68,9 @@ def call(action: Callable[[StaffService], Awaitable[T]]) -> T:
 
 @cases_app.command("list")
 def cases_list(
-    status: str | None = typer.Option(None, "--status", help="Only cases in this status."),
+    status: str | None = typer.Option(
+        None, "--status", help=f"Only cases in this status: {', '.join(CaseStatus)}."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List cases, oldest first: one line each; a quoted workplace is one the worker typed."""
@@ -192,7 +194,7 @@ STAFF_LANGUAGE = "en"
 
 def _print_case(case: CaseDetail) -> None:
     console = Console()
-    words = translator(STAFF_LANGUAGE).gettext
+    words = _label
     safe = terminal_safe
     urgent = " [bold red]URGENT[/]" if case.urgent else ""
     console.print(f"[bold]{case.reference}[/] — {_status(case.status)}{urgent}")
@@ -228,13 +230,18 @@ def _print_case(case: CaseDetail) -> None:
         console.print(f"{local_time(event.at)} {safe(event.actor)}: {event.action}{moved}")
 
 
+def _label(message: str) -> str:
+    return translator(STAFF_LANGUAGE).gettext(message)
+
+
 def _status(status: str) -> str:
     """The stage as the worker's /status names it, and the code staff commands take:
     ``Being looked into (investigating)``."""
-    stage = STAGES.get(CaseStatus(status)) if status in set(CaseStatus) else None
-    if stage is None:
+    try:
+        stage, _meaning = STAGES[CaseStatus(status)]
+    except ValueError:
         return status
-    return f"{translator(STAFF_LANGUAGE).gettext(stage[0])} ({status})"
+    return f"{_label(stage)} ({status})"
 
 
 def casework_call(action: Callable[[CaseworkService], Awaitable[T]]) -> T:
