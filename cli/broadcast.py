@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from cli.common import (
+    EXIT_CONFIG,
     call_app,
     fail,
     print_json,
     run_until_stopped,
     settings_or_exit,
 )
+from cli.usage import JSON_OPTION, CommandGroup, usage_error
 from domain.statuses import BROADCAST_ENDED
 from services.audit import cli_actor
 from services.broadcasts import BroadcastService, topic_texts
@@ -29,18 +31,15 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-broadcast_app = typer.Typer(
+broadcast_app = CommandGroup(
     help="Send rights education to subscribed workers, at the messenger's rate limit.",
-    no_args_is_help=True,
 )
-subscribers_app = typer.Typer(
+subscribers_app = CommandGroup(
     help="Workers who receive broadcasts: tags for segments (workers stay anonymous).",
-    no_args_is_help=True,
 )
 
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 TEXT_FILE_OPTION = typer.Option(
-    [], "--text-file", help="The text in one language: LANG=PATH (repeatable)."
+    [], "--text-file", metavar="LANG=PATH", help="The text in one language: LANG=PATH (repeatable)."
 )
 SEGMENT_HELP = (
     "Who receives it: 'all' (default), or terms such as language=th,workplace=3,tag=night-shift "
@@ -58,13 +57,13 @@ def _read_texts(text_files: list[str]) -> dict[str, str]:
     for spec in text_files:
         language, sep, path = spec.partition("=")
         if not sep or not path:
-            fail(f"--text-file {spec!r}: use LANG=PATH, such as th=news-th.txt")
+            usage_error(f"--text-file {spec!r}: use LANG=PATH, such as th=news-th.txt")
         if language in texts:
-            fail(f"--text-file: language {language!r} given twice")
+            usage_error(f"--text-file: language {language!r} given twice")
         try:
             texts[language] = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            fail(f"--text-file {language}: cannot read {path} ({type(error).__name__})")
+            usage_error(f"--text-file {language}: cannot read {path} ({type(error).__name__})")
     return texts
 
 
@@ -74,9 +73,9 @@ def _parse_at(at: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
     except ValueError:
-        fail(f"--at {at!r}: use ISO 8601 with a time zone, such as 2026-12-01T09:00+07:00")
+        usage_error(f"--at {at!r}: use ISO 8601 with a time zone, such as 2026-12-01T09:00+07:00")
     if moment.tzinfo is None:
-        fail(f"--at {at!r}: add a time zone, such as 2026-12-01T09:00+07:00 or ...Z for UTC")
+        usage_error(f"--at {at!r}: add a time zone, such as 2026-12-01T09:00+07:00 or ...Z for UTC")
     return moment
 
 
@@ -88,11 +87,15 @@ def broadcast_create(
     text_file: list[str] = TEXT_FILE_OPTION,
     segment: str = typer.Option("all", "--segment", help=SEGMENT_HELP),
     at: str | None = typer.Option(
-        None, "--at", help="Send at this time (ISO 8601 with a time zone); default now."
+        None,
+        "--at",
+        metavar="ISO8601",
+        help="Send at this time (ISO 8601 with a time zone); default now.",
     ),
     fallback: str = typer.Option(
         "skip",
         "--fallback",
+        metavar="skip|default",
         help="Workers whose language has no text: 'skip' them, or send the 'default' "
         "language (WVB_DEFAULT_LANGUAGE).",
     ),
@@ -106,11 +109,13 @@ def broadcast_create(
 ) -> None:
     """Create a broadcast from a lesson topic or from per-language text files."""
     if (topic is None) == (not text_file):
-        fail("give either --topic TOPIC or --text-file LANG=PATH (one or more), not both")
+        usage_error("give either --topic TOPIC or --text-file LANG=PATH (one or more), not both")
     moment = _parse_at(at)
+    # Read before anything opens: an unreadable file is a usage mistake, like a malformed --at.
+    file_texts = _read_texts(text_file)
 
     async def create(service: BroadcastService) -> dict[str, Any]:
-        texts = topic_texts(topic) if topic else _read_texts(text_file)
+        texts = topic_texts(topic) if topic else file_texts
         chosen = await service.parse_segment(segment)
         if dry_run:
             return await service.preview(texts, chosen, fallback)
@@ -135,7 +140,7 @@ def broadcast_create(
 
 @broadcast_app.command("status")
 def broadcast_status(
-    broadcast_id: int = typer.Argument(..., help="The broadcast id."),
+    broadcast_id: int = typer.Argument(..., metavar="ID", help="The broadcast id."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """How far a broadcast has got: sent, failed (blocked included), pending."""
@@ -153,8 +158,10 @@ def broadcast_status(
 
 @broadcast_app.command("watch")
 def broadcast_watch(
-    broadcast_id: int = typer.Argument(..., help="The broadcast id."),
-    interval: float = typer.Option(1.0, "--interval", help="Seconds between updates."),
+    broadcast_id: int = typer.Argument(..., metavar="ID", help="The broadcast id."),
+    interval: float = typer.Option(
+        1.0, "--interval", metavar="SECONDS", help="Seconds between updates."
+    ),
 ) -> None:
     """A live progress bar until the broadcast is done (Ctrl-C stops watching, not sending)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -207,7 +214,7 @@ def broadcast_list(as_json: bool = JSON_OPTION) -> None:
 
 @broadcast_app.command("cancel")
 def broadcast_cancel(
-    broadcast_id: int = typer.Argument(..., help="The broadcast id."),
+    broadcast_id: int = typer.Argument(..., metavar="ID", help="The broadcast id."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Stop a broadcast: messages not yet sent are not sent."""
@@ -227,7 +234,7 @@ def broadcast_relay() -> None:
     from bot.runner import relay_broadcasts
 
     if settings.telegram_token is None:
-        fail("WVB_TELEGRAM_TOKEN: not set, so there is nowhere to send", 2)
+        fail("WVB_TELEGRAM_TOKEN: not set, so there is nowhere to send", EXIT_CONFIG)
     configure_logging(settings.log_level, [settings.telegram_token.get_secret_value()])
     run_until_stopped(lambda stop: relay_broadcasts(settings, stop))
 
@@ -237,10 +244,14 @@ def subscribers_tag(
     reference: str = typer.Argument(..., help="A case reference: its reporter gets the tag."),
     tag: str = typer.Argument(..., help="The tag, such as night-shift."),
     remove: bool = typer.Option(False, "--remove", help="Take the tag away instead."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Tag the worker who reported a case (for --segment tag=...); you never see who they are."""
     call(lambda service: service.tag_reporter(cli_actor(), reference, tag, remove=remove))
-    typer.echo(f"{'untagged' if remove else 'tagged'}: {tag}", err=True)
+    if as_json:
+        print_json({"reference": reference, "tag": tag, "tagged": not remove})
+    else:
+        typer.echo(f"{'untagged' if remove else 'tagged'}: {tag}", err=True)
 
 
 @subscribers_app.command("tags")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from cli.common import call_app, fail, print_json
+from cli.common import call_app, print_json
+from cli.usage import JSON_OPTION, CommandGroup, usage_error
 from locales import LANGUAGES
 from locales.education import TOPICS, check_shipped, lesson_preview
 
-lessons_app = typer.Typer(help="Rights-education lessons in every language.", no_args_is_help=True)
-
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+lessons_app = CommandGroup(help="Rights-education lessons in every language.")
 
 
 @lessons_app.command("list")
@@ -34,13 +33,13 @@ def lessons_list(as_json: bool = JSON_OPTION) -> None:
 @lessons_app.command("check")
 def lessons_check(
     language: list[str] = typer.Option(  # noqa: B008
-        [], "--language", help="Only these languages (repeatable); default all."
+        [], "--language", metavar="LL", help="Only these languages (repeatable); default all."
     ),
 ) -> None:
     """Check every lesson file: present, well-formed, within the page size, title translated."""
     unknown = [code for code in language if code not in LANGUAGES]
     if unknown:
-        fail(f"--language: unknown {', '.join(unknown)}; one of {', '.join(LANGUAGES)}")
+        usage_error(f"--language: unknown {', '.join(unknown)}; one of {', '.join(LANGUAGES)}")
     problems = [problem for code in (language or LANGUAGES) for problem in check_shipped(code)]
     for problem in problems:
         typer.echo(problem, err=True)

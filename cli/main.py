@@ -19,17 +19,17 @@ from cli.doctor import doctor
 from cli.lessons import lessons_app
 from cli.outbox import outbox_app
 from cli.staff import cases_app, contacts_app, staff_app, workplaces_app
+from cli.usage import JSON_OPTION, CommandGroup
 
-app = typer.Typer(
+app = CommandGroup(
     name="wvb",
     help="Worker Voice Bot: rights education, anonymous grievances, worker-validated remediation.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Create or migrate the database schema.", no_args_is_help=True)
-keys_app = typer.Typer(help="Secrets for pseudonyms and encryption.", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit log of staff actions.", no_args_is_help=True)
+db_app = CommandGroup(help="Create or migrate the database schema.")
+keys_app = CommandGroup(help="Secrets for pseudonyms and encryption.")
+audit_app = CommandGroup(help="The audit log of staff actions.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
@@ -116,9 +116,7 @@ def keys_rotate() -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
-) -> None:
+def audit_verify(as_json: bool = JSON_OPTION) -> None:
     """Check the audit log's hash chain: exit 0 when intact, 1 naming the first bad row.
 
     The last row's hash (the head) is printed: keep it elsewhere, and a later run shows whether
@@ -162,7 +160,10 @@ def run() -> None:
 @app.command("chat")
 def chat(
     identity: str = typer.Option(
-        "local", "--as", help="Talk as this simulated worker (each name is a separate worker)."
+        "local",
+        "--as",
+        metavar="NAME",
+        help="Talk as this simulated worker (each name is a separate worker).",
     ),
 ) -> None:
     """Talk to the bot in this terminal (the console channel), with numbered choices.

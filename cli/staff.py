@@ -7,48 +7,57 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from cli.common import call_app, fail, print_json
+from cli.common import call_app, print_json
+from cli.usage import JSON_OPTION, CommandGroup, usage_error
+from conversations.categories import AFFECTED, CONFIDENTIALITY, OCCURRED
+from conversations.status import STAGES
+from domain.statuses import CaseStatus
+from locales import LANGUAGES, translator
 from services.audit import cli_actor, os_account
 from services.casework import CaseworkService, Remediation
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
-from services.views import CaseDetail, to_json
-from storage.models import iso_utc
+from services.views import CaseDetail, CaseSummary, to_json
 
 if TYPE_CHECKING:
     from bot.app import App
 
 T = TypeVar("T")
 
-cases_app = typer.Typer(help="See cases (every view is written to the audit log).",
-                        no_args_is_help=True)  # fmt: skip
-workplaces_app = typer.Typer(help="Workplaces offered to workers when they report.",
-                             no_args_is_help=True)  # fmt: skip
-staff_app = typer.Typer(help="Staff accounts and roles (admin, case_handler, educator, viewer).",
-                        no_args_is_help=True)  # fmt: skip
-contacts_app = typer.Typer(help="Emergency contacts shown at once to urgent reporters.",
-                           no_args_is_help=True)  # fmt: skip
+cases_app = CommandGroup(help="See cases (every view is written to the audit log).")
+workplaces_app = CommandGroup(help="Workplaces offered to workers when they report.")
+staff_app = CommandGroup(help="Staff accounts and roles (admin, case_handler, educator, viewer).")
+contacts_app = CommandGroup(help="Emergency contacts shown at once to urgent reporters.")
 
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 SUMMARY_IN_OPTION = typer.Option(
-    [], "--summary-in", help="The summary in a worker's language: LANG=TEXT (repeatable)."
+    [],
+    "--summary-in",
+    metavar="LANG=TEXT",
+    help="The summary in a worker's language: LANG=TEXT (repeatable).",
 )
 SITE_SAMPLE_OPTION = typer.Option(
     0,
     "--site-sample",
+    metavar="N",
     help="Also ask this many other workers of the same workplace (who agreed to be asked), "
     "without revealing the case.",
 )
 EXPORT_OPTION = typer.Option(
-    None, "--export-files", help="Also write the decrypted evidence files into this folder."
+    None,
+    "--export-files",
+    metavar="DIR",
+    help="Also write the decrypted evidence files into this folder.",
 )
 
 
@@ -59,25 +68,75 @@ def call(action: Callable[[StaffService], Awaitable[T]]) -> T:
 
 @cases_app.command("list")
 def cases_list(
-    status: str | None = typer.Option(None, "--status", help="Only cases in this status."),
+    status: str | None = typer.Option(
+        None, "--status", help=f"Only cases in this status: {', '.join(CaseStatus)}."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """List cases, oldest first."""
-    cases = call(lambda service: service.list_cases(cli_actor(), status))
+    """List cases, oldest first: one line each; a quoted workplace is one the worker typed."""
+
+    async def listing(app: App) -> list[CaseSummary]:
+        # A typed workplace is what a worker wrote: left out for a role that may not read that.
+        typed = await app.staff_accounts.may_at_command_line(os_account(), "cases.read")
+        return await app.staff.list_cases(cli_actor(), status, typed_workplaces=typed)
+
+    cases = call_app(listing)
     if as_json:
         print_json(cases)
         return
-    table = Table("reference", "status", "category", "language", "urgent", "created")
-    for case in cases:
-        table.add_row(
+    # One line per case, in 80 columns too: codes as --status takes them, the first category
+    # (+N more), the day received (`cases show` has the time); the workplace gets the width
+    # left and is cut with "…" (`cases show` has it whole). "!" marks an urgent case.
+    headers = ("", "reference", "status", "about", "lang", "received")
+    rows = [
+        (
+            "!" if case.urgent else "",
             case.reference,
             case.status,
-            case.category or "",
+            _about(case),
             case.language,
-            "URGENT" if case.urgent else "",
-            f"{case.created_at:%Y-%m-%d %H:%M}",
+            local_time(case.created_at)[:10],
         )
-    Console().print(table)
+        for case in cases
+    ]
+    widths = [max(cell_len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    console = Console()
+    table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
+    for header, width in zip(headers, widths, strict=True):
+        table.add_column(header, width=width, no_wrap=True)
+    workplaces = [_workplace(case) for case in cases]
+    needed = max(cell_len(Text.from_markup(cell).plain) for cell in ["workplace", *workplaces])
+    left = console.width - sum(widths) - len(widths)
+    table.add_column("workplace", width=max(min(left, needed), 9), no_wrap=True,
+                     overflow="ellipsis")  # fmt: skip
+    for row, workplace in zip(rows, workplaces, strict=True):
+        table.add_row(*row, workplace)
+    console.print(table)
+
+
+def _about(case: CaseSummary) -> str:
+    more = len(case.categories) - 1
+    return (case.category or "-") + (f" +{more}" if more > 0 else "")
+
+
+def _workplace(case: CaseSummary) -> str:
+    if case.workplace:
+        return escape(case.workplace)
+    if case.workplace_typed:
+        return f'"{terminal_safe(case.workplace_typed)}"'
+    return "-"
+
+
+def local_time(moment: datetime) -> str:
+    """A timestamp in the operator's local time zone, to the minute, with its offset:
+    ``2026-03-01 14:05 +07:00``.
+
+    The operator's zone (the machine's, or ``TZ``), not the workplace's: a case may name no
+    listed workplace, and staff compare cases with each other and with their own clock. The
+    offset leaves no doubt; ``--json`` keeps UTC (``...Z``) for scripts."""
+    local = moment.astimezone()
+    offset = f"{local:%z}"
+    return f"{local:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:5]}"
 
 
 @cases_app.command("show")
@@ -128,34 +187,61 @@ def terminal_safe(text: str) -> str:
     return escape(text)
 
 
+#: Staff read English (docs/ARCHITECTURE.md, "Staff-facing text is English"); the labels below
+#: are the bot's own catalog messages, so staff see what the worker saw.
+STAFF_LANGUAGE = "en"
+
+
 def _print_case(case: CaseDetail) -> None:
     console = Console()
-    urgent = " [bold red]URGENT[/]" if case.urgent else ""
+    words = _label
     safe = terminal_safe
-    console.print(f"[bold]{case.reference}[/] — {case.status}{urgent}")
-    console.print(f"about: {safe(', '.join(case.category_labels))}")
-    console.print(f"workplace: {safe(case.workplace or case.workplace_typed or '-')}")
-    console.print(f"agency: {safe(case.agency or '-')}")
+    urgent = " [bold red]URGENT[/]" if case.urgent else ""
+    console.print(f"[bold]{case.reference}[/] — {_status(case.status)}{urgent}")
+    console.print(f"about: {'; '.join(words(label) for label in case.category_labels)}")
+    typed = case.workplace_typed
     console.print(
-        f"when: {case.occurred} · affected: {case.affected} · "
-        f"danger now: {'yes' if case.danger_now else 'no'} · {case.confidentiality}"
+        f"workplace: {safe(case.workplace)}" if case.workplace
+        else f'workplace: "{safe(typed)}" (typed by the worker)' if typed
+        else "workplace: -"
+    )  # fmt: skip
+    console.print(f"agency: {safe(case.agency or '-')}")
+    console.print(f"when: {words(OCCURRED.get(case.occurred, case.occurred))}")
+    console.print(f"affected: {words(AFFECTED.get(case.affected, case.affected))}")
+    console.print(f"danger now: {'yes' if case.danger_now else 'no'}")
+    console.print(
+        f"who may see it: {words(CONFIDENTIALITY.get(case.confidentiality, case.confidentiality))}"
     )
-    console.print(f"language: {case.language} · received {iso_utc(case.created_at)}")
+    language = f"{LANGUAGES.get(case.language, case.language)} ({case.language})"
+    console.print(f"language: {language} · received {local_time(case.created_at)}")
     if case.purged_at is not None:
         console.print(
-            f"[bold]content purged {iso_utc(case.purged_at)}[/]: what the worker wrote and sent, "
-            "notes and validations are deleted; only the counts remain"
+            f"[bold]content purged {local_time(case.purged_at)}[/]: what the worker wrote and "
+            "sent, notes and validations are deleted; only the counts remain"
         )
-    console.print(
-        f"acknowledge by {iso_utc(case.acknowledge_due_at)} · "
-        f"respond by {iso_utc(case.response_due_at)}"
-    )
+    console.print(f"acknowledge by {local_time(case.acknowledge_due_at)}")
+    console.print(f"respond by {local_time(case.response_due_at)}")
     for entry in case.entries:
         body = entry.text or f"[{entry.kind}, {'?' if entry.size is None else entry.size} bytes]"
-        console.print(f"\n[dim]{iso_utc(entry.at)} {entry.author}[/]\n{safe(body)}", markup=True)
+        console.print(f"\n[dim]{local_time(entry.at)} {entry.author}[/]\n{safe(body)}")
     console.print("\n[bold]history[/]")
     for event in case.events:
-        console.print(f"{iso_utc(event.at)} {safe(event.actor)}: {event.action}")
+        moved = f" → {_status(event.to_status)}" if event.to_status else ""
+        console.print(f"{local_time(event.at)} {safe(event.actor)}: {event.action}{moved}")
+
+
+def _label(message: str) -> str:
+    return translator(STAFF_LANGUAGE).gettext(message)
+
+
+def _status(status: str) -> str:
+    """The stage as the worker's /status names it, and the code staff commands take:
+    ``Being looked into (investigating)``."""
+    try:
+        stage, _meaning = STAGES[CaseStatus(status)]
+    except ValueError:
+        return status
+    return f"{_label(stage)} ({status})"
 
 
 def casework_call(action: Callable[[CaseworkService], Awaitable[T]]) -> T:
@@ -192,7 +278,9 @@ def cases_status(
 @cases_app.command("assign")
 def cases_assign(
     reference: str = typer.Argument(..., help="The case reference."),
-    to: str = typer.Option(..., "--to", help="A staff member's name (empty: unassign)."),
+    to: str = typer.Option(
+        ..., "--to", metavar="STAFF_NAME", help="A staff member's name (empty: unassign)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Assign the case to a staff member."""
@@ -225,7 +313,9 @@ def cases_reply(
 @cases_app.command("remediate")
 def cases_remediate(
     reference: str = typer.Argument(..., help="The case reference."),
-    summary: str = typer.Option(..., "--summary", help="What the employer or buyer says was done."),
+    summary: str = typer.Option(
+        ..., "--summary", metavar="TEXT", help="What the employer or buyer says was done."
+    ),
     summary_in: list[str] = SUMMARY_IN_OPTION,
     site_sample: int = SITE_SAMPLE_OPTION,
     as_json: bool = JSON_OPTION,
@@ -235,11 +325,11 @@ def cases_remediate(
     for item in summary_in:
         language, separator, text = item.partition("=")
         if not separator or not text.strip():
-            fail("--summary-in takes LANG=TEXT, for example th=...")
+            usage_error("--summary-in takes LANG=TEXT, for example th=...")
         translations[language.strip()] = text
     remediation = Remediation(summary, translations)
     if site_sample < 0:
-        fail("--site-sample takes a number of workers, 0 or more")
+        usage_error("--site-sample takes a number of workers, 0 or more")
     status = casework_call(
         lambda s: s.remediate(cli_actor(), reference, remediation, site_sample=site_sample)
     )
@@ -252,7 +342,9 @@ def cases_close(
     unvalidated: bool = typer.Option(
         False, "--unvalidated", help="Close without workers' confirmation (reported separately)."
     ),
-    reason: str | None = typer.Option(None, "--reason", help="Why, with --unvalidated."),
+    reason: str | None = typer.Option(
+        None, "--reason", metavar="TEXT", help="Why, with --unvalidated."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Close a case. Refused unless workers confirmed the fix, or --unvalidated --reason."""
@@ -275,7 +367,7 @@ def cases_purge(
         print_json(result)
         return
     typer.echo(
-        f"{result.reference}: content purged {iso_utc(result.purged_at)} "
+        f"{result.reference}: content purged {local_time(result.purged_at)} "
         f"({result.entries} entries, {result.files} of them files)"
     )
 
@@ -283,9 +375,14 @@ def cases_purge(
 @workplaces_app.command("add")
 def workplaces_add(
     name: str = typer.Argument(..., help="The workplace's name as workers know it."),
-    country: str | None = typer.Option(None, "--country", help="Two-letter country code."),
+    country: str | None = typer.Option(
+        None, "--country", metavar="CC", help="Two-letter country code."
+    ),
     timezone: str | None = typer.Option(
-        None, "--timezone", help="IANA time zone, e.g. Asia/Bangkok: quiet hours are local time."
+        None,
+        "--timezone",
+        metavar="ZONE",
+        help="IANA time zone, e.g. Asia/Bangkok: quiet hours are local time.",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -313,19 +410,35 @@ def workplaces_list(as_json: bool = JSON_OPTION) -> None:
 
 
 @workplaces_app.command("remove")
-def workplaces_remove(name: str = typer.Argument(..., help="The workplace's name.")) -> None:
+def workplaces_remove(
+    name: str = typer.Argument(..., help="The workplace's name."), as_json: bool = JSON_OPTION
+) -> None:
     """Stop offering a workplace (its cases keep it)."""
     call(lambda service: service.remove_workplace(cli_actor(), name))
+    if as_json:
+        print_json({"name": name, "active": False})
+    else:
+        typer.echo(f"workplace {name}: no longer offered (its cases keep it)")
 
 
 @contacts_app.command("set")
 def contacts_set(
     text: str = typer.Option(..., "--text", help="What an urgent reporter sees."),
-    country: str = typer.Option("*", "--country", help="Two-letter country code, or * for any."),
-    language: str = typer.Option("*", "--language", help="Language code, or * for any."),
+    country: str = typer.Option(
+        "*", "--country", metavar="CC", help="Two-letter country code, or * for any."
+    ),
+    language: str = typer.Option(
+        "*", "--language", metavar="LL", help="Language code, or * for any."
+    ),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Set the emergency contacts for a country and language."""
-    call(lambda service: service.set_contacts(cli_actor(), country, language, text))
+    contact = call(lambda service: service.set_contacts(cli_actor(), country, language, text))
+    if as_json:
+        print_json(contact)
+    else:
+        typer.echo(f"emergency contacts set for country {contact.country}, "
+                   f"language {contact.language}")  # fmt: skip
 
 
 @contacts_app.command("list")
@@ -348,7 +461,10 @@ def staff_add(
     name: str = typer.Argument(..., help="How the staff member is named in the audit log."),
     role: str = typer.Option(..., "--role", help="admin, case_handler, educator or viewer."),
     telegram_id: int | None = typer.Option(
-        None, "--telegram-id", help="Their Telegram user id (stored only as a pseudonym)."
+        None,
+        "--telegram-id",
+        metavar="ID",
+        help="Their Telegram user id (stored only as a pseudonym).",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -373,6 +489,12 @@ def staff_list(as_json: bool = JSON_OPTION) -> None:
 
 
 @staff_app.command("remove")
-def staff_remove(name: str = typer.Argument(..., help="The staff member's name.")) -> None:
+def staff_remove(
+    name: str = typer.Argument(..., help="The staff member's name."), as_json: bool = JSON_OPTION
+) -> None:
     """Remove a staff member's access (their past actions stay in the audit log)."""
     staff_accounts_call(lambda a: a.remove(cli_actor(), name))
+    if as_json:
+        print_json({"name": name, "active": False})
+    else:
+        typer.echo(f"{name}: access removed")

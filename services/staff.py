@@ -66,8 +66,9 @@ class StaffService:
         except DecryptionError:
             return "[cannot be decrypted with the configured keys]"
 
-    @staticmethod
-    def _summary(case: Case) -> CaseSummary:
+    def _summary(self, case: Case, *, typed_workplace: bool = False) -> CaseSummary:
+        """``typed_workplace``: decrypt the workplace the worker typed (what a worker wrote: only
+        for staff who may read that)."""
         return CaseSummary(
             reference=case.reference,
             status=case.status,
@@ -77,12 +78,19 @@ class StaffService:
             urgent=case.urgent,
             created_at=case.created_at,
             workplace=case.workplace.name if case.workplace else None,
+            workplace_typed=(
+                self._open(case, case.workplace_other_ciphertext, "workplace")
+                if typed_workplace
+                else None
+            ),
             assigned_to=case.assigned_to,
             acknowledge_due_at=case.acknowledge_due_at,
             response_due_at=case.response_due_at,
         )
 
-    async def list_cases(self, actor: str, status: str | None = None) -> list[CaseSummary]:
+    async def list_cases(
+        self, actor: str, status: str | None = None, *, typed_workplaces: bool = False
+    ) -> list[CaseSummary]:
         if status is not None and status not in set(CaseStatus):
             raise Refusal(
                 "status", f"unknown status {status!r}; use one of: {', '.join(CaseStatus)}"
@@ -92,8 +100,11 @@ class StaffService:
             if status is not None:
                 query = query.where(Case.status == status)
             cases = (await session.execute(query)).scalars().all()
-            audit.record(session, actor, "cases.list", None, status=status, count=len(cases))
-            return [self._summary(case) for case in cases]
+            audit.record(
+                session, actor, "cases.list", None, status=status, count=len(cases),
+                typed_workplaces=typed_workplaces,
+            )  # fmt: skip
+            return [self._summary(case, typed_workplace=typed_workplaces) for case in cases]
 
     async def case_overview(self, actor: str, reference: str) -> CaseOverview:
         """The summary and the size of the file, decrypting nothing (audited as a summary)."""
@@ -108,9 +119,9 @@ class StaffService:
             case = await CaseRepository(session).named(reference, load=_CASE_FILE)
             audit.record(session, actor, "case.view", case.reference)
             return CaseDetail(
-                **vars(self._summary(case)),  # the summary's fields, then the file's
+                # the summary's fields, then the file's
+                **vars(self._summary(case, typed_workplace=True)),
                 category_labels=[CATEGORIES.get(c, c) for c in case.categories],
-                workplace_typed=self._open(case, case.workplace_other_ciphertext, "workplace"),
                 agency=self._open(case, case.agency_ciphertext, "agency"),
                 occurred=case.occurred,
                 affected=case.affected,
@@ -245,7 +256,8 @@ class StaffService:
             workplace.active = False  # cases keep pointing at it
             audit.record(session, actor, "workplace.remove", str(workplace.id), name=name)
 
-    async def set_contacts(self, actor: str, country: str, language: str, text: str) -> None:
+    async def set_contacts(self, actor: str, country: str, language: str, text: str) -> ContactView:
+        """Set (or replace) the contacts for a country and a language; returns them as stored."""
         country = country.upper() if country != ANY else ANY
         if country != ANY and (len(country) != 2 or not country.isalpha()):
             raise Refusal("country", "must be a two-letter ISO country code, or * for any")
@@ -264,6 +276,7 @@ class StaffService:
             else:
                 row.text = text
             audit.record(session, actor, "contacts.set", None, country=country, language=language)
+        return ContactView(country, language, text)
 
     async def list_contacts(self) -> list[ContactView]:
         async with self.database.sessions() as session:

@@ -132,13 +132,8 @@ class StaffAccounts:
         account (``services.audit.os_account``). Refused (audited) when that account's role
         lacks ``permission``. An OS account with no staff account is the server's operator, who
         holds the keys: a role would be no boundary for them, so it is not refused."""
-        if account is None:
-            return
-        async with self.database.sessions() as session:
-            member = await session.scalar(
-                select(StaffMember).where(StaffMember.name == account, StaffMember.active.is_(True))
-            )
-        if member is None or Staff(member.name, member.role).may(permission):
+        member = await self._command_line_member(account)
+        if member is None or member.may(permission):
             return
         await self.refused(f"cli:{account}", command, f"role {member.role}")
         raise Refusal(
@@ -146,6 +141,21 @@ class StaffAccounts:
             f"your staff role ({member.role}) cannot read what workers wrote; "
             "an admin or a case handler can",
         )
+
+    async def may_at_command_line(self, account: str | None, permission: str) -> bool:
+        """Whether the command line's user has ``permission``, refusing nothing: a listing
+        leaves out what they may not read instead (same rule as ``require_at_command_line``)."""
+        member = await self._command_line_member(account)
+        return member is None or member.may(permission)
+
+    async def _command_line_member(self, account: str | None) -> Staff | None:
+        if account is None:
+            return None
+        async with self.database.sessions() as session:
+            member = await session.scalar(
+                select(StaffMember).where(StaffMember.name == account, StaffMember.active.is_(True))
+            )
+        return None if member is None else Staff(member.name, member.role)
 
     async def refused(self, actor: str, command: str, why: str) -> None:
         """An unregistered sender, or a role without the permission: audited, and logged."""

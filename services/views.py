@@ -57,7 +57,9 @@ class CaseSummary:
     language: str
     urgent: bool
     created_at: datetime
-    workplace: str | None
+    workplace: str | None  # the listed workplace the worker chose
+    # the one they typed instead (decrypted, for staff who may read what workers wrote)
+    workplace_typed: str | None
     assigned_to: str | None
     acknowledge_due_at: datetime
     response_due_at: datetime
@@ -112,7 +114,6 @@ class CaseDetail(CaseSummary):
     """A case as ``wvb cases show`` shows it: the summary, the decrypted file and history."""
 
     category_labels: list[str]
-    workplace_typed: str | None
     agency: str | None
     occurred: str
     affected: str

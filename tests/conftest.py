@@ -33,8 +33,21 @@ set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "wvb-hypothesis")
 hypothesis.settings.register_profile("wvb", database=None)
 hypothesis.settings.load_profile("wvb")
 
-POSTGRES_ADMIN_DSN = os.environ.get(
-    "WVB_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+
+def postgres_urls(configured: str) -> tuple[str, str]:
+    """``WVB_TEST_POSTGRES_DSN`` in either form the README names: a plain DSN
+    (``postgresql://postgres@127.0.0.1:5432/test``, what asyncpg takes) or the SQLAlchemy URL
+    that ``WVB_DATABASE_URL`` uses (``postgresql+asyncpg://...``). Returns both forms:
+    (asyncpg DSN, SQLAlchemy URL)."""
+    _, separator, rest = configured.partition("://")
+    if not separator:
+        raise ValueError(f"WVB_TEST_POSTGRES_DSN: not a URL: {configured!r}")
+    return f"postgresql://{rest}", f"postgresql+asyncpg://{rest}"
+
+
+#: The server and an account that may create databases: each test session creates its own.
+POSTGRES_ADMIN_DSN, POSTGRES_ADMIN_URL = postgres_urls(
+    os.environ.get("WVB_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 )
 REDIS_URL = os.environ.get("WVB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -102,8 +115,7 @@ def postgres_database(services_problem: str | None) -> Iterator[str]:
             await connection.close()
 
     run_in_fresh_loop(admin(f'CREATE DATABASE "{name}"'))
-    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    yield f"{base}/{name}"
+    yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     run_in_fresh_loop(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 

@@ -22,10 +22,10 @@ KEYRING = Keyring((b"k" * 32,))
 OTHER_KEYRING = Keyring((b"x" * 32,))  # an entry sealed with a key the service does not have
 SUMMARY_KEYS = [
     "reference", "status", "category", "categories", "language", "urgent", "created_at",
-    "workplace", "assigned_to", "acknowledge_due_at", "response_due_at",
+    "workplace", "workplace_typed", "assigned_to", "acknowledge_due_at", "response_due_at",
 ]  # fmt: skip
 DETAIL_KEYS = [
-    *SUMMARY_KEYS, "category_labels", "workplace_typed", "agency", "occurred", "affected",
+    *SUMMARY_KEYS, "category_labels", "agency", "occurred", "affected",
     "danger_now", "confidentiality", "worker_reachable", "site_validation", "entries", "events",
 ]  # fmt: skip
 
