@@ -8,16 +8,12 @@ from datetime import datetime
 import typer
 
 from cli.common import call_app, print_json
+from cli.usage import JSON_OPTION, CommandGroup
 from locales import staff_gettext as _
 from services.audit import cli_actor
 from services.views import QueuedMessageView
 
-outbox_app = typer.Typer(
-    help="Messages waiting to be sent, or that failed (never their content).",
-    no_args_is_help=True,
-)
-
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+outbox_app = CommandGroup(help="Messages waiting to be sent, or that failed (never their content).")
 
 
 def _when(moment: datetime | None) -> str:

@@ -23,7 +23,7 @@ from cli.usage import JSON_OPTION, CommandGroup, usage_error
 from conversations.categories import AFFECTED, CONFIDENTIALITY, OCCURRED
 from conversations.status import STAGES
 from domain.statuses import CaseStatus
-from locales import LANGUAGES, translator
+from locales import LANGUAGES, staff_gettext
 from services.audit import cli_actor, os_account
 from services.casework import CaseworkService, Remediation
 from services.staff import StaffService
@@ -187,11 +187,6 @@ def terminal_safe(text: str) -> str:
     return escape(text)
 
 
-#: Staff read English (docs/ARCHITECTURE.md, "Staff-facing text is English"); the labels below
-#: are the bot's own catalog messages, so staff see what the worker saw.
-STAFF_LANGUAGE = "en"
-
-
 def _print_case(case: CaseDetail) -> None:
     console = Console()
     words = _label
@@ -231,7 +226,9 @@ def _print_case(case: CaseDetail) -> None:
 
 
 def _label(message: str) -> str:
-    return translator(STAFF_LANGUAGE).gettext(message)
+    """The bot's own catalog message in the staff language (locales.STAFF_LANGUAGE), so staff
+    see what the worker saw."""
+    return staff_gettext(message)
 
 
 def _status(status: str) -> str:
