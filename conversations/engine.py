@@ -96,6 +96,7 @@ class ConversationEngine:
             await self._navigate(ctx, nav)
         else:
             await self._step_input(ctx, inbound)
+        onboarding.settle(ctx)
         log.debug("turn done: step=%s replies=%d", state.step, len(ctx.replies))
         effects = Effects(erase_inbound=ctx.erase_inbound, erase_chat=ctx.erase_chat)
         replies = ctx.replies
@@ -152,6 +153,7 @@ class ConversationEngine:
             await report.discard(ctx)
             state.data.clear()
             state.onboarded = False
+            onboarding.begin(ctx)
             ctx.say(
                 ctx._(
                     "Welcome. Here you can learn your rights at work and report problems "
@@ -165,16 +167,12 @@ class ConversationEngine:
             await go(ctx, "language")
         elif command == "help":
             await menu.show_help(ctx)
-        elif command == "report":
+        elif command in onboarding.INTENTS:  # /report, /learn
             if state.onboarded:
-                await report.start_report(ctx)
-            else:
-                await self._to_menu(ctx)  # language and privacy notice come first
-        elif command == "learn":
-            if state.onboarded:
-                await learn.open_topics(ctx)
-            else:
-                await self._to_menu(ctx)  # language and privacy notice come first
+                await onboarding.INTENTS[command](ctx)
+            else:  # language and privacy notice first; then what was asked for, not the menu
+                await self._to_menu(ctx)
+                onboarding.begin(ctx, intent=command)
         elif command == "status":  # works before onboarding: a worker on a new phone
             await go(ctx, "status.reference")
         elif command == "forget":
@@ -202,8 +200,10 @@ class ConversationEngine:
             await self._step_input(ctx, inbound)  # a malformed one: re-prompt the current step
 
     async def _to_menu(self, ctx: TurnContext) -> None:
-        if ctx.state.language is None:
+        if ctx.state.language is None and onboarding.FIRST_RUN not in ctx.state.data:
             await self._command(ctx, "start")  # someone new: welcome them first
+        elif ctx.state.language is None:  # welcomed already; keep what they asked for
+            await go(ctx, "language", remember=False)
         elif not ctx.state.onboarded:
             await go(ctx, "privacy", remember=False)
         else:

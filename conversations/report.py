@@ -21,7 +21,7 @@ from conversations.categories import (
 from conversations.messages import Choice, Inbound, Outbound
 from conversations.ports import EvidenceOutcome
 from conversations.report_state import ChoiceField, ReportDraftState
-from conversations.turn import STEPS, Step, TurnContext, go, register
+from conversations.turn import STEPS, Step, TurnContext, go, register, typed_choices
 from locales import N_
 
 ORDER = (
@@ -252,6 +252,20 @@ class CategoriesStep(Step):
         ctx.replies.append(
             Outbound(prompt.text, prompt.choices, prompt.columns, replace_previous=True)
         )
+        return True
+
+    async def on_text(self, ctx: TurnContext, text: str) -> bool:
+        """Several problems typed at once, "2, 12" or "2 12": each is chosen (one already chosen
+        stays chosen: a worker typing their whole list again means all of it). A list naming
+        anything but problems (Done, Back, a number too high) changes nothing."""
+        typed = typed_choices(self.prompt(ctx).choices, text)
+        if typed is None or not all(payload.startswith("cat:") for payload in typed):
+            return False
+        report = ReportDraftState.load(ctx.state)
+        codes = [payload.removeprefix("cat:") for payload in typed]
+        report.categories += [code for code in codes if code not in report.categories]
+        report.save(ctx.state)
+        await self.enter(ctx)
         return True
 
 

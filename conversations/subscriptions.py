@@ -3,6 +3,7 @@ with /stop and /subscribe. Nobody is subscribed without saying yes."""
 
 from __future__ import annotations
 
+from conversations import onboarding
 from conversations.messages import Choice, Outbound
 from conversations.turn import Step, TurnContext, go, register
 
@@ -29,6 +30,7 @@ class OfferStep(Step):
             (
                 Choice("✔ " + _("Yes, send me messages"), SUBSCRIBE_YES),
                 Choice(_("No, thank you"), SUBSCRIBE_NO),
+                *ctx.nav_choices(menu=False),  # last, so "1" and "2" stay Yes and No
             ),
         )
 
@@ -41,9 +43,14 @@ class OfferStep(Step):
                 + "\n"
                 + ctx._("Thank you. You are ready.")
             )
-            await go(ctx, "menu", remember=False)
+            await onboarding.finish(ctx)
         else:
             return False
+        return True
+
+    async def on_back(self, ctx: TurnContext) -> bool:
+        """Back to the privacy notice the worker has just accepted, to read it again."""
+        await go(ctx, "privacy", remember=False)
         return True
 
 
@@ -77,7 +84,7 @@ class WorkplaceStep(Step):
         if workplace_id is not None:
             await ctx.services.profiles.set_workplace(ctx.worker.pseudonym, workplace_id)
         ctx.say(ctx._("Thank you. You will get messages. To stop them, send /stop."))
-        await go(ctx, "menu", remember=False)
+        await onboarding.finish(ctx)
         return True
 
 
@@ -90,7 +97,7 @@ async def subscribe(ctx: TurnContext) -> None:
         await go(ctx, "subscribe.workplace", remember=False)
         return
     ctx.say(ctx._("Thank you. You will get messages. To stop them, send /stop."))
-    await go(ctx, "menu", remember=False)
+    await onboarding.finish(ctx)
 
 
 async def unsubscribe(ctx: TurnContext) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
@@ -151,3 +152,21 @@ def match_typed_choice(
         if typed == label or typed == label.lstrip("↩☰ ").strip():
             return choice.payload
     return None
+
+
+#: What may stand between numbers typed as a list: spaces and commas, including the Arabic,
+#: full-width and ideographic commas and the Myanmar little section "၊".
+_LIST_SEPARATORS = re.compile(r"[\s,;،，、၊]+")
+
+
+def typed_choices(choices: tuple[Choice, ...], text: str) -> list[str] | None:
+    """Understand "2, 12" or "2 12" (digits of any script) as the payloads of those choices, for
+    a step where several can be chosen; None unless there are two or more numbers and each is a
+    choice's. One number alone is an ordinary typed choice (``match_typed_choice``)."""
+    parts = [part.rstrip(".)") for part in _LIST_SEPARATORS.split(text.strip()) if part]
+    if len(parts) < 2:
+        return None
+    indexes = [typed_number(part, len(choices)) for part in parts]
+    if None in indexes:
+        return None
+    return list(dict.fromkeys(choices[index].payload for index in indexes if index is not None))

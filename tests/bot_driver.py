@@ -64,7 +64,10 @@ async def onboard(
     picker = await ask(
         server, user, lambda: user.send_command("start"), lambda m: "lang:en" in data_of(m)
     )
-    assert picker.buttons()[0]["callback_data"] == f"lang:{language}", "language_code preselects"
+    assert [button["callback_data"] for button in picker.buttons()] == [
+        f"lang:{code}" for code in LANGUAGES
+    ], "one order, whatever the messenger's language"
+    assert f"{LANGUAGES[language]} ✓" in picker.button_labels(), "language_code is marked"
     privacy = await ask(
         server,
         user,
@@ -148,16 +151,25 @@ async def stop_bot(bot: RunningBot) -> None:
 
 
 @asynccontextmanager
+async def running(
+    backend: Backend, server: FakeTelegramServer, runtime: str, **overrides: object
+) -> AsyncIterator[RunningBot]:
+    """``start_bot`` for the length of a ``with`` block, stopped afterwards."""
+    bot = await start_bot(backend, server, runtime, **overrides)
+    try:
+        yield bot
+    finally:
+        await stop_bot(bot)
+
+
+@asynccontextmanager
 async def bot_with_staff_chat(
     backend: Backend, server: FakeTelegramServer, runtime: str, staff_chat: int
 ) -> AsyncIterator[RunningBot]:
     """A running bot whose staff alerts go to a private supergroup ``staff_chat``."""
     server.register_chat({"id": staff_chat, "type": "supergroup", "title": "Staff"})
-    running = await start_bot(backend, server, runtime, staff_chat_id=staff_chat)
-    try:
-        yield running
-    finally:
-        await stop_bot(running)
+    async with running(backend, server, runtime, staff_chat_id=staff_chat) as bot:
+        yield bot
 
 
 @asynccontextmanager

@@ -262,9 +262,9 @@ async def test_start_offers_every_language_named_in_its_own_script() -> None:
     assert set(labels) == set(LANGUAGES.values())
 
 
-async def test_messenger_language_is_preselected_first_and_prompts_in_it() -> None:
+async def test_messenger_language_is_marked_and_prompts_in_it() -> None:
     turn = await Chat(language_hint="th-TH").command("start")
-    assert turn.replies[-1].choices[0].payload == "lang:th"
+    assert turn.replies[-1].choices[1].label == "ไทย ✓", "marked in its place, not moved"
     assert "ภาษา" in last_text(turn)  # the picker speaks Thai before anything is chosen
 
 
@@ -278,7 +278,7 @@ async def test_onboarding_picks_language_shows_privacy_then_menu_and_saves_profi
     assert chat.profiles.saved == {}, "nothing is stored before the privacy notice is accepted"
     offer = await chat.press("privacy:ok")
     assert chat.state.step == "subscribe.offer"
-    assert payloads(offer) == ["sub:yes", "sub:no"]
+    assert payloads(offer) == ["sub:yes", "sub:no", "nav:back"]
     assert chat.profiles.subscribed == set(), "nobody is subscribed without saying yes"
     menu = await chat.press("sub:no")
     assert chat.state.step == "menu"
@@ -481,7 +481,7 @@ async def test_first_message_without_start_begins_onboarding() -> None:
     turn = await chat.text("hello")
     assert chat.state is not None
     assert chat.state.step == "language"
-    assert turn.replies[-1].choices[0].payload == "lang:km"
+    assert turn.replies[-1].choices[3].label == "ខ្មែរ ✓"
 
 
 async def test_returning_worker_with_expired_state_lands_in_the_menu_in_their_language() -> None:
