@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -92,7 +93,15 @@ def postgres_database(services_problem: str | None) -> Iterator[str]:
     """A throwaway PostgreSQL database for this test session; its URL for SQLAlchemy."""
     if services_problem:
         pytest.skip(services_problem)
-    name = f"wvb_test_{uuid.uuid4().hex[:12]}"
+    with throwaway_postgres_database("wvb_test") as name:
+        base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0]
+        yield f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+
+
+@contextmanager
+def throwaway_postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (its name), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
 
     async def admin(sql: str) -> None:
         connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
@@ -102,9 +111,10 @@ def postgres_database(services_problem: str | None) -> Iterator[str]:
             await connection.close()
 
     run_in_fresh_loop(admin(f'CREATE DATABASE "{name}"'))
-    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    yield f"{base}/{name}"
-    run_in_fresh_loop(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield name
+    finally:
+        run_in_fresh_loop(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @dataclass
