@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from redis.asyncio import Redis
@@ -31,8 +33,20 @@ from bot.channels.gateway import ConversationGateway
 from bot.channels.outbox_relay import OutboxRelay
 from bot.channels.sending import Sender
 from bot.channels.staff_chat import StaffChat
-from bot.errors import SchemaOutdatedError, ServiceUnavailableError
-from bot.settings import SecretKeys, Settings, SettingsError, resolve_keys
+from bot.errors import (
+    DatabaseNotFoundError,
+    KeysDoNotMatchError,
+    SchemaOutdatedError,
+    ServiceUnavailableError,
+)
+from bot.settings import (
+    SecretKeys,
+    Settings,
+    SettingsError,
+    key_file_in_use,
+    key_file_keys,
+    resolve_keys,
+)
 from conversations.engine import ConversationEngine
 from conversations.ports import Services
 from media.sandbox import CleaningSandbox, SandboxLimits
@@ -42,6 +56,7 @@ from services.broadcasts import BroadcastPolicy, BroadcastService
 from services.cases import CasePolicy, CaseService
 from services.casework import CaseworkService, ClockPolicy
 from services.education import LearningService
+from services.key_canary import KeyEvidence, KeyVerdict, check_and_record, read_evidence
 from services.key_rotation import KeyRotation
 from services.outbox import Outbox
 from services.quotas import QuotaPolicy, WorkerQuotas
@@ -56,7 +71,7 @@ from storage.conversation_state import (
     RedisConversationStore,
 )
 from storage.crypto import Keyring, Pseudonymizer
-from storage.database import Database
+from storage.database import Database, sqlite_path
 from storage.rate_limits import (
     AttemptCounter,
     Blinder,
@@ -281,14 +296,23 @@ class App:
 
 
 @asynccontextmanager
-async def database_errors_named() -> AsyncIterator[None]:
-    """Turn a driver's connection failure into one line naming WVB_DATABASE_URL."""
+async def database_errors_named(location: str = "the database") -> AsyncIterator[None]:
+    """Turn a driver's connection failure into one line naming WVB_DATABASE_URL and the
+    database (``Database.location``: a path, or host and name; never the password)."""
     try:
         yield
     except (OSError, DBAPIError) as error:
         raise ServiceUnavailableError(
-            f"WVB_DATABASE_URL: cannot use the database ({type(error).__name__})"
+            f"WVB_DATABASE_URL: cannot use {location} ({type(error).__name__})"
         ) from None
+
+
+#: Says something the operator must know to one line on stderr, whatever the command.
+Notify = Callable[[str], None]
+
+
+def tell_operator(line: str) -> None:
+    print(f"note: {line}", file=sys.stderr, flush=True)
 
 
 def connect_redis(settings: Settings) -> Redis | None:
@@ -350,20 +374,108 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
     )
 
 
-async def _open_database(settings: Settings, upgrade_schema: bool | None) -> Database:
+def _no_database(settings: Settings, path: Path) -> str:
+    if settings.is_embedded_default:
+        return (
+            f"WVB_DATABASE_URL: not set, and there is no database at {path} (the default, in the "
+            "working directory): run this in the folder that holds the bot's data or set "
+            "WVB_DATABASE_URL; `wvb db upgrade` makes a new database here"
+        )
+    return (
+        f"WVB_DATABASE_URL: no database at {path}: check the path, or make a new database there "
+        "with `wvb db upgrade`"
+    )
+
+
+async def _open_database(
+    settings: Settings, upgrade_schema: bool | None, create_database: bool, notify: Notify
+) -> Database:
+    """Open the database, migrating the embedded default's own file. A SQLite file that does
+    not exist is made only when asked (``create_database`` on the embedded default, or
+    ``upgrade_schema=True``), and said with its path: a command run in the wrong folder must
+    not quietly start over with an empty database."""
+    migrate = settings.is_embedded_default if upgrade_schema is None else upgrade_schema
+    path = sqlite_path(settings.database_url)
+    may_create = migrate and bool(upgrade_schema or create_database)
+    if path is not None and not path.exists() and not may_create:
+        raise DatabaseNotFoundError(_no_database(settings, path))
     database = Database(settings.database_url)
     try:
-        async with database_errors_named():
-            if settings.is_embedded_default if upgrade_schema is None else upgrade_schema:
+        async with database_errors_named(database.location):
+            if migrate:
                 await database.upgrade()
-            elif not await database.is_up_to_date():
-                raise SchemaOutdatedError(
-                    "WVB_DATABASE_URL: the database schema is not up to date; run `wvb db upgrade`"
-                )
+            elif problem := await database.schema_problem():
+                raise SchemaOutdatedError(f"WVB_DATABASE_URL: {problem}")
     except BaseException:
         await database.dispose()
         raise
+    if database.created:
+        notify(f"created a new database at {path}")
     return database
+
+
+def _wrong_keys(
+    settings: Settings, location: str, verdict: KeyVerdict, evidence: KeyEvidence
+) -> str:
+    """One line: which key is wrong, and what to do (restore it, or change it on purpose)."""
+    if verdict.secret_key_wrong and verdict.encryption_keys_wrong:
+        line = (
+            f"WVB_SECRET_KEY and WVB_ENCRYPTION_KEYS: not the keys {location} was set up with, "
+            "so its cases could not be read and returning workers would not be recognised; "
+            "nothing was changed: restore the previous keys"
+        )
+    elif verdict.secret_key_wrong:
+        line = (
+            f"WVB_SECRET_KEY: not the pseudonym key {location} was set up with, so returning "
+            "workers would not be recognised; nothing was changed: restore the previous key, or "
+            "to change it on purpose put the old one in WVB_PREVIOUS_SECRET_KEYS"
+        )
+    else:
+        line = (
+            f"WVB_ENCRYPTION_KEYS: none of these keys can read {location}; nothing was changed: "
+            "restore the previous keys, or to change them on purpose list the new key first "
+            "and the old ones after it, then run `wvb keys rotate`"
+        )
+    stored = key_file_keys(settings)
+    if (
+        stored is not None
+        and evidence.verdict(
+            Pseudonymizer(stored.secret_key), Keyring(stored.encryption_keys)
+        ).keys_match
+    ):
+        line += (
+            f" (the key file {settings.key_file.resolve()} holds them: remove WVB_SECRET_KEY and "
+            "WVB_ENCRYPTION_KEYS from .env and the environment, and it is used)"
+        )
+    return line
+
+
+async def _keys_for(database: Database, settings: Settings, notify: Notify) -> SecretKeys:
+    """The keys, once they are known to be the data's: the embedded default's key file is
+    generated only beside a database that holds nothing yet, and named when it is."""
+    generating = (path := key_file_in_use(settings)) is not None and not path.exists()
+    keys = None if generating else resolve_keys(settings)
+    async with database_errors_named(database.location):
+        if keys is None:
+            if (await read_evidence(database)).holds_data:
+                raise KeysDoNotMatchError(
+                    f"WVB_SECRET_KEY, WVB_ENCRYPTION_KEYS: not set, and the key file "
+                    f"{settings.key_file.resolve()} that {database.location} was set up with is "
+                    "missing; nothing was changed: restore it from your copy (new keys could "
+                    "not read this data)"
+                )
+            keys = resolve_keys(settings)
+            notify(
+                f"generated new keys in {keys.generated_key_file}; keep a copy somewhere safe: "
+                "without them the data cannot be read"
+            )
+        pseudonymizer = Pseudonymizer(keys.secret_key, keys.previous_secret_keys)
+        verdict, evidence = await check_and_record(
+            database, pseudonymizer, Keyring(keys.encryption_keys)
+        )
+    if not verdict.keys_match:
+        raise KeysDoNotMatchError(_wrong_keys(settings, database.location, verdict, evidence))
+    return keys
 
 
 async def _open_redis(settings: Settings) -> Redis | None:
@@ -379,18 +491,27 @@ async def _open_redis(settings: Settings) -> Redis | None:
     return redis
 
 
-async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -> App:
+async def build_app(
+    settings: Settings,
+    *,
+    upgrade_schema: bool | None = None,
+    create_database: bool = False,
+    notify: Notify = tell_operator,
+) -> App:
     """Build the bot's services. The embedded default migrates its own SQLite file; a shared
-    database is migrated only by `wvb db upgrade`, so two processes never race to migrate it."""
-    keys = resolve_keys(settings)
-    keyring = Keyring(keys.encryption_keys)
-    pseudonymizer = Pseudonymizer(keys.secret_key, keys.previous_secret_keys)
-    database = await _open_database(settings, upgrade_schema)
+    database is migrated only by `wvb db upgrade`, so two processes never race to migrate it.
+    Keys that are not the data's are refused before anything is written (the key canary)."""
+    if key_file_in_use(settings) is None:
+        resolve_keys(settings)  # a missing or malformed key is said before any connection
+    database = await _open_database(settings, upgrade_schema, create_database, notify)
     try:
+        keys = await _keys_for(database, settings, notify)
         redis = await _open_redis(settings)
     except BaseException:
         await database.dispose()
         raise
+    keyring = Keyring(keys.encryption_keys)
+    pseudonymizer = Pseudonymizer(keys.secret_key, keys.previous_secret_keys)
     outbox_wake = asyncio.Event()
     names = redis_key_names(settings, keys)
     attempts: AttemptCounter = (
@@ -418,7 +539,7 @@ async def build_app(settings: Settings, *, upgrade_schema: bool | None = None) -
     try:
         # Migration 0011 leaves a data upgrade that needs the keys: the first process does it.
         redis_store = store if isinstance(store, RedisConversationStore) else None
-        async with database_errors_named():
+        async with database_errors_named(database.location):
             await KeyRotation(database, keyring, redis_store).upgrade_if_pending()
     except BaseException:
         await store.close()
@@ -509,10 +630,16 @@ async def open_app(
     *,
     channels: bool | list[ChannelFactory] = False,
     upgrade_schema: bool | None = None,
+    create_database: bool = False,
+    notify: Notify = tell_operator,
 ) -> AsyncIterator[App]:
     """The application, closed on exit. ``channels=True`` adds every configured messenger;
-    a list adds those channels (``wvb chat`` adds the console)."""
-    app = await build_app(settings, upgrade_schema=upgrade_schema)
+    a list adds those channels (``wvb chat`` adds the console). ``create_database``: on the
+    embedded default, make the SQLite file if there is none (``wvb chat``); every other command
+    refuses, naming where it looked (README, "Where the data is")."""
+    app = await build_app(
+        settings, upgrade_schema=upgrade_schema, create_database=create_database, notify=notify
+    )
     try:
         factories = configured_channels(settings) if channels is True else channels or []
         for factory in factories:

@@ -12,7 +12,7 @@ import binascii
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -251,6 +251,8 @@ class SecretKeys:
     secret_key: bytes
     encryption_keys: tuple[bytes, ...]
     previous_secret_keys: tuple[bytes, ...] = ()
+    #: The key file this call generated (absolute), if it did: the operator is told where.
+    generated_key_file: Path | None = field(default=None, compare=False, repr=False)
 
 
 def check_private(path: Path) -> None:
@@ -311,14 +313,41 @@ def _read_key_file(path: Path) -> dict[str, str]:
     return values
 
 
+def key_file_in_use(settings: Settings) -> Path | None:
+    """The key file the keys come from: on the embedded default, when neither WVB_SECRET_KEY
+    nor WVB_ENCRYPTION_KEYS is set. It need not exist yet (``resolve_keys`` generates it)."""
+    if settings.secret_key or settings.encryption_keys or not settings.is_embedded_default:
+        return None
+    return settings.key_file
+
+
+def key_file_keys(settings: Settings) -> SecretKeys | None:
+    """The keys in the embedded default's key file, even while WVB_SECRET_KEY and
+    WVB_ENCRYPTION_KEYS (which come first) are set: what a refusal of those can point to."""
+    path = settings.key_file
+    if not settings.is_embedded_default or not path.is_file():
+        return None
+    stored = _read_key_file(path)
+    try:
+        return SecretKeys(
+            _decode_key(stored.get("WVB_SECRET_KEY", "")),
+            tuple(_decode_key(part) for part in stored.get("WVB_ENCRYPTION_KEYS", "").split(",")),
+        )
+    except ValueError:
+        return None
+
+
 def resolve_keys(settings: Settings) -> SecretKeys:
     """Return the key material, generating a local key file only for the embedded default.
 
     A production deployment (any explicit database) must be given its keys: silently generating
-    them there would make data unreadable the day the file is lost.
+    them there would make data unreadable the day the file is lost. The composition root decides
+    whether the key file may be generated (``key_file_in_use``) before calling this, and names
+    the file it generated (``SecretKeys.generated_key_file``).
     """
     secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
     encryption = settings.encryption_keys.get_secret_value() if settings.encryption_keys else ""
+    generated = None
     if not secret and not encryption and settings.is_embedded_default:
         path = settings.key_file
         if not path.exists():
@@ -328,6 +357,7 @@ def resolve_keys(settings: Settings) -> SecretKeys:
                     "# Keys of the embedded default bot. Losing them makes its data unreadable.\n"
                 )
                 key_file.write(generate_key_lines())
+            generated = path.resolve()
         check_private(path)
         stored = _read_key_file(path)
         secret = stored.get("WVB_SECRET_KEY", "")
@@ -356,4 +386,4 @@ def resolve_keys(settings: Settings) -> SecretKeys:
         for part in (previous.get_secret_value() if previous else "").split(",")
         if part.strip()
     )
-    return SecretKeys(secret_key, keys, previous_keys)
+    return SecretKeys(secret_key, keys, previous_keys, generated_key_file=generated)

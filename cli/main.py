@@ -49,19 +49,25 @@ def db_upgrade() -> None:
     """Create the schema, or migrate it to this version. Safe to run twice."""
     settings = settings_or_exit()
 
-    async def upgrade() -> None:
-        from bot.app import database_errors_named
-        from storage.database import Database
+    location: list[str] = []
 
-        database = Database(settings.database_url)
+    async def upgrade() -> None:
+        from bot.app import database_errors_named, tell_operator
+        from storage.database import Database, describe, sqlite_path
+
+        async with database_errors_named(describe(settings.database_url)):
+            database = Database(settings.database_url)  # a missing folder is an OSError too
         try:
-            async with database_errors_named():
+            async with database_errors_named(database.location):
                 await database.upgrade()
         finally:
             await database.dispose()
+        if database.created:
+            tell_operator(f"created a new database at {sqlite_path(settings.database_url)}")
+        location.append(database.location)
 
     run_async(upgrade())
-    typer.echo("database schema is up to date", err=True)
+    typer.echo(f"the schema of {location[0]} is up to date", err=True)
 
 
 @keys_app.command("generate")
@@ -82,7 +88,7 @@ def keys_rotate() -> None:
     from storage.conversation_state import RedisConversationStore
 
     async def rotate(bot_app: App) -> RotationReport:
-        async with database_errors_named():
+        async with database_errors_named(bot_app.database.location):
             with Progress(transient=True) as progress:
                 tasks: dict[str, Any] = {}
 
@@ -179,7 +185,9 @@ def chat(
         from bot.app import open_app
         from bot.channels.console import ConsoleChannel
 
-        async with open_app(settings) as bot_app:
+        # The newcomer's first command: on the embedded default it may make a new database (and
+        # says where); no other command does (README, "Where the data is").
+        async with open_app(settings, create_database=True) as bot_app:
             console = ConsoleChannel(
                 bot_app.gateway, identity=identity, rate=bot_app.send_rate("console")
             )

@@ -29,7 +29,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.parties import SYSTEM_ACTOR
-from services import audit
+from services import audit, key_canary
 from services.cases import case_purpose, draft_purpose, entry_purpose
 from services.outbox import row_purpose
 from services.reporters import reporter_pseudonym, seal_reporter
@@ -155,6 +155,11 @@ class KeyRotation:
                     else:
                         unchanged += 1
             report.reencrypted[name], report.already_current[name] = changed, unchanged
+        try:  # the key canary moves to the newest key with the rest (services/key_canary.py)
+            await key_canary.reseal(self.database, self.keyring)
+        except DecryptionError:
+            report.failures.append(("key_canary", key_canary.CANARY_ID))
+            log.error("the key canary does not decrypt; left as it is")
         if self.state_store is not None:
             changed, unchanged = await self.state_store.reencrypt_all(
                 self.keyring, legacy=self._legacy
@@ -318,6 +323,9 @@ class KeyRotation:
                     elif (name, row.id) not in failed:
                         report.failures.append((name, row.id))
             report.verified[name] = verified
+        failed_canary = ("key_canary", key_canary.CANARY_ID)
+        if not await key_canary.reads_under(self.database, newest) and failed_canary not in failed:
+            report.failures.append(failed_canary)
         if self.state_store is not None:
             readable, _ = await self.state_store.count_readable(newest)
             report.verified["conversation_state"] = readable

@@ -55,6 +55,23 @@ class Pseudonymizer:
         message = f"pseudonym\x00{channel}\x00{messenger_id}".encode()
         return hmac.new(key, message, hashlib.sha256).hexdigest()
 
+    def key_check(self) -> str:
+        """What the key canary stores of the current key (``services/key_canary.py``)."""
+        return _key_check(self._key)
+
+    def matches(self, check: str) -> bool:
+        """Whether ``check`` was made with the current key."""
+        return hmac.compare_digest(check, self.key_check())
+
+    def previous_key_matches(self, check: str) -> bool:
+        """Whether ``check`` was made with one of the keys listed as replaced."""
+        return any(hmac.compare_digest(check, _key_check(key)) for key in self._previous)
+
+
+def _key_check(key: bytes) -> str:
+    # A keyed MAC of a constant, never a hash of the key: it says only "made with this key".
+    return hmac.new(key, b"wvb-key-canary\x00pseudonym-key", hashlib.sha256).hexdigest()
+
 
 def key_id(key: bytes) -> bytes:
     return hashlib.sha256(b"wvb-key-id\x00" + key).digest()[:_KEY_ID_BYTES]
@@ -103,6 +120,14 @@ class Keyring:
         re-encrypts the others)."""
         return (
             ciphertext[:1] == _FORMAT_VERSION and ciphertext[1:][:_KEY_ID_BYTES] == self._current_id
+        )
+
+    def knows_key_of(self, ciphertext: bytes) -> bool:
+        """Whether a configured key made ``ciphertext`` (format 1 or 2), judged by the key id in
+        its header alone: how a database without a key canary is checked before one is written."""
+        header = ciphertext[: 1 + _KEY_ID_BYTES]
+        return header[:1] in (_FORMAT_VERSION, _LEGACY_FORMAT_VERSION) and header[1:] in (
+            self._ciphers
         )
 
     def newest_only(self) -> Keyring:

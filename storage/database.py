@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +46,44 @@ def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _create_private_sqlite_file(url: str) -> None:
-    """Create a SQLite database file readable by its owner only. SQLite gives its -wal and -shm
-    files the permissions of the database file, so they are private too."""
+def sqlite_path(url: str) -> Path | None:
+    """The absolute path of a SQLite database file (a relative one is in the working
+    directory); None for PostgreSQL and for SQLite in memory."""
+    if not url.startswith("sqlite"):
+        return None
     path = make_url(url).database
     if not path or path == ":memory:" or path.startswith("file:"):
-        return
-    with suppress(FileExistsError):
+        return None
+    return Path(path).resolve()
+
+
+def describe(url: str) -> str:
+    """The database a URL names, in words an operator can act on, never with the password:
+    "the database at /srv/bot/wvb.sqlite3", "the PostgreSQL database wvb on db.example.org"."""
+    path = sqlite_path(url)
+    if path is not None:
+        return f"the database at {path}"
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return f"the SQLite database {parsed.database or 'in memory'}"
+    host = parsed.host or "the local socket"
+    if parsed.port:
+        host = f"{host}:{parsed.port}"
+    return f"the PostgreSQL database {parsed.database or parsed.username or '?'} on {host}"
+
+
+def _create_private_sqlite_file(url: str) -> bool:
+    """Create a SQLite database file readable by its owner only (True if it was created here).
+    SQLite gives its -wal and -shm files the permissions of the database file, so they are
+    private too."""
+    path = sqlite_path(url)
+    if path is None:
+        return False
+    try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    return True
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -70,10 +100,13 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 class Database:
-    """Owns the engine; hands out sessions and transactions."""
+    """Owns the engine; hands out sessions and transactions. A SQLite file that does not exist
+    yet is created, private (``created`` says so: the caller tells the operator where)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.location = describe(url)
+        self.created = _create_private_sqlite_file(url)
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
@@ -101,6 +134,20 @@ class Database:
 
     async def is_up_to_date(self) -> bool:
         return await current_revision(self.engine) == head_revision()
+
+    async def schema_problem(self) -> str | None:
+        """Why this code cannot use the schema as it is, naming the database; None if it can."""
+        revision = await current_revision(self.engine)
+        if revision == head_revision():
+            return None
+        if revision is None:
+            return f"{self.location} has no schema yet: run `wvb db upgrade`"
+        if revision not in known_revisions():
+            return (
+                f"{self.location} was set up by a newer version of the bot (schema {revision}): "
+                "run that version"
+            )
+        return f"{self.location} has an older schema than this version: run `wvb db upgrade`"
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -130,6 +177,13 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    return {script.revision for script in scripts}
+
+
 async def current_revision(engine: AsyncEngine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
@@ -139,4 +193,11 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         )
 
 
-__all__ = ["Database", "create_engine", "current_revision", "upgrade_schema"]
+__all__ = [
+    "Database",
+    "create_engine",
+    "current_revision",
+    "describe",
+    "sqlite_path",
+    "upgrade_schema",
+]

@@ -514,3 +514,19 @@ class PendingUpgrade(Base):
     __tablename__ = "pending_upgrades"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class KeyCanary(Base):
+    """One row: which keys the data was made with (``services/key_canary.py``). Opening the
+    application with other keys is refused before anything is written."""
+
+    __tablename__ = "key_canary"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # HMAC-SHA256 of a fixed label under WVB_SECRET_KEY (hex): a MAC, never a hash of the key.
+    secret_key_check: Mapped[str] = mapped_column(String(64))
+    # A fixed label sealed under the newest key of WVB_ENCRYPTION_KEYS (AES-GCM).
+    encryption_check: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)

@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,7 +106,14 @@ def postgres_database(services_problem: str | None) -> Iterator[str]:
     """A throwaway PostgreSQL database for this test session; its URL for SQLAlchemy."""
     if services_problem:
         pytest.skip(services_problem)
-    name = f"wvb_test_{uuid.uuid4().hex[:12]}"
+    with throwaway_postgres_database("wvb_test") as name:
+        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+@contextmanager
+def throwaway_postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (its name), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
 
     async def admin(sql: str) -> None:
         connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
@@ -115,8 +123,10 @@ def postgres_database(services_problem: str | None) -> Iterator[str]:
             await connection.close()
 
     run_in_fresh_loop(admin(f'CREATE DATABASE "{name}"'))
-    yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    run_in_fresh_loop(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield name
+    finally:
+        run_in_fresh_loop(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @dataclass

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from bot.app import open_app
 from bot.channels.outbox_relay import OutboxRelay
-from bot.settings import resolve_keys
+from bot.settings import Settings, resolve_keys
 from conversations.messages import Outbound
 from conversations.ports import StatusOutcome, WorkerRef
 from services.key_rotation import KeyRotation
@@ -93,10 +93,9 @@ async def write_as_before_0011(database: Database, key: bytes) -> None:
                         f"outbox\x00{key_text}".encode()))))  # fmt: skip
 
 
-async def test_rows_written_before_0011_read_after_it_and_format_1_never_again(
-    backend: Backend,
-) -> None:
-    settings = backend.settings()
+async def database_from_before_0011(settings: Settings) -> bytes:
+    """The database of ``settings`` as the code before 0011 left it, then migrated to head (the
+    one-time upgrade pending); returns the encryption key its rows were written with."""
     key = resolve_keys(settings).encryption_keys[0]
     database = Database(settings.database_url)
     try:
@@ -106,6 +105,14 @@ async def test_rows_written_before_0011_read_after_it_and_format_1_never_again(
         await database.upgrade()
     finally:
         await database.dispose()
+    return key
+
+
+async def test_rows_written_before_0011_read_after_it_and_format_1_never_again(
+    backend: Backend,
+) -> None:
+    settings = backend.settings()
+    key = await database_from_before_0011(settings)
 
     async with open_app(settings, upgrade_schema=False) as app:  # the upgrade runs here
         status = await app.cases.check_status("someone", REFERENCE, CODE)

@@ -33,6 +33,7 @@ def test_a_dot_env_others_can_read_is_refused_naming_it_and_chmod_600(tmp_path: 
 
 
 def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    assert wvb("db", "upgrade", cwd=tmp_path).returncode == 0
     assert wvb("cases", "list", "--json", cwd=tmp_path).returncode == 0  # makes .wvb-keys
     key_file = tmp_path / ".wvb-keys"
     assert key_file.stat().st_mode & 0o777 == 0o600

@@ -4,10 +4,12 @@ their profile, their address and the link to the cases they reported."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from bot.app import open_app
 from bot.channels.outbox_relay import OutboxRelay
+from bot.errors import KeysDoNotMatchError
 from conversations.messages import Effects, Inbound
 from conversations.ports import ReportDraft
 from storage.models import Worker
@@ -68,14 +70,20 @@ async def test_a_worker_under_the_previous_secret_key_is_moved_on_next_contact(
         assert pseudonyms == [worker.pseudonym]
 
 
-async def test_without_the_previous_key_the_worker_is_a_stranger(backend: Backend) -> None:
+async def test_a_new_secret_key_without_the_previous_one_is_refused(backend: Backend) -> None:
+    """Without WVB_PREVIOUS_SECRET_KEYS every worker would become a stranger: the application
+    refuses to open (services/key_canary.py), and the worker is still known under the old key."""
     first = backend.settings()
     async with open_app(first, upgrade_schema=True) as app:
         await app.profiles.save(app.gateway.worker("telegram", TELEGRAM_ID, CHAT), "th")
     rotated = backend.settings(
         secret_key=fresh_keys()["secret_key"], encryption_keys=first.encryption_keys
     )
-    async with open_app(rotated) as app:
+    with pytest.raises(KeysDoNotMatchError, match="WVB_PREVIOUS_SECRET_KEYS"):
+        async with open_app(rotated):
+            pass
+    async with open_app(first) as app:
         worker = app.gateway.worker("telegram", TELEGRAM_ID, CHAT)
-        await app.gateway.handle(worker, Inbound.command_of("menu"), ignore)
-        assert await app.profiles.find(worker.pseudonym) is None
+        profile = await app.profiles.find(worker.pseudonym)
+        assert profile is not None
+        assert profile.language == "th"

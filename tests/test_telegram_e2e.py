@@ -261,8 +261,12 @@ async def test_a_rejected_token_or_an_unreachable_api_is_one_line_naming_the_set
           "telegram_api_base": f"http://127.0.0.1:{unused_tcp_port}"},
          "WVB_TELEGRAM_API_BASE: cannot reach the Bot API ("),
     ]  # fmt: skip
+    keys = backend.settings()  # one database, one set of keys (services/key_canary.py)
     for overrides, expected in cases:
-        settings = backend.settings(telegram_runtime=telegram_runtime, **overrides)
+        settings = backend.settings(
+            telegram_runtime=telegram_runtime, secret_key=keys.secret_key,
+            encryption_keys=keys.encryption_keys, **overrides,
+        )  # fmt: skip
         async with open_app(settings, channels=True, upgrade_schema=True) as app:
             [channel] = app.channels
             with pytest.raises(ChannelStartError) as raised:
