@@ -20,7 +20,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels.telegram.probe import PROBE_TIMEOUT_SECONDS, BotApiProbe, probe_bot_api
 from bot.errors import ChannelStartError
-from bot.settings import Settings, SettingsError, check_private, resolve_keys
+from bot.settings import (
+    SecretKeys,
+    Settings,
+    SettingsError,
+    check_private,
+    key_file_in_use,
+    resolve_keys,
+)
 from locales import staff_gettext as _
 from services.doctor import (
     Check,
@@ -31,6 +38,8 @@ from services.doctor import (
     read_configuration,
     stored_configuration_checks,
 )
+from services.key_canary import evidence_in
+from storage.crypto import Keyring, Pseudonymizer
 from storage.inspection import ReadOnlyDatabase, sqlite_file
 
 #: Telegram's own Bot API, which sends webhooks only to https:// addresses.
@@ -82,6 +91,49 @@ def keys_check(settings: Settings) -> Check:
         Status.OK,
         _("in {path}, readable only by you; keep a copy elsewhere").format(path=path),
     )
+
+
+def _configured_keys(settings: Settings) -> SecretKeys | None:
+    """The keys the bot would use, without generating a key file; None when there are none
+    (the ``keys`` line already says so)."""
+    path = key_file_in_use(settings)
+    if path is not None and not path.exists():
+        return None
+    try:
+        return resolve_keys(settings)
+    except SettingsError:
+        return None
+
+
+async def keys_match_check(settings: Settings, database: ReadOnlyDatabase) -> Check | None:
+    """Whether the keys read the data, judged by the key canary as `wvb run` judges it
+    (``services/key_canary.py``); `wvb run` would refuse keys that fail here."""
+    keys = _configured_keys(settings)
+    if keys is None:
+        return None
+    async with database.sessions() as session:
+        evidence = await evidence_in(session)
+    verdict = evidence.verdict(
+        Pseudonymizer(keys.secret_key, keys.previous_secret_keys), Keyring(keys.encryption_keys)
+    )
+    wrong = [
+        name
+        for name, is_wrong in (
+            ("WVB_SECRET_KEY", verdict.secret_key_wrong),
+            ("WVB_ENCRYPTION_KEYS", verdict.encryption_keys_wrong),
+        )
+        if is_wrong
+    ]
+    if wrong:
+        return Check(
+            "keys_match",
+            Status.FAIL,
+            _("{names}: not the keys this data was made with").format(names=", ".join(wrong)),
+            _("restore the previous keys; `wvb run` says which and how"),
+        )
+    if not evidence.holds_data:
+        return Check("keys_match", Status.OK, _("no data yet: these keys will be the data's"))
+    return Check("keys_match", Status.OK, _("these keys read the data"))
 
 
 def _driver_error(error: BaseException) -> str:
@@ -162,6 +214,8 @@ async def database_checks(settings: Settings) -> tuple[list[Check], StoredConfig
             return checks, None
         checks.append(Check("schema", Status.OK, _("current ({head})").format(head=schema.head)))
         try:
+            if (keys_match := await keys_match_check(settings, database)) is not None:
+                checks.append(keys_match)
             return checks, await read_configuration(database.sessions)
         except (OSError, SQLAlchemyError) as error:
             return [*checks, unusable(error)], None

@@ -119,10 +119,12 @@ def opens(sealed: bytes, keyring: Keyring) -> bool:
 
 async def read_evidence(database: Database) -> KeyEvidence:
     async with database.sessions() as session:
-        return await _evidence(session)
+        return await evidence_in(session)
 
 
-async def _evidence(session: AsyncSession) -> KeyEvidence:
+async def evidence_in(session: AsyncSession) -> KeyEvidence:
+    """What the database says about its keys, read in ``session`` (which may be read-only:
+    `wvb doctor` reads it so)."""
     canary = await session.get(KeyCanary, CANARY_ID)
     if canary is not None:
         return KeyEvidence(canary.secret_key_check, canary.encryption_check, holds_data=True)
@@ -144,7 +146,7 @@ async def check_and_record(
     for attempt in range(2):
         try:
             async with database.transaction() as session:
-                evidence = await _evidence(session)
+                evidence = await evidence_in(session)
                 verdict = evidence.verdict(pseudonymizer, keyring)
                 if verdict.keys_match:
                     await _record(session, evidence, verdict, pseudonymizer, keyring)

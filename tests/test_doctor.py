@@ -320,3 +320,24 @@ def test_quiet_hours_and_time_zones_are_checked_for_sense() -> None:
     assert time_zones_check(zoned, "Asia/Bangkok", {}).status == Status.OK
     assert time_zones_check(zoned, "UTC", {}).status == Status.WARN, "workers with no workplace"
     assert time_zones_check(zoned, "UTC", {"my": "Asia/Yangon"}).status == Status.OK
+
+
+async def test_keys_that_cannot_read_the_data_fail_naming_the_key(
+    backend: Backend, fake_telegram: FakeTelegramServer
+) -> None:
+    """The doctor says what `wvb run` would refuse: data made with other keys."""
+    settings = backend.settings()
+    await complete_configuration(settings)  # writes the key canary with these keys
+    fake_telegram.register_chat({"id": STAFF_CHAT, "type": "supergroup", "title": "Staff"})
+    env = telegram_environment(backend, settings, fake_telegram)
+    assert lines_by_check((await doctor(env)).stdout)["keys_match"].startswith("OK")
+
+    other = dict(line.split("=", 1) for line in generate_key_lines().splitlines())
+    env["WVB_SECRET_KEY"] = other["WVB_SECRET_KEY"]
+    result = await doctor(env)
+
+    assert result.returncode == 1, result.stdout
+    line = lines_by_check(result.stdout)["keys_match"]
+    assert line.startswith("FAIL")
+    assert "WVB_SECRET_KEY" in line
+    assert "WVB_ENCRYPTION_KEYS" not in line
