@@ -19,6 +19,7 @@ class CaseAction(StrEnum):
     CLOSED_UNVALIDATED = "closed_unvalidated"
     WORKER_MESSAGE = "worker_message"
     VALIDATION_OVERDUE = "validation_overdue"
+    ACKNOWLEDGE_OVERDUE = "acknowledge_overdue"  # an urgent case not acknowledged in time
     WORKER_UNREACHABLE = "worker_unreachable"
     WITHDRAWN = "withdrawn"  # the worker withdrew the report
     CONTENT_PURGED = "content_purged"  # retention, `wvb cases purge` or a withdrawal
@@ -38,3 +39,4 @@ class TaskKind(StrEnum):
     VALIDATION_REMINDER = "validation_reminder"
     VALIDATION_OVERDUE = "validation_overdue"
     RETALIATION_CHECKIN = "retaliation_checkin"
+    ACKNOWLEDGE_OVERDUE = "acknowledge_overdue"  # urgent cases: flagged when not acknowledged
