@@ -22,6 +22,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         problem = app.staff_destination.problem
         if problem is not None:
             # Queued alerts wait until a staff chat is set; workers are told so, not "alerted".
+            # (`wvb chat` does not warn: a trial in the terminal, where the worker is told too.)
             log.warning(
                 "urgent alerts have nowhere to go: %s. Workers who report danger are told "
                 "staff cannot be alerted at once; set WVB_STAFF_CHAT_ID to a private staff chat",
