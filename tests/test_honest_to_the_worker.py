@@ -442,7 +442,7 @@ async def test_an_urgent_case_not_acknowledged_in_time_is_overdue_and_escalated_
         assert normal.reference not in daily
 
 
-async def test_the_urgent_target_is_documented_in_the_readme() -> None:
+def test_the_urgent_target_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     [row] = [line for line in readme.splitlines() if "`WVB_URGENT_ACKNOWLEDGE_HOURS`" in line]
     assert "24" in row
