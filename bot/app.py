@@ -48,6 +48,7 @@ from bot.settings import (
     resolve_keys,
 )
 from conversations.engine import ConversationEngine
+from conversations.messages import ChannelCapabilities
 from conversations.ports import Services
 from media.sandbox import CleaningSandbox, SandboxLimits
 from scheduler.case_clock import CaseClock
@@ -58,7 +59,7 @@ from services.casework import CaseworkService, ClockPolicy
 from services.education import LearningService
 from services.key_canary import KeyEvidence, KeyVerdict, check_and_record, read_evidence
 from services.key_rotation import KeyRotation
-from services.outbox import Outbox
+from services.outbox import Outbox, StaffDestination
 from services.quotas import QuotaPolicy, WorkerQuotas
 from services.retention import RetentionPolicy, RetentionService
 from services.staff import StaffService
@@ -102,6 +103,11 @@ class Channel(Protocol):
     def name(self) -> str: ...
 
     @property
+    def capabilities(self) -> ChannelCapabilities:
+        """What the channel can do for the worker's safety (delete messages, protect content):
+        it hands them to the core with every turn, and the words the worker reads follow."""
+
+    @property
     def rate(self) -> SendRate:
         """The shared rate of this channel's bot token (see ``bot/channels/pacing.py``)."""
 
@@ -140,6 +146,7 @@ class App:
     chat_history: ChatHistory
     outbox_wake: asyncio.Event
     outbox: Outbox
+    staff_destination: StaffDestination
     profiles: WorkerProfileService
     cases: CaseService
     casework: CaseworkService
@@ -201,7 +208,13 @@ class App:
             if channel.name == STAFF_CHANNEL and isinstance(channel, StaffChatCheck):
                 problem = await channel.staff_chat_problem(chat_id)
                 if problem is not None:
-                    log.warning("WVB_STAFF_CHAT_ID: %s; staff alerts are not sent there", problem)
+                    # Workers reporting danger are then told staff cannot be alerted at once.
+                    self.staff_destination.refuse(f"WVB_STAFF_CHAT_ID: {problem}")
+                    log.warning(
+                        "WVB_STAFF_CHAT_ID: %s; staff alerts are not sent there, so urgent "
+                        "alerts have nowhere to go",
+                        problem,
+                    )
                     return None
         return str(chat_id)
 
@@ -337,6 +350,16 @@ def build_state_store(
     return RedisConversationStore(
         client, keyring, ttl, redis_key_names(settings), owns_client=redis is None
     )
+
+
+def staff_destination_problem(settings: Settings) -> str | None:
+    """Why staff alerts have nowhere to go with these settings, naming what to set; None when a
+    staff chat is configured on a configured channel (whether it is fit is asked at start)."""
+    if settings.staff_chat_id is None:
+        return "WVB_STAFF_CHAT_ID is not set"
+    if settings.telegram_token is None:
+        return "WVB_STAFF_CHAT_ID is a Telegram chat, but WVB_TELEGRAM_TOKEN is not set"
+    return None
 
 
 def broadcast_policy(settings: Settings) -> BroadcastPolicy:
@@ -519,15 +542,22 @@ async def build_app(
     )
     outbox = Outbox(keyring, wake=outbox_wake.set, staff_channel=STAFF_CHANNEL)
     case_policy = CasePolicy(
-        acknowledge_days=settings.acknowledge_days, response_days=settings.response_days
+        acknowledge_days=settings.acknowledge_days,
+        response_days=settings.response_days,
+        urgent_acknowledge_hours=settings.urgent_acknowledge_hours,
     )
+    staff_destination = StaffDestination(staff_destination_problem(settings))
     retention = RetentionService(database, outbox, RetentionPolicy(settings.retention_days))
     quotas = WorkerQuotas(attempts, Blinder(keys.secret_key), quota_policy(settings))
     sandbox = CleaningSandbox(sandbox_limits(settings))  # starts no process until a file comes
-    cases = CaseService(database, keyring, outbox, attempts, case_policy, quotas, sandbox=sandbox)
+    cases = CaseService(
+        database, keyring, outbox, attempts, case_policy, quotas,
+        sandbox=sandbox, staff_destination=staff_destination,
+    )  # fmt: skip
     casework = CaseworkService(
-        database, keyring, outbox, clock_policy(settings), quotas, sandbox=sandbox
-    )
+        database, keyring, outbox, clock_policy(settings), quotas,
+        sandbox=sandbox, case_policy=case_policy,
+    )  # fmt: skip
     profiles = WorkerProfileService(database, keyring, outbox)
     learning = LearningService(database)
     engine = ConversationEngine(
@@ -560,6 +590,7 @@ async def build_app(
         chat_history=history,
         outbox_wake=outbox_wake,
         outbox=outbox,
+        staff_destination=staff_destination,
         profiles=profiles,
         cases=cases,
         casework=casework,

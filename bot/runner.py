@@ -19,6 +19,15 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             "WVB_TELEGRAM_TOKEN: not set, so no channel can run; set it, or try `wvb chat`"
         )
     async with open_app(settings, channels=True) as app:
+        problem = app.staff_destination.problem
+        if problem is not None:
+            # Queued alerts wait until a staff chat is set; workers are told so, not "alerted".
+            # (`wvb chat` does not warn: a trial in the terminal, where the worker is told too.)
+            log.warning(
+                "urgent alerts have nowhere to go: %s. Workers who report danger are told "
+                "staff cannot be alerted at once; set WVB_STAFF_CHAT_ID to a private staff chat",
+                problem,
+            )
         await app.serve(stop)
 
 

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # Case clocks: staff acknowledge within this many days, and respond within this many.
     acknowledge_days: int = Field(default=7, ge=1, le=365)
     response_days: int = Field(default=90, ge=1, le=3650)
+    # Urgent cases (danger, forced labour, violence, children) are acknowledged within this
+    # many hours instead: shown to the worker, and flagged to staff at once when missed.
+    urgent_acknowledge_hours: int = Field(default=24, ge=1, le=24 * 30)
     # Worker validation: reminders after these days without an answer, then flagged overdue to
     # staff (never closed automatically); a retaliation check-in this many days after closing.
     validation_reminder_days: str = "2,5"

@@ -7,9 +7,10 @@ at every step. The case service only accepts them from the worker who reported t
 
 from __future__ import annotations
 
+from conversations.channel_words import unprotected_code_advice
 from conversations.messages import Choice, Inbound, Outbound
 from conversations.ports import EvidenceOutcome, ValidationAnswer
-from conversations.report import refusal_message
+from conversations.report import profile_workplace, refusal_message, staff_not_alerted
 from conversations.turn import Step, TurnContext, go, register
 from domain import payloads
 from domain.payloads import (
@@ -181,6 +182,7 @@ async def on_retaliation_answer(ctx: TurnContext, button: RetaliationButton) -> 
         ctx.say(_("Case reference: {reference}").format(reference=opened_reference))
         await go(ctx, "menu", remember=False)
         return
+    alerted = await ctx.services.cases.can_alert_staff()
     ctx.replies.append(
         Outbound(
             "\n".join(
@@ -188,7 +190,9 @@ async def on_retaliation_answer(ctx: TurnContext, button: RetaliationButton) -> 
                     _(
                         "Thank you for telling us. We opened a new urgent report about this, "
                         "and our staff have been alerted."
-                    ),
+                    )
+                    if alerted
+                    else _("Thank you for telling us. We opened a new urgent report about this."),
                     "",
                     _("Case reference: {reference}").format(reference=opened_reference),
                     _("Secret receipt code: {code}").format(code=code),
@@ -198,11 +202,14 @@ async def on_retaliation_answer(ctx: TurnContext, button: RetaliationButton) -> 
                         "with /status, even from another phone. Do not show the code to anyone: "
                         "we will not show it again."
                     ),
+                    *unprotected_code_advice(ctx),
                 ]
             ),
             protect_content=True,
         )
     )
+    if not alerted:  # no staff chat: the alert would wait, so the worker hears the truth
+        ctx.say(await staff_not_alerted(ctx, await profile_workplace(ctx)))
     ctx.state.data["comment_ref"] = opened_reference
     await go(ctx, "validation.comment")
 

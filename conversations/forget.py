@@ -10,6 +10,7 @@ will not be able to ask them; if they go ahead, the case records it and staff ar
 from __future__ import annotations
 
 from conversations import report
+from conversations.channel_words import chat_erasure
 from conversations.menu import reshow
 from conversations.messages import Choice, Outbound
 from conversations.turn import Step, TurnContext, register
@@ -58,7 +59,7 @@ class ForgetStep(Step):
                     "Your reports stay, with no link to you. You can still check them with "
                     "/status and your reference and receipt code."
                 ),
-                _("I will also try to delete the messages in this chat from the last 2 days."),
+                chat_erasure(ctx),
                 _("Do you want to continue?"),
             ]
         )

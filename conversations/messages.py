@@ -142,3 +142,19 @@ class Effects:
 
     erase_inbound: bool = False  # delete the worker's message (it held a secret code)
     erase_chat: bool = False  # delete what the channel still can of this chat (after /forget)
+
+
+@dataclass(frozen=True)
+class ChannelCapabilities:
+    """What a channel can do for the worker's safety. Each channel declares its own, and the
+    words the worker reads follow them: the core never says it deleted or protected something
+    the channel cannot. A channel that declares nothing is taken at its least."""
+
+    # Delete messages in the chat: the worker's message holding a code, the chat after /forget.
+    can_delete_messages: bool = False
+    # Send a message the messenger will not let be forwarded or saved (``protect_content``).
+    can_protect_content: bool = False
+
+
+#: What a channel that declares nothing is taken to do: neither.
+LEAST_CAPABILITIES = ChannelCapabilities()

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from conversations.messages import FetchMedia
+from conversations.messages import LEAST_CAPABILITIES, ChannelCapabilities, FetchMedia
 from domain.answers import Answer
 from domain.statuses import CaseStatus
 
@@ -34,6 +34,8 @@ class WorkerRef:
     address: str = field(repr=False)
     # The worker's pseudonyms under WVB_PREVIOUS_SECRET_KEYS, to move them to the current key.
     previous_pseudonyms: tuple[str, ...] = field(default=(), repr=False)
+    # What the worker's channel can do; what the worker is told follows it.
+    capabilities: ChannelCapabilities = LEAST_CAPABILITIES
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ class CaseReceipt:
     # Urgent, but staff got no new alert: the worker's earlier urgent alert today stands for it
     # (the per-worker quota of urgent alerts, services/quotas.py).
     alert_collapsed: bool = False
+    # An urgent case's acknowledgement target (WVB_URGENT_ACKNOWLEDGE_HOURS), told to the worker
+    # in hours instead of a date; None for other cases.
+    acknowledge_within_hours: int | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,10 @@ class Cases(Protocol):
 
     async def emergency_contacts(self, language: str, workplace_id: int | None) -> str | None:
         """The emergency contacts for the workplace's country in this language, if configured."""
+
+    async def can_alert_staff(self) -> bool:
+        """Whether an urgent alert has somewhere to go (a staff chat is configured and fit): a
+        worker is told "our staff have been alerted" only when this is true."""
 
     async def report_wait(self, pseudonym: str) -> int:
         """Seconds until the worker may start another report (0: now): the daily quota."""

@@ -18,8 +18,9 @@ from conversations.categories import (
     URGENT_CATEGORIES,
     is_urgent,
 )
+from conversations.channel_words import unprotected_code_advice
 from conversations.messages import Choice, Inbound, Outbound
-from conversations.ports import EvidenceOutcome
+from conversations.ports import CaseReceipt, EvidenceOutcome
 from conversations.report_state import ChoiceField, ReportDraftState
 from conversations.turn import STEPS, Step, TurnContext, go, register, typed_choices
 from locales import N_
@@ -119,13 +120,40 @@ async def show_emergency_contacts(ctx: TurnContext) -> None:
     ctx.say("🆘 " + "\n\n".join(lines))
 
 
+async def profile_workplace(ctx: TurnContext) -> int | None:
+    """The workplace the worker chose for news (its country's emergency contacts), if any."""
+    profile = await ctx.services.profiles.find(ctx.worker.pseudonym)
+    return profile.workplace_id if profile else None
+
+
+async def danger_contacts(ctx: TurnContext, workplace_id: int | None) -> str:
+    """🆘 and the emergency contacts of the workplace's country, or what to do without them."""
+    contacts = await ctx.services.cases.emergency_contacts(ctx.t.language, workplace_id)
+    return (
+        "🆘 "
+        + ctx._("If you or someone else is in danger now:")
+        + "\n\n"
+        + (contacts or ctx._("Go to a safe place if you can, and call the local emergency number."))
+    )
+
+
+async def staff_not_alerted(ctx: TurnContext, workplace_id: int | None) -> str:
+    """An urgent report while no alert can reach staff (no staff chat is configured, or it is
+    unfit): the truth, and where to turn meanwhile."""
+    return (
+        ctx._(
+            "We cannot alert our staff right now. They will see your report when they next "
+            "check for new reports."
+        )
+        + "\n\n"
+        + await danger_contacts(ctx, workplace_id)
+    )
+
+
 async def refuse_over_quota(ctx: TurnContext, wait_seconds: int) -> None:
     """The worker sent as many reports as one account may in a day: say when they can report
     again, and give the emergency contacts, since someone may be in danger now."""
     hours = math.ceil(wait_seconds / 3600)
-    profile = await ctx.services.profiles.find(ctx.worker.pseudonym)
-    workplace_id = profile.workplace_id if profile else None
-    contacts = await ctx.services.cases.emergency_contacts(ctx.t.language, workplace_id)
     ctx.say(
         ctx._(
             "You have already sent as many reports as one account can in 24 hours. "
@@ -137,10 +165,8 @@ async def refuse_over_quota(ctx: TurnContext, wait_seconds: int) -> None:
             "You can send a new report in about {count} hours.",
             hours,
         ).format(count=ctx.t.number(hours))
-        + "\n\n🆘 "
-        + ctx._("If you or someone else is in danger now:")
         + "\n\n"
-        + (contacts or ctx._("Go to a safe place if you can, and call the local emergency number."))
+        + await danger_contacts(ctx, await profile_workplace(ctx))
     )
     await go(ctx, "menu" if ctx.state.onboarded else "language", remember=False)
 
@@ -739,6 +765,23 @@ class EditStep(Step):
         return True
 
 
+def acknowledgement_target(ctx: TurnContext, receipt: CaseReceipt) -> str:
+    """When staff aim to confirm they have the report: within hours for an urgent case
+    (WVB_URGENT_ACKNOWLEDGE_HOURS), else by a date."""
+    hours = receipt.acknowledge_within_hours
+    if hours is not None:
+        return ctx.t.ngettext(
+            "What happens next: this is urgent, so we aim to confirm we have your report "
+            "within {count} hour.",
+            "What happens next: this is urgent, so we aim to confirm we have your report "
+            "within {count} hours.",
+            hours,
+        ).format(count=ctx.t.number(hours))
+    return ctx._("What happens next: we will confirm we have your report by {date}.").format(
+        date=ctx.t.date(receipt.acknowledge_due.date())
+    )
+
+
 async def submit(ctx: TurnContext) -> None:
     finished = ReportDraftState.load(ctx.state).finished(ctx.t.language)
     code = finished.receipt_code
@@ -756,10 +799,9 @@ async def submit(ctx: TurnContext) -> None:
                 "/status, even from another phone. Do not show the code to anyone: "
                 "we will not show it again."
             ),
+            *unprotected_code_advice(ctx),
             "",
-            _("What happens next: we will confirm we have your report by {date}.").format(
-                date=ctx.t.date(receipt.acknowledge_due.date())
-            ),
+            acknowledgement_target(ctx, receipt),
             _("We aim to respond by {date}.").format(date=ctx.t.date(receipt.response_due.date())),
         ]
     )
@@ -768,14 +810,22 @@ async def submit(ctx: TurnContext) -> None:
     # The draft (with its receipt code) is dropped from the saved state only once the receipt
     # went out: killed before that, the worker presses Send again and sees this same receipt.
     ctx.deliver_first = True
-    if receipt.alert_collapsed:
+    urgent = receipt.urgent or is_urgent(finished.categories, finished.danger_now)
+    if urgent and not await ctx.services.cases.can_alert_staff():
+        # Nobody can be alerted (no staff chat): an alert promised here would wait forever.
+        ctx.say(
+            ctx._("Your report is marked urgent.")
+            + " "
+            + await staff_not_alerted(ctx, finished.workplace_id)
+        )
+    elif receipt.alert_collapsed:
         ctx.say(
             ctx._(
                 "Our staff were already alerted about an urgent report you sent in the last "
                 "24 hours. This report is marked urgent too and is on their list of urgent cases."
             )
         )
-    elif receipt.urgent or is_urgent(finished.categories, finished.danger_now):
+    elif urgent:
         ctx.say(ctx._("Because someone may be in danger, our staff have been alerted now."))
     if finished.workplace_id is not None:
         ctx.state.data["panel_ref"] = receipt.reference

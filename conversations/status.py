@@ -8,6 +8,7 @@ short-lived proof from the case service, never the code.
 
 from __future__ import annotations
 
+from conversations.channel_words import code_message_erased
 from conversations.messages import Choice, Outbound
 from conversations.ports import CaseStatusView, StatusOutcome, WithdrawOutcome
 from conversations.turn import NAV_MENU, Step, TurnContext, go, register
@@ -131,7 +132,7 @@ class CodeStep(Step):
         result = await ctx.services.cases.check_status(ctx.worker.pseudonym, reference, text)
         if result.outcome is StatusOutcome.FOUND and result.case is not None:
             ctx.replies.append(Outbound(describe(ctx, result.case), protect_content=True))
-            ctx.say(ctx._("For your safety, I deleted your message with the code."))
+            ctx.say(code_message_erased(ctx))
             if result.case.withdraw_token is not None:
                 ctx.state.data[WITHDRAW_PROOF] = result.case.withdraw_token
                 ctx.state.data[WITHDRAW_REFERENCE] = result.case.reference

@@ -19,6 +19,7 @@ class CaseAction(StrEnum):
     CLOSED_UNVALIDATED = "closed_unvalidated"
     WORKER_MESSAGE = "worker_message"
     VALIDATION_OVERDUE = "validation_overdue"
+    ACKNOWLEDGE_OVERDUE = "acknowledge_overdue"  # an urgent case not acknowledged in time
     WORKER_UNREACHABLE = "worker_unreachable"
     # The reporter used /forget while the case waited for their answer about a fix: nobody can
     # ask them any more (their reminders stop; the case stays open until staff end it).
@@ -41,3 +42,4 @@ class TaskKind(StrEnum):
     VALIDATION_REMINDER = "validation_reminder"
     VALIDATION_OVERDUE = "validation_overdue"
     RETALIATION_CHECKIN = "retaliation_checkin"
+    ACKNOWLEDGE_OVERDUE = "acknowledge_overdue"  # urgent cases: flagged when not acknowledged

@@ -1,4 +1,5 @@
-"""The case clock: reminders, overdue flags, retaliation check-ins and the daily escalation.
+"""The case clock: reminders, overdue flags (a validation unanswered, an urgent case not
+acknowledged within WVB_URGENT_ACKNOWLEDGE_HOURS), retaliation check-ins and the daily escalation.
 
 Due work is rows (``case_tasks``, ``escalation_days``). Each task is taken by a compare-and-set on
 ``done_at`` in the same transaction that queues its messages in the outbox, so a task is done
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -86,6 +87,18 @@ class CaseClock:
                 f"Case {case.reference}: the worker has not answered whether the remediation "
                 "really happened (validation overdue). The case stays open; it never closes "
                 f"by itself. See: wvb cases show {case.reference}"
+            ), case_id=case.id)  # fmt: skip
+            return "flagged"
+        if task.kind == TaskKind.ACKNOWLEDGE_OVERDUE:
+            if case.status != CaseStatus.RECEIVED:
+                return "no_longer_due"  # acknowledged (or further on, or withdrawn) in time
+            session.add(CaseEvent(case_id=case.id, actor=SYSTEM_ACTOR,
+                                  action=CaseAction.ACKNOWLEDGE_OVERDUE))  # fmt: skip
+            hours = round((case.acknowledge_due_at - case.created_at) / timedelta(hours=1))
+            self.outbox.to_staff(session, Outbound(
+                f"URGENT case {case.reference}: not acknowledged within {hours} hours "
+                "(acknowledgement overdue). The worker was told to expect it. Acknowledge it "
+                f"with: wvb cases acknowledge {case.reference}"
             ), case_id=case.id)  # fmt: skip
             return "flagged"
         if task.kind == TaskKind.RETALIATION_CHECKIN:

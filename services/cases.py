@@ -34,14 +34,14 @@ from conversations.ports import (
     WorkplaceOption,
 )
 from domain.categories import is_urgent, known_categories
-from domain.history import CaseAction
+from domain.history import CaseAction, TaskKind
 from domain.parties import WORKER_ACTOR, Side
 from domain.references import new_receipt_code, new_reference
 from domain.statuses import UNRESOLVED, CaseStatus
 from media.sandbox import CleaningSandbox
 from services import lifecycle
 from services.evidence import fetch_and_clean
-from services.outbox import Outbox
+from services.outbox import Outbox, StaffDestination
 from services.quotas import AlertVerdict, WorkerQuotas
 from services.reporters import seal_reporter
 from services.retention import purge_content
@@ -52,6 +52,7 @@ from storage.models import (
     Case,
     CaseEntry,
     CaseEvent,
+    CaseTask,
     DraftAttachment,
     EmergencyContact,
     OutboxMessage,
@@ -92,10 +93,35 @@ def withdraw_purpose(pseudonym: str) -> bytes:
 WITHDRAW_WINDOW = timedelta(minutes=30)
 
 
+def set_case_clocks(case: Case, policy: CasePolicy) -> None:
+    """The acknowledgement and response targets of a new case, from its ``created_at`` (kept to
+    the hour). An urgent case's acknowledgement is due within hours, and the case clock flags
+    it to staff at once when that passes unacknowledged (``TaskKind.ACKNOWLEDGE_OVERDUE``)."""
+    if case.urgent:
+        case.acknowledge_due_at = case.created_at + timedelta(hours=policy.urgent_acknowledge_hours)
+    else:
+        case.acknowledge_due_at = case.created_at + timedelta(days=policy.acknowledge_days)
+    case.response_due_at = case.created_at + timedelta(days=policy.response_days)
+
+
+def schedule_acknowledge_overdue(session: AsyncSession, case: Case) -> None:
+    """For an urgent case (flushed, so it has an id): the flag to staff if it is still not
+    acknowledged when its acknowledgement falls due. Daily escalation would take up to a day
+    longer, too late for someone in danger."""
+    if case.urgent:
+        session.add(CaseTask(
+            key=f"{case.id}:{TaskKind.ACKNOWLEDGE_OVERDUE}", case_id=case.id,
+            kind=TaskKind.ACKNOWLEDGE_OVERDUE, round=case.validation_round,
+            due_at=case.acknowledge_due_at,
+        ))  # fmt: skip
+
+
 @dataclass(frozen=True)
 class CasePolicy:
     acknowledge_days: int = 7
     response_days: int = 90
+    # An urgent case is acknowledged within hours, not days (WVB_URGENT_ACKNOWLEDGE_HOURS).
+    urgent_acknowledge_hours: int = 24
     # Receipt-code guessing: failed checks allowed per worker; failures of everyone together
     # that trip the circuit breaker (staff are alerted once a window; checks go on).
     status_failures_per_worker: int = 5
@@ -114,9 +140,12 @@ class CaseService:
         quotas: WorkerQuotas | None = None,
         *,
         sandbox: CleaningSandbox | None = None,
+        staff_destination: StaffDestination | None = None,
     ) -> None:
         self.database = database
         self.sandbox = sandbox
+        # Unless told otherwise, nobody is known to receive alerts: the worker is not promised.
+        self.staff_destination = staff_destination or StaffDestination("no staff destination")
         self.keyring = keyring
         self.outbox = outbox
         self.attempts = attempts
@@ -134,6 +163,9 @@ class CaseService:
                 .order_by(Workplace.name)
             )
             return [WorkplaceOption(id=row.id, name=row.name) for row in rows]
+
+    async def can_alert_staff(self) -> bool:
+        return self.staff_destination.reachable
 
     async def emergency_contacts(self, language: str, workplace_id: int | None) -> str | None:
         async with self.database.sessions() as session:
@@ -277,12 +309,12 @@ class CaseService:
             draft_key=draft.key,
             receipt_hash=codes.hash_receipt(draft.receipt_code, self.keyring, reference),
             created_at=now,
-            acknowledge_due_at=now + timedelta(days=self.policy.acknowledge_days),
-            response_due_at=now + timedelta(days=self.policy.response_days),
         )
+        set_case_clocks(case, self.policy)
         seal_reporter(case, self.keyring, worker.pseudonym if onboarded is not None else None)
         session.add(case)
         await session.flush()
+        schedule_acknowledge_overdue(session, case)
         for text in draft.details:
             session.add(
                 CaseEntry(
@@ -350,12 +382,14 @@ class CaseService:
         return Outbound("\n".join(lines), protect_content=True)
 
     def _receipt(self, case: Case, alert_collapsed: bool = False) -> CaseReceipt:
+        within = case.acknowledge_due_at - case.created_at
         return CaseReceipt(
             reference=case.reference,
             urgent=case.urgent,
             acknowledge_due=case.acknowledge_due_at,
             response_due=case.response_due_at,
             alert_collapsed=alert_collapsed,
+            acknowledge_within_hours=round(within / timedelta(hours=1)) if case.urgent else None,
         )
 
     # -- status checks -----------------------------------------------------------------------

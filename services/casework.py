@@ -30,7 +30,13 @@ from domain.statuses import TERMINAL, CaseStatus
 from locales import LANGUAGES
 from media.sandbox import CleaningSandbox
 from services import audit, lifecycle
-from services.cases import case_purpose, entry_purpose
+from services.cases import (
+    CasePolicy,
+    case_purpose,
+    entry_purpose,
+    schedule_acknowledge_overdue,
+    set_case_clocks,
+)
 from services.evidence import fetch_and_clean
 from services.outbox import Outbox
 from services.quotas import WorkerQuotas
@@ -80,11 +86,13 @@ class CaseworkService:
         quotas: WorkerQuotas | None = None,
         *,
         sandbox: CleaningSandbox | None = None,
+        case_policy: CasePolicy | None = None,
     ) -> None:
         self.database = database
         self.keyring = keyring
         self.outbox = outbox
         self.clock_policy = clock_policy or ClockPolicy()
+        self.case_policy = case_policy or CasePolicy()  # the targets of a case opened here
         self.quotas = quotas  # the daily evidence bytes are shared with report files
         self.sandbox = sandbox
 
@@ -449,13 +457,13 @@ class CaseworkService:
                 draft_key=draft_key,
                 receipt_hash=hash_receipt(receipt_code, self.keyring, linked_reference),
                 created_at=now,
-                acknowledge_due_at=now + (case.acknowledge_due_at - case.created_at),
-                response_due_at=now + (case.response_due_at - case.created_at),
                 linked_case_id=case.id,
             )  # fmt: skip
+            set_case_clocks(linked, self.case_policy)  # urgent: acknowledged within hours
             seal_reporter(linked, self.keyring, worker.pseudonym)
             session.add(linked)
             await session.flush()
+            schedule_acknowledge_overdue(session, linked)
             session.add(CaseEvent(case_id=linked.id, actor=WORKER_ACTOR,
                                   action=CaseAction.RECEIVED,
                                   to_status=CaseStatus.RECEIVED))  # fmt: skip

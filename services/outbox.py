@@ -32,6 +32,24 @@ def row_purpose(row: OutboxMessage) -> bytes:
     return outbox_purpose(row.key, row.recipient, row.worker_id, row.case_id)
 
 
+class StaffDestination:
+    """Whether staff alerts have somewhere to go, as far as this process can tell: ``problem``
+    says why not (None: they have). Set from the settings when the app is built and refused
+    later if the channel finds the staff chat unfit (a channel, a public group). The worker is
+    told "our staff have been alerted" only while it is reachable (``Cases.can_alert_staff``);
+    the alerts themselves are queued either way and go out once a destination is configured."""
+
+    def __init__(self, problem: str | None) -> None:
+        self.problem = problem
+
+    @property
+    def reachable(self) -> bool:
+        return self.problem is None
+
+    def refuse(self, problem: str) -> None:
+        self.problem = problem
+
+
 class Outbox:
     def __init__(
         self,

@@ -79,12 +79,16 @@ class CasesInMemory:
         self.codes = iter(f"CODE-{n:04d}-AAAA-BBBB" for n in range(1000))
         self.withdrawn: list[str] = []
         self.wait = 0  # seconds until the worker may report again (the daily quota)
+        self.staff_reachable = True  # a staff chat is configured
 
     async def workplaces(self) -> list[WorkplaceOption]:
         return [WorkplaceOption(1, "Golden Fish Co."), WorkplaceOption(2, "Sunrise Garments")]
 
     async def emergency_contacts(self, language: str, workplace_id: int | None) -> str | None:
         return self.contacts
+
+    async def can_alert_staff(self) -> bool:
+        return self.staff_reachable
 
     async def report_wait(self, pseudonym: str) -> int:
         return self.wait

@@ -138,7 +138,9 @@ async def test_thirty_urgent_reports_from_one_account_alert_staff_once_and_lose_
 ) -> None:
     # Measured before the quotas: 30 cases, 30 staff alerts. The update quota is lifted here so
     # the report and alert quotas are what is tested (the update quota has its own test).
-    async with app_on(backend, quota_updates_per_minute=100_000) as app:
+    # A staff chat is configured: without one the worker is not told staff were alerted.
+    staff_chat = {"telegram_token": "123456:" + "A" * 30, "staff_chat_id": -100_123}
+    async with app_on(backend, quota_updates_per_minute=100_000, **staff_chat) as app:
         worker = Worker(app, 7_100_001)
         await worker.onboard("th")
         attempts = [await worker.urgent_report() for _ in range(30)]

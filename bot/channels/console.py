@@ -18,11 +18,14 @@ from typing import TextIO
 
 from bot.channels.gateway import ConversationGateway
 from bot.channels.sending import ChannelDown, Sender
-from conversations.messages import Choice, Effects, Inbound, Outbound
+from conversations.messages import ChannelCapabilities, Choice, Effects, Inbound, Outbound
 from conversations.turn import typed_number
 from storage.send_rate import MemorySendRate, SendRate
 
 CHANNEL = "console"
+#: A terminal can neither delete what is on the screen nor stop it being copied: the worker is
+#: told to clear it instead of being told it was deleted.
+CAPABILITIES = ChannelCapabilities(can_delete_messages=False, can_protect_content=False)
 QUIT_WORDS = frozenset({"/quit", "/exit"})
 PROMPT = "\n> "
 
@@ -63,7 +66,7 @@ class ConsoleChannel:
         self.gateway = gateway
         self.rate: SendRate = rate or MemorySendRate(100)
         self.identity = identity
-        self.worker = gateway.worker(CHANNEL, identity, identity)
+        self.worker = gateway.worker(CHANNEL, identity, identity, CAPABILITIES)
         self._read_line = read_line or _prompt
         self._output = output or sys.stdout
         self._at_prompt = False  # waiting for the worker to type: print arrivals at once
@@ -76,6 +79,10 @@ class ConsoleChannel:
     @property
     def name(self) -> str:
         return CHANNEL
+
+    @property
+    def capabilities(self) -> ChannelCapabilities:
+        return CAPABILITIES
 
     def sender(self) -> Sender:
         return ConsoleSender(self)
@@ -110,8 +117,7 @@ class ConsoleChannel:
             self._arrival_choices = message.choices
 
     async def deliver(self, replies: Sequence[Outbound], effects: Effects) -> None:
-        if effects.erase_chat:
-            self._output.write("\n(" + "the conversation history would be erased here" + ")\n")
+        # Erasing effects are not for a terminal (CAPABILITIES): the core told the worker so.
         for reply in replies:
             self._output.write("\n" + render(reply) + "\n")
             if reply.choices:

@@ -16,7 +16,13 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 
 from conversations.engine import ConversationEngine
-from conversations.messages import Effects, Inbound, Outbound
+from conversations.messages import (
+    LEAST_CAPABILITIES,
+    ChannelCapabilities,
+    Effects,
+    Inbound,
+    Outbound,
+)
 from conversations.ports import WorkerRef
 from locales.zawgyi import to_unicode_burmese
 from services.quotas import UpdateVerdict, WorkerQuotas
@@ -75,10 +81,21 @@ class ConversationGateway:
         self.quotas = quotas
         self.adopt = adopt
 
-    def worker(self, channel: str, messenger_id: str | int, address: str | int) -> WorkerRef:
+    def worker(
+        self,
+        channel: str,
+        messenger_id: str | int,
+        address: str | int,
+        capabilities: ChannelCapabilities = LEAST_CAPABILITIES,
+    ) -> WorkerRef:
+        """Who the conversation is with, and what their ``channel`` declared it can do (the
+        words of the core follow; a channel that declares nothing is taken at its least)."""
         pseudonym = self.pseudonymizer.pseudonym(channel, messenger_id)
         previous = self.pseudonymizer.previous_pseudonyms(channel, messenger_id)
-        return WorkerRef(pseudonym, channel, str(address), previous_pseudonyms=previous)
+        return WorkerRef(
+            pseudonym, channel, str(address), previous_pseudonyms=previous,
+            capabilities=capabilities,
+        )  # fmt: skip
 
     async def _adopt_previous(self, worker: WorkerRef) -> None:
         """A worker known under a previous WVB_SECRET_KEY is moved to the current one, with

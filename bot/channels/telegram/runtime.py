@@ -54,6 +54,7 @@ from bot.channels.telegram.sender import (
 )
 from bot.channels.telegram.shared import (
     ALLOWED_UPDATES,
+    CAPABILITIES,
     CHANNEL,
     ChatTurns,
     WebhookServer,
@@ -113,6 +114,7 @@ class TelegramChannel:
     """The Telegram channel on aiogram: long polling or a webhook, and its senders."""
 
     name = CHANNEL
+    capabilities = CAPABILITIES
 
     def __init__(
         self,

@@ -26,7 +26,13 @@ from bot.channels.telegram.rendering import Entity, MessageApi, send_rendered, s
 from bot.channels.telegram.updates import MediaFile
 from bot.errors import ChannelStartError
 from conversations.commands import WORKER_COMMANDS
-from conversations.messages import Effects, FetchMedia, Inbound, Outbound
+from conversations.messages import (
+    ChannelCapabilities,
+    Effects,
+    FetchMedia,
+    Inbound,
+    Outbound,
+)
 from conversations.ports import MediaTooLarge
 from locales import LANGUAGES, SOURCE_LANGUAGE, translator
 from storage.conversation_state import ConversationBusyError
@@ -36,6 +42,9 @@ from storage.recent_ids import ChatHistory, UpdateLog
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
+#: Telegram deletes the worker's messages (deleteMessages, within 48 hours) and sends messages
+#: that cannot be forwarded or saved (protect_content); the words of the core say so.
+CAPABILITIES = ChannelCapabilities(can_delete_messages=True, can_protect_content=True)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
 MAX_DELETE_MESSAGES = 100  # deleteMessages takes at most this many ids a call
@@ -290,7 +299,7 @@ class ChatTurns:
         *,
         pressed_message_id: int | None = None,
     ) -> None:
-        worker = self.gateway.worker(CHANNEL, user_id, chat_id)
+        worker = self.gateway.worker(CHANNEL, user_id, chat_id, CAPABILITIES)
         if inbound_message_id is not None:
             await self._remember(worker.pseudonym, [inbound_message_id])
 

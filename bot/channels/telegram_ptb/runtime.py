@@ -42,6 +42,7 @@ from bot.channels.staff_chat import StaffChat
 from bot.channels.telegram.rendering import send_rendered
 from bot.channels.telegram.shared import (
     ALLOWED_UPDATES,
+    CAPABILITIES,
     CHANNEL,
     ChatTurns,
     WebhookServer,
@@ -100,6 +101,7 @@ class PtbTelegramChannel:
     senders."""
 
     name = CHANNEL
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
