@@ -40,7 +40,8 @@ from services.doctor import (
 )
 from services.key_canary import evidence_in
 from storage.crypto import Keyring, Pseudonymizer
-from storage.inspection import ReadOnlyDatabase, sqlite_file
+from storage.database import sqlite_path
+from storage.inspection import ReadOnlyDatabase
 
 #: Telegram's own Bot API, which sends webhooks only to https:// addresses.
 PUBLIC_BOT_API = str(Settings.model_fields["telegram_api_base"].default)
@@ -145,7 +146,7 @@ def _driver_error(error: BaseException) -> str:
 
 
 def _database_name(url: str) -> str:
-    path = sqlite_file(url)
+    path = sqlite_path(url)
     if path is not None:
         return str(path)
     return make_url(url).render_as_string(hide_password=True)
@@ -156,7 +157,7 @@ async def database_checks(settings: Settings) -> tuple[list[Check], StoredConfig
     not exist yet holds nothing, so the checks after it list all that is missing; one that
     cannot be read (or has another schema) is not read further."""
     url = settings.database_url
-    path = sqlite_file(url)
+    path = sqlite_path(url)
     if path is not None and not path.exists():
         return [
             Check(

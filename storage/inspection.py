@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,21 +20,10 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
-from storage.database import alembic_config, current_revision, head_revision
+from storage.database import current_revision, head_revision, known_revisions, sqlite_path
 
 #: How long the doctor waits for a database server to answer.
 CONNECT_TIMEOUT_SECONDS = 5
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The absolute path of the SQLite file a URL names (a relative one is in the working
-    directory); None for PostgreSQL and for SQLite in memory."""
-    if not url.startswith("sqlite"):
-        return None
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database).resolve()
 
 
 def _read_only_sqlite_url(path: Path) -> str:
@@ -62,7 +50,7 @@ class ReadOnlyDatabase:
     """An engine that cannot write, and its sessions."""
 
     def __init__(self, url: str) -> None:
-        path = sqlite_file(url)
+        path = sqlite_path(url)
         if path is not None:
             self.engine: AsyncEngine = create_async_engine(
                 _read_only_sqlite_url(path), poolclass=NullPool, hide_parameters=True
@@ -81,11 +69,8 @@ class ReadOnlyDatabase:
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession)
 
     async def schema(self) -> SchemaState:
-        from alembic.script import ScriptDirectory
-
         current = await current_revision(self.engine)
-        scripts = ScriptDirectory.from_config(alembic_config())
-        known = current is None or any(s.revision == current for s in scripts.walk_revisions())
+        known = current is None or current in known_revisions()
         return SchemaState(current, head_revision(), known)
 
     async def dispose(self) -> None:
