@@ -101,6 +101,7 @@ def test_every_staff_command_accepts_json(tmp_path: Path) -> None:
         if path[0] in STAFF_GROUPS and path not in NOT_ONE_ANSWER:
             flags = {flag for param in command.params for flag in param.opts}
             assert "--json" in flags, path
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0  # the embedded default, created
     assert run("workplaces", "add", "Golden Thread", cwd=tmp_path).returncode == 0
     removed = run("workplaces", "remove", "Golden Thread", "--json", cwd=tmp_path)
     assert removed.returncode == 0, removed.stderr
@@ -149,6 +150,9 @@ def test_every_command_exits_2_on_a_usage_mistake_and_1_when_its_action_fails(
     tmp_path: Path,
 ) -> None:
     assert run("db", "upgrade", cwd=tmp_path).returncode == 0  # the embedded default, created
+    # The first command that opens the app generates the embedded default's keys, saying so on
+    # stderr; after it, each failed action below says exactly one line.
+    assert run("workplaces", "list", cwd=tmp_path).returncode == 0
     runner = CliRunner()
     nonexistent: list[tuple[str, ...]] = []
     for path, command in every_command():

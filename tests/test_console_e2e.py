@@ -20,6 +20,8 @@ from tests.bot_driver import REFERENCE, CommandResult
 WVB = str(Path(sys.executable).parent / "wvb")
 WAIT_SECONDS = 30.0
 MENU_LINE = re.compile(r"^\s+(\d+)\. (.*)$", re.MULTILINE)
+#: Where the bot asks for words, its choices are bullets: the worker types the label.
+BULLET_LINE = re.compile(r"^\s+• (.*)$", re.MULTILINE)
 
 
 def embedded_environment() -> dict[str, str]:
@@ -73,11 +75,16 @@ class ConsoleWorker:
         await self.process.stdin.drain()
 
     async def choose(self, label: str) -> None:
-        """Type the number of the choice whose label contains ``label`` in the next menu."""
+        """Type the number of the choice whose label contains ``label`` in the next menu, or
+        on a step that asks for words (choices as bullets), that choice's label."""
         screen = await self.prompt()
         numbers = [number for number, text in MENU_LINE.findall(screen) if label in text]
-        assert numbers, f"no choice {label!r} in:\n{screen}"
-        await self.type(numbers[-1])
+        if numbers:
+            await self.type(numbers[-1])
+            return
+        bullets = [text for text in BULLET_LINE.findall(screen) if label in text]
+        assert bullets, f"no choice {label!r} in:\n{screen}"
+        await self.type(bullets[-1])
 
     async def quit(self) -> int:
         await self.type("/quit")

@@ -48,7 +48,7 @@ from tests.bot_driver import (
     stop_bot,
 )
 from tests.case_factory import insert_case
-from tests.conftest import Backend
+from tests.conftest import Backend, fresh_keys
 from tests.fake_telegram_api import FakeTelegramServer
 from tests.test_console_e2e import ConsoleWorker
 from tests.test_quotas import COLLAPSED, Worker, app_on, in_language
@@ -352,13 +352,14 @@ def test_a_bad_urgent_acknowledge_hours_is_one_line_and_exit_2(tmp_path: Path) -
 
 
 async def test_the_urgent_receipt_promises_the_urgent_target_in_hours(backend: Backend) -> None:
-    async with app_on(backend, urgent_acknowledge_hours=6) as app:
+    keys = fresh_keys()  # one database, so one set of keys (other keys would be refused)
+    async with app_on(backend, urgent_acknowledge_hours=6, **keys) as app:
         worker = Worker(app, 7_400_020)
         await worker.onboard("en")
         told = after_receipt(await worker.urgent_report())
         assert "within 6 hours" in told
         assert "we will confirm we have your report by" not in told
-    async with app_on(backend) as app:
+    async with app_on(backend, **keys) as app:
         worker = Worker(app, 7_400_021)
         await worker.onboard("km")
         told = after_receipt(await worker.urgent_report())

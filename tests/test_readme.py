@@ -91,6 +91,7 @@ def test_the_prerequisites_name_python3_venv() -> None:
 
 
 def test_resetting_the_demo_as_the_readme_says_starts_from_nothing(tmp_path: Path) -> None:
+    assert in_folder(tmp_path, ".venv/bin/wvb db upgrade").returncode == 0
     assert in_folder(tmp_path, ".venv/bin/wvb workplaces add 'Golden Thread'").returncode == 0
     keys = (tmp_path / ".wvb-keys").read_text()
     reset = shell_lines(section("Reset the demo"))
@@ -99,6 +100,7 @@ def test_resetting_the_demo_as_the_readme_says_starts_from_nothing(tmp_path: Pat
         result = in_folder(tmp_path, line)
         assert result.returncode == 0, (line, result.stderr)
     assert sorted(path.name for path in tmp_path.iterdir()) == []
+    assert in_folder(tmp_path, ".venv/bin/wvb db upgrade").returncode == 0  # a new demo
     listed = in_folder(tmp_path, ".venv/bin/wvb workplaces list --json")
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout) == []
