@@ -4,10 +4,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
-# Extra pytest options for `make test`. Empty by default: one process, about 17 minutes.
-# `make test PYTEST_PARALLEL="-n 3 --dist worksteal"` (pytest-xdist) takes 7, but two of five such
-# full runs hung in a test's event-loop teardown near the end (docs/BENCHMARKS.md).
-PYTEST_PARALLEL ?=
+# How `make test` spreads the tests: three pytest-xdist processes keep two cores busy (most
+# end-to-end tests wait on fake servers, timeouts and child processes), about 8 minutes for
+# what takes over 20 in one process. `make test PYTEST_PARALLEL=` runs them in one process.
+# (docs/BENCHMARKS.md, "The test run", has the figures and the teardown hang this once had.)
+PYTEST_PARALLEL ?= -n 3 --dist worksteal
 # Every dependency, pinned with its hashes (see "Dependencies" in README.md): what the bot runs
 # on, and that plus the development tools and the build backend.
 LOCK = requirements/lock.txt
