@@ -227,6 +227,7 @@ class ConversationEngine:
             state.step = previous
             await STEPS[previous].enter(ctx)
         elif nav == NAV_CANCEL and report.has_draft(ctx):
+            state.data.pop(report.AFTER_DELETE, None)  # Cancel means delete, not start anew
             await go(ctx, report.CancelStep.name)  # a report is deleted only once confirmed
         elif nav == NAV_CANCEL:
             await report.discard(ctx)

@@ -39,6 +39,8 @@ ORDER = (
 DONE = "report:done"
 CANCEL_KEEP = "cancel:no"
 CANCEL_DELETE = "cancel:yes"
+#: Set while "Start a new report" waits for its confirmation: deleting then starts a new one.
+AFTER_DELETE = "report_after_delete"
 MAX_DETAIL_ITEMS = 50
 MAX_LISTED_WORKPLACES = 20
 PREVIEW_CHARACTERS = 300
@@ -231,9 +233,9 @@ class ResumeStep(Step):
             if wait:  # the unfinished report is kept: it can still be sent
                 await refuse_over_quota(ctx, wait)
                 return True
-            preselected = tuple(ctx.state.data.pop("report_preselect", ()))
-            await discard(ctx)
-            await start_report(ctx, preselected)  # with a lesson's category, if it came from one
+            # Starting over deletes the unfinished report: asked once more (report.cancel).
+            ctx.state.data[AFTER_DELETE] = True
+            await go(ctx, "report.cancel")
         else:
             return False
         return True
@@ -728,9 +730,16 @@ class CancelStep(Step):
         )
 
     async def on_choice(self, ctx: TurnContext, payload: str) -> bool:
+        start_new = bool(ctx.state.data.get(AFTER_DELETE))
+        if payload in (CANCEL_KEEP, CANCEL_DELETE):
+            ctx.state.data.pop(AFTER_DELETE, None)
         if payload == CANCEL_KEEP:  # back where Cancel was pressed, the report as it was
             ctx.state.step = ctx.state.pop() or "menu"
             await STEPS[ctx.state.step].enter(ctx)
+        elif payload == CANCEL_DELETE and start_new:  # "Start a new report", confirmed
+            preselected = tuple(ctx.state.data.pop("report_preselect", ()))
+            await discard(ctx)
+            await start_report(ctx, preselected)  # with a lesson's category, if it came from one
         elif payload == CANCEL_DELETE:
             await discard(ctx)
             ctx.state.data.clear()

@@ -930,3 +930,31 @@ async def test_status_of_a_case_whose_reporter_used_forget_does_not_promise_to_a
     unlinked = describe(ctx, replace(view, reporter_linked=False))
     assert "We will ask you" not in unlinked
     assert "/forget" in unlinked
+
+
+async def test_starting_a_new_report_over_an_unfinished_one_asks_first() -> None:
+    """"Start a new report" deletes the unfinished one: asked once more, keeping it first."""
+    chat = Chat()
+    await chat.onboard("en")
+    await chat.command("report")
+    await chat.press("cat:hours")
+    await chat.command("report")  # the unfinished report: continue it, or start a new one
+    confirm = await chat.press("resume:new")
+    assert payloads(confirm) == ["cancel:no", "cancel:yes"]
+    await chat.press("cancel:no")
+    assert chat.state is not None
+    assert chat.state.step == "report.resume", "back to the choice, nothing deleted"
+    assert chat.state.data["report"]["categories"] == ["hours"]
+    await chat.press("resume:new")
+    fresh = await chat.press("cancel:yes")
+    assert chat.state.step == "report.categories"
+    assert not [c for c in fresh.replies[-1].choices if c.label.startswith("✅")]
+    assert "report_after_delete" not in chat.state.data
+    # Cancel typed at the resume screen deletes the report and goes to the menu, as anywhere.
+    await chat.press("cat:hours")
+    await chat.command("report")
+    await chat.press("resume:new")
+    await chat.press("nav:back")  # changed their mind: back at the resume screen
+    await chat.text("Cancel")
+    await chat.press("cancel:yes")
+    assert chat.state.step == "menu"

@@ -133,6 +133,8 @@ async def test_a_lessons_report_button_never_drops_an_unfinished_report() -> Non
     assert chat.state.step == "report.resume", "asked first, not thrown away"
     assert "resume:continue" in payloads(turn)
     turn = await chat.press("resume:new")
+    assert payloads(turn) == ["cancel:no", "cancel:yes"], "deleting the old one asks first"
+    turn = await chat.press("cancel:yes")
     ticked = [c.payload for c in turn.replies[-1].choices if c.label.startswith("✅")]
     assert ticked == ["cat:violence"], "the new report starts with the lesson's category"
 
