@@ -933,7 +933,7 @@ async def test_status_of_a_case_whose_reporter_used_forget_does_not_promise_to_a
 
 
 async def test_starting_a_new_report_over_an_unfinished_one_asks_first() -> None:
-    """"Start a new report" deletes the unfinished one: asked once more, keeping it first."""
+    """Starting a new report deletes the unfinished one: asked once more, keeping it first."""
     chat = Chat()
     await chat.onboard("en")
     await chat.command("report")
