@@ -1,0 +1,251 @@
+"""Read a WhatsApp Cloud API webhook body into small typed records, and those into ``Inbound``.
+
+Written by hand instead of using pywa's receive side (docs/design/whatsapp.md §1): pywa reads only
+the first message of a batched POST and raises on payloads without ``user_id``, on a list reply
+without ``context`` and on ``{}``. This parser never raises, whatever JSON (or non-JSON) it gets,
+and keeps every entry, every change and every message and status of a batch, in order.
+
+A wamid encodes the recipient's phone number, and ``from`` / ``wa_id`` are phone numbers: the
+records keep them out of their ``repr`` so a stray log line or traceback cannot show them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from functools import partial
+
+from conversations.messages import Inbound, InboundKind
+
+#: A timestamp longer than this is not a Unix time (and ``int()`` of a huge digit string raises).
+_MAX_TIMESTAMP_DIGITS = 12
+#: The ``Inbound.media`` name of each WhatsApp media kind: the names the core already knows from
+#: Telegram ("photo" for a picture).
+_MEDIA_NAMES = {"image": "photo", "document": "document", "audio": "audio", "voice": "voice"}
+
+
+class MessageKind(StrEnum):
+    TEXT = "text"
+    CHOICE = "choice"  # a reply button, a list row, or a template's quick-reply button
+    IMAGE = "image"
+    DOCUMENT = "document"
+    AUDIO = "audio"
+    VOICE = "voice"
+    UNSUPPORTED = "unsupported"  # a reaction, location, sticker, contact card, anything else
+
+
+class StatusKind(StrEnum):
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # "deleted", or anything Meta adds later
+
+
+@dataclass(frozen=True)
+class WaMedia:
+    media_id: str = field(repr=False)
+    mime: str = ""
+    caption: str = field(default="", repr=False)
+    filename: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class WaMessage:
+    """One message a user sent. ``sender`` is their phone-less user id (BSUID) when the payload
+    has one, else their wa_id (a phone number)."""
+
+    sender: str = field(repr=False)
+    message_id: str = field(repr=False)
+    timestamp: int
+    kind: MessageKind
+    text: str = field(default="", repr=False)
+    payload: str = ""  # the id of the button or list row pressed
+    media: WaMedia | None = None
+
+
+@dataclass(frozen=True)
+class WaStatus:
+    """What happened to a message we sent."""
+
+    message_id: str = field(repr=False)
+    status: StatusKind
+    timestamp: int
+    error_codes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class WebhookUpdates:
+    """Everything one webhook POST carried. ``ignored`` counts what could not be read (no id, no
+    sender, a group message, a change of another field, a body that is not JSON)."""
+
+    messages: tuple[WaMessage, ...] = ()
+    statuses: tuple[WaStatus, ...] = ()
+    ignored: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.messages or self.statuses)
+
+
+def parse_body(raw: bytes | str) -> WebhookUpdates:
+    """The updates in a webhook body; an empty result (``ignored=1``) for anything not JSON."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError, TypeError):  # UnicodeDecodeError is a ValueError
+        return WebhookUpdates(ignored=1)
+    return parse_document(document)
+
+
+def parse_document(document: object) -> WebhookUpdates:
+    """The updates in an already decoded webhook body; never raises."""
+    messages: list[WaMessage] = []
+    statuses: list[WaStatus] = []
+    ignored = 0
+    if not isinstance(document, dict):
+        return WebhookUpdates(ignored=1)
+    for entry in _dicts(document.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            if change.get("field") != "messages" or not isinstance(value, dict):
+                ignored += 1
+                continue
+            contacts = list(_dicts(value.get("contacts")))
+            for item in _items(value.get("messages")):
+                message = _message(item, contacts)
+                if message is None:
+                    ignored += 1
+                else:
+                    messages.append(message)
+            for item in _items(value.get("statuses")):
+                status = _status(item)
+                if status is None:
+                    ignored += 1
+                else:
+                    statuses.append(status)
+    return WebhookUpdates(tuple(messages), tuple(statuses), ignored)
+
+
+def _items(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _dicts(value: object) -> list[dict[str, object]]:
+    return [item for item in _items(value) if isinstance(item, dict)]
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _dict(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def _timestamp(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 0 <= value < 10**_MAX_TIMESTAMP_DIGITS else 0
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value) if len(value) <= _MAX_TIMESTAMP_DIGITS else 0
+    return 0
+
+
+def _sender(message: dict[str, object], contacts: list[dict[str, object]]) -> str:
+    """The phone-less user id if the payload has one, else the wa_id."""
+    user_id = _str(message.get("from_user_id"))
+    if user_id:
+        return user_id
+    wa_id = _str(message.get("from"))
+    for contact in contacts:
+        if wa_id and _str(contact.get("wa_id")) == wa_id and _str(contact.get("user_id")):
+            return _str(contact.get("user_id"))
+    return wa_id
+
+
+def _message(item: object, contacts: list[dict[str, object]]) -> WaMessage | None:
+    if not isinstance(item, dict) or item.get("group_id") is not None:
+        return None  # group messages: the bot talks to one worker at a time
+    sender = _sender(item, contacts)
+    message_id = _str(item.get("id"))
+    if not sender or not message_id:
+        return None
+    base = WaMessage(sender, message_id, _timestamp(item.get("timestamp")), MessageKind.UNSUPPORTED)
+    kind = _str(item.get("type"))
+    if kind == "text":
+        body = _str(_dict(item.get("text")).get("body"))
+        return replace(base, kind=MessageKind.TEXT, text=body) if body else base
+    if kind == "interactive":
+        interactive = _dict(item.get("interactive"))
+        reply = _dict(interactive.get(_str(interactive.get("type"))))
+        if _str(interactive.get("type")) in ("button_reply", "list_reply"):
+            return _choice(base, _str(reply.get("id")))
+        return base
+    if kind == "button":  # a template's quick-reply button
+        return _choice(base, _str(_dict(item.get("button")).get("payload")))
+    if kind in ("image", "document", "audio", "voice"):
+        media = _dict(item.get(kind))
+        media_id = _str(media.get("id"))
+        if not media_id:
+            return base
+        is_voice = kind == "voice" or (kind == "audio" and media.get("voice") is True)
+        return replace(
+            base,
+            kind=MessageKind.VOICE if is_voice else MessageKind(kind),
+            text=_str(media.get("caption")),
+            media=WaMedia(
+                media_id,
+                _str(media.get("mime_type")),
+                _str(media.get("caption")),
+                _str(media.get("filename")),
+            ),
+        )
+    return base
+
+
+def _choice(base: WaMessage, payload: str) -> WaMessage:
+    return replace(base, kind=MessageKind.CHOICE, payload=payload) if payload else base
+
+
+def _status(item: object) -> WaStatus | None:
+    if not isinstance(item, dict):
+        return None
+    message_id = _str(item.get("id"))
+    if not message_id:
+        return None
+    raw = _str(item.get("status"))
+    status = StatusKind(raw) if raw in StatusKind.__members__.values() else StatusKind.UNKNOWN
+    codes = tuple(
+        code
+        for error in _dicts(item.get("errors"))
+        if isinstance(code := error.get("code"), int) and not isinstance(code, bool)
+    )
+    return WaStatus(message_id, status, _timestamp(item.get("timestamp")), codes)
+
+
+#: Downloads a media id's bytes (the Graph client, once it exists).
+DownloadMedia = Callable[[str], Awaitable[bytes]]
+
+
+def command_name(text: str) -> str | None:
+    """The command a text gives (``/menu`` → ``menu``); None for plain text."""
+    if not text.startswith("/") or len(text) < 2 or text[1].isspace():
+        return None
+    return text[1:].split(maxsplit=1)[0]
+
+
+def to_inbound(message: WaMessage, download: DownloadMedia) -> Inbound:
+    """The core's event for a message; media is fetched only if the core asks (``fetch``)."""
+    if message.kind is MessageKind.TEXT:
+        name = command_name(message.text)
+        return Inbound.command_of(name) if name else Inbound.text_of(message.text)
+    if message.kind is MessageKind.CHOICE:
+        return Inbound.choice_of(message.payload)
+    if message.media is not None and message.kind.value in _MEDIA_NAMES:
+        return Inbound.media_of(
+            _MEDIA_NAMES[message.kind.value],
+            message.media.caption,
+            mime=message.media.mime,
+            fetch=partial(download, message.media.media_id),
+        )
+    return Inbound(InboundKind.UNSUPPORTED)
