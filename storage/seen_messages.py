@@ -32,8 +32,7 @@ class MemorySeenMessages:
     async def first_time(self, token: str) -> bool:
         now = time.monotonic()
         while self._seen and (
-            len(self._seen) >= self._limit
-            or now - next(iter(self._seen.values())) > self._seconds
+            len(self._seen) >= self._limit or now - next(iter(self._seen.values())) > self._seconds
         ):
             self._seen.popitem(last=False)
         if token in self._seen:
