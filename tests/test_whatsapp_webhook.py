@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.channels.whatsapp.updates import (
     MessageKind,
@@ -733,3 +734,15 @@ def test_memory_store_forgets_after_its_span() -> None:
         return [*first, await store.first_time("t")]
 
     assert asyncio.run(run()) == [True, False, True]
+
+
+class _DownStore:
+    async def first_time(self, token: str) -> bool:
+        raise RedisConnectionError("Redis is down")
+
+
+async def test_messages_are_handed_on_when_the_seen_store_is_down() -> None:
+    async for served in serve(_DownStore()):
+        assert await served.post_signed(envelope(text_value("a", "b"))) == 200
+        await served.settle()
+        assert [m.message_id for u in served.drained() for m in u.messages] == ["a", "b"]
