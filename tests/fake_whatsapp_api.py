@@ -16,7 +16,9 @@ Send side (what the bot calls), served on 127.0.0.1 at a random port:
   (metadata whose ``url`` points back here) and ``GET`` of that url with the bearer (the bytes).
 - ``GET /v{N}.0/{phone-number-id}``: the business phone number, as ``start()`` checks would read it.
 - ``fail_next(code, recipient=..., times=...)`` injects Meta's errors (131056, 130429, 131047,
-  131026, ...) for one recipient or for every send, with Meta's HTTP status by default.
+  131026, ...) for one recipient or for every send, with Meta's HTTP status by default;
+  ``fail_after_send`` accepts the send and queues a ``failed`` status instead (in
+  ``pending_statuses``), the asynchronous way Meta also reports 131047 and 131026.
 
 Receive side (what Meta calls): ``WebhookDeliverer`` POSTs signed deliveries
 (``X-Hub-Signature-256``) in the real envelope, retries on non-2xx with short configurable delays,
@@ -58,7 +60,9 @@ __all__ = [
     "SentWaMessage",
     "SimulatedWaUser",
     "WebhookDeliverer",
+    "envelope",
     "sign",
+    "status_value",
 ]
 
 JSONDict = dict[str, Any]
@@ -293,6 +297,11 @@ class FakeWhatsAppServer:
         self.templates: set[tuple[str, str]] = set(templates)  # (name, language code)
         self._global_failures: deque[_Injected] = deque()
         self._recipient_failures: dict[str, deque[_Injected]] = {}
+        self._async_failures: deque[_Injected] = deque()
+        self._recipient_async_failures: dict[str, deque[_Injected]] = {}
+        # ``failed`` status values for sends accepted under ``fail_after_send``, oldest first;
+        # deliver them with ``WebhookDeliverer.deliver``.
+        self.pending_statuses: list[JSONDict] = []
         self._seq = itertools.count(1)
         self._media_seq = itertools.count(1_000_000_000_000_001)
         self._runner: web.AppRunner | None = None
@@ -369,6 +378,26 @@ class FakeWhatsAppServer:
             queue = self._recipient_failures.setdefault(recipient, deque())
         queue.extend(injected for _ in range(times))
 
+    def fail_after_send(
+        self,
+        code: int,
+        *,
+        recipient: str | None = None,
+        times: int = 1,
+        details: str | None = None,
+    ) -> None:
+        """Accept the next ``times`` sends (200, a wamid) but queue a ``failed`` status for each.
+
+        Meta reports 131047 and 131026 this way too, after the send was accepted; the status
+        values collect in ``pending_statuses`` for a ``WebhookDeliverer`` to deliver.
+        """
+        injected = _Injected(code, 200, details)
+        if recipient is None:
+            queue = self._async_failures
+        else:
+            queue = self._recipient_async_failures.setdefault(recipient, deque())
+        queue.extend(injected for _ in range(times))
+
     def add_media(self, data: bytes, mime_type: str, *, filename: str | None = None) -> MediaFile:
         """Store media a simulated worker "sent"; its id goes into a webhook message."""
         media = MediaFile(str(next(self._media_seq)), data, mime_type, filename)
@@ -435,6 +464,7 @@ class FakeWhatsAppServer:
             return self._refuse(request, body, error)
         wamid = _wamid(recipient, next(self._seq))
         self.sent.append(SentWaMessage(wamid, recipient, kind, body))
+        self._queue_async_failure(wamid, recipient, contact)
         self._record(request, body, 200, None)
         return web.json_response(
             {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": wamid}]}
@@ -447,6 +477,25 @@ class FakeWhatsAppServer:
         if queue:
             injected = queue.popleft()
             raise GraphError(injected.code, injected.details, status=injected.status)
+
+    def _queue_async_failure(self, wamid: str, recipient: str, contact: JSONDict) -> None:
+        queue = self._recipient_async_failures.get(recipient)
+        if not queue:
+            queue = self._async_failures
+        if queue:
+            injected = queue.popleft()
+            self.pending_statuses.append(
+                status_value(
+                    wamid,
+                    "failed",
+                    wa_id=contact.get("wa_id"),
+                    user_id=contact.get("user_id"),
+                    error_code=injected.code,
+                    details=injected.details,
+                    phone_number_id=self.phone_number_id,
+                    display_phone_number=self.display_phone_number,
+                )
+            )
 
     @staticmethod
     def _check_recipient(body: JSONDict) -> tuple[str, JSONDict]:
@@ -796,33 +845,63 @@ class SimulatedWaUser:
         ``recipient_user_id`` for a BSUID user is an assumption: no fixture in the design note
         shows a status for a phone-less user.
         """
-        if status not in {"sent", "delivered", "read", "failed"}:
-            msg = f"unknown status {status!r}"
-            raise ValueError(msg)
-        entry: JSONDict = {"id": wamid, "status": status, "timestamp": str(int(self.clock()))}
-        if self.wa_id is not None:
-            entry["recipient_id"] = self.wa_id
-        if self.user_id is not None:
-            entry["recipient_user_id"] = self.user_id
-        if status != "failed":
-            entry["conversation"] = {"id": secrets.token_hex(16), "origin": {"type": "service"}}
-            entry["pricing"] = {"billable": True, "pricing_model": "CBP", "category": "service"}
-        else:
-            code = error_code if error_code is not None else 131047
-            title, default_details = _ERROR_TEXT.get(code, (f"Error {code}", f"Error {code}."))
-            entry["errors"] = [
-                {
-                    "code": code,
-                    "title": title,
-                    "message": title,
-                    "error_data": {"details": details if details is not None else default_details},
-                }
-            ]
-        return {
-            "messaging_product": "whatsapp",
-            "metadata": self.metadata(),
-            "statuses": [entry],
-        }
+        return status_value(
+            wamid,
+            status,
+            wa_id=self.wa_id,
+            user_id=self.user_id,
+            timestamp=int(self.clock()),
+            error_code=error_code,
+            details=details,
+            phone_number_id=self.phone_number_id,
+            display_phone_number=self.display_phone_number,
+        )
+
+
+def status_value(
+    wamid: str,
+    status: str,
+    *,
+    wa_id: str | None = None,
+    user_id: str | None = None,
+    timestamp: int | None = None,
+    error_code: int | None = None,
+    details: str | None = None,
+    phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
+    display_phone_number: str = DEFAULT_DISPLAY_PHONE_NUMBER,
+) -> JSONDict:
+    """The webhook ``value`` of one status (sent/delivered/read/failed) of message ``wamid``."""
+    if status not in {"sent", "delivered", "read", "failed"}:
+        msg = f"unknown status {status!r}"
+        raise ValueError(msg)
+    when = timestamp if timestamp is not None else int(time.time())
+    entry: JSONDict = {"id": wamid, "status": status, "timestamp": str(when)}
+    if wa_id is not None:
+        entry["recipient_id"] = wa_id
+    if user_id is not None:
+        entry["recipient_user_id"] = user_id
+    if status != "failed":
+        entry["conversation"] = {"id": secrets.token_hex(16), "origin": {"type": "service"}}
+        entry["pricing"] = {"billable": True, "pricing_model": "CBP", "category": "service"}
+    else:
+        code = error_code if error_code is not None else 131047
+        title, default_details = _ERROR_TEXT.get(code, (f"Error {code}", f"Error {code}."))
+        entry["errors"] = [
+            {
+                "code": code,
+                "title": title,
+                "message": title,
+                "error_data": {"details": details if details is not None else default_details},
+            }
+        ]
+    return {
+        "messaging_product": "whatsapp",
+        "metadata": {
+            "display_phone_number": display_phone_number,
+            "phone_number_id": phone_number_id,
+        },
+        "statuses": [entry],
+    }
 
 
 def envelope(values: Sequence[JSONDict], *, waba_id: str = DEFAULT_WABA_ID) -> JSONDict:

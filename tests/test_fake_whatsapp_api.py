@@ -402,6 +402,42 @@ async def test_server_side_codes_use_5xx(server: FakeWhatsAppServer, http: Clien
     assert (first, second) == (500, 503)
 
 
+@pytest.mark.parametrize("code", [131047, 131026])
+async def test_failure_after_send_answers_200_then_queues_a_failed_status(
+    server: FakeWhatsAppServer,
+    http: ClientSession,
+    receiver: Receiver,
+    deliverer: WebhookDeliverer,
+    code: int,
+) -> None:
+    server.fail_after_send(code, recipient=PHONE)
+    status, payload = await post_message(http, server, message("text", {"body": "x"}))
+    assert status == 200
+    wamid = payload["messages"][0]["id"]
+    await post_message(http, server, message("text", {"body": "x"}))  # used up: no status
+    [value] = server.pending_statuses
+    [entry] = value["statuses"]
+    assert (entry["id"], entry["status"], entry["recipient_id"]) == (wamid, "failed", PHONE)
+    assert entry["errors"][0]["code"] == code
+    assert await deliverer.deliver(value) == [200]
+    delivered = json.loads(receiver.bodies[0])
+    assert delivered["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"][0]["code"] == code
+
+
+async def test_failure_after_send_for_a_bsuid_names_the_user_id(
+    server: FakeWhatsAppServer, http: ClientSession
+) -> None:
+    server.fail_after_send(131047)
+    body = message("text", {"body": "x"})
+    del body["to"]
+    body["recipient"] = "TH.1234567"
+    status, _ = await post_message(http, server, body)
+    assert status == 200
+    [entry] = server.pending_statuses[0]["statuses"]
+    assert entry["recipient_user_id"] == "TH.1234567"
+    assert "recipient_id" not in entry
+
+
 # ---- media ----------------------------------------------------------------------------------
 
 
