@@ -1,0 +1,1 @@
+"""The WhatsApp Cloud API channel (issue 12): building blocks, not wired into `wvb run` yet."""
