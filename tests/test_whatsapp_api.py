@@ -31,6 +31,7 @@ from bot.channels.whatsapp.api import (
     WaUnavailable,
     WaUnreachable,
     WaWindowClosed,
+    error_for,
 )
 from tests.fake_whatsapp_api import (
     DEFAULT_PHONE_NUMBER_ID,
@@ -282,6 +283,26 @@ async def test_each_injected_code_maps_to_its_exception(
         assert error.retry_after > 0
     # The failure was for that recipient only: the next send goes through.
     assert await client.send_text(PHONE, "hi again")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "kind"),
+    [
+        (131050, 400, WaUnreachable),
+        (10, 403, WaAuthFailed),
+        (132015, 400, WaBadRequest),
+        (999_999, 401, WaAuthFailed),
+        (999_999, 429, WaRateLimited),
+        (999_999, 503, WaUnavailable),
+        (999_999, 400, WaError),
+    ],
+)
+def test_codes_the_fake_does_not_inject_and_unknown_codes(
+    code: int, status: int, kind: type[WaError]
+) -> None:
+    error = error_for(code, status)
+    assert type(error) is kind
+    assert (error.code, error.status) == (code, status)
 
 
 async def test_pair_rate_is_mapped_by_code_not_by_http_status(

@@ -158,14 +158,16 @@ def error_for(
     fbtrace_id: str | None = None,
     retry_after: float | None = None,
 ) -> WaError:
-    """Our exception for Graph error ``code`` (``status``: the HTTP status, if any)."""
+    """Our exception for Graph error ``code`` (``status``: the HTTP status, if any). A code
+    not listed here gives the base ``WaError`` (unless its status says 401, 429 or 5xx), so a
+    caller that knows no better treats it as a refusal of this one message."""
     if code in _CHAT_RATE:
         delay = retry_after if retry_after is not None else _CHAT_RATE[code]
         return WaRateLimited(
             code, scope="chat", retry_after=delay, status=status, fbtrace_id=fbtrace_id
         )
-    if code in _NUMBER_RATE:
-        delay = retry_after if retry_after is not None else _NUMBER_RATE[code]
+    if code in _NUMBER_RATE or status == 429:
+        delay = retry_after if retry_after is not None else _NUMBER_RATE.get(code, 60.0)
         return WaRateLimited(
             code, scope="number", retry_after=delay, status=status, fbtrace_id=fbtrace_id
         )
