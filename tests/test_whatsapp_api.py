@@ -198,6 +198,23 @@ async def test_ready_payload_is_posted_unchanged(
     assert fake.sent[-1].wamid == wamid
 
 
+async def test_a_payload_without_recipient_gets_the_one_given(
+    fake: FakeWhatsAppServer, client: GraphClient
+) -> None:
+    """The renderer's bodies name no recipient; the sender passes it."""
+    rendered = envelope("text", {"body": "hi", "preview_url": False})
+    del rendered["to"]
+    await client.send_payload(rendered, to=PHONE)
+    assert last_accepted(fake) == envelope("text", {"body": "hi", "preview_url": False})
+    await client.send_payload(rendered, to=BSUID)
+    assert last_accepted(fake)["recipient"] == BSUID
+    assert "to" not in last_accepted(fake)
+    assert "to" not in rendered  # the caller's dict is left as it was
+    with pytest.raises(WaBadRequest):
+        await client.send_payload(rendered)
+    assert len(fake.sent) == 2
+
+
 async def test_refused_payload_raises_our_error(
     fake: FakeWhatsAppServer, client: GraphClient
 ) -> None:

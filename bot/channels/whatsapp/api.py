@@ -370,9 +370,13 @@ class GraphClient:
             raise WaBadRequest(100)
         return await self._sent(sending)
 
-    async def send_payload(self, payload: dict[str, Any]) -> str:
-        """POST a ready ``/messages`` body (from the renderer) as it is, through pywa's
-        ``send_raw_request``, so that refusals go through the same typed errors."""
+    async def send_payload(self, payload: dict[str, Any], *, to: str | None = None) -> str:
+        """POST a ready ``/messages`` body through pywa's ``send_raw_request``, so that refusals
+        go through the same typed errors. ``rendering.py``'s bodies carry no recipient: pass
+        ``to`` (a wa_id or a business-scoped user id) and it is added as ``to`` or
+        ``recipient``; without ``to`` the body is posted as it is and must name one itself."""
+        if to is not None:
+            payload = {**payload, **_recipient(to)}
         recipient = payload.get("to", payload.get("recipient"))
         if not isinstance(recipient, str):
             raise WaBadRequest(100)
