@@ -37,6 +37,7 @@ from tests.fake_whatsapp_api import (
     DEFAULT_PHONE_NUMBER_ID,
     DEFAULT_TOKEN,
     FakeWhatsAppServer,
+    message_body,
 )
 
 PHONE = "66811111111"
@@ -60,13 +61,7 @@ async def client(fake: FakeWhatsAppServer) -> AsyncIterator[GraphClient]:
 
 
 def envelope(kind: str, content: dict[str, Any], to: str = PHONE) -> dict[str, Any]:
-    return {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "type": kind,
-        "to": to,
-        kind: content,
-    }
+    return message_body(kind, content, to=to)
 
 
 def last_accepted(fake: FakeWhatsAppServer) -> dict[str, Any]:
