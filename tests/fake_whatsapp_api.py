@@ -711,6 +711,17 @@ class FakeWhatsAppServer:
         return web.Response(body=media.data, headers={"Content-Type": media.mime_type})
 
 
+def message_body(kind: str, content: JSONDict, *, to: str) -> JSONDict:
+    """A ``/messages`` request body as a client sends it: ``kind`` and its content, to ``to``."""
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "type": kind,
+        "to": to,
+        kind: content,
+    }
+
+
 # ---- webhook side -------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from tests.fake_whatsapp_api import (
     SimulatedWaUser,
     WebhookDeliverer,
     envelope,
+    message_body,
     sign,
 )
 
@@ -57,13 +58,7 @@ async def post_message(
 
 
 def message(kind: str, content: JSONDict, *, to: str = PHONE) -> JSONDict:
-    return {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "type": kind,
-        "to": to,
-        kind: content,
-    }
+    return message_body(kind, content, to=to)
 
 
 def buttons(*titles: str) -> JSONDict:
