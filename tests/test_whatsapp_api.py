@@ -479,6 +479,8 @@ async def test_no_phone_or_wamid_in_any_log_record_or_exception(
     fake: FakeWhatsAppServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)  # the root logger at DEBUG: pywa's would print everything
+    for name in ("httpx", "httpcore"):  # `configure_logging`, run by an earlier test in this
+        caplog.set_level(logging.DEBUG, logger=name)  # process, quiets them: the canary below
     for name in PYWA_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG)  # as a careless operator might
     async with GraphClient(
