@@ -86,6 +86,18 @@ class ConsoleWorker:
         assert bullets, f"no choice {label!r} in:\n{screen}"
         await self.type(bullets[-1])
 
+    async def start_a_wages_report(self) -> None:
+        """A newcomer: English, accept the notice, no broadcasts, then /report about wages,
+        workplace not said; the bot next asks about a recruitment agency."""
+        await self.choose("English")
+        await self.choose("I understand")
+        await self.choose("No, thank you")
+        await self.prompt()
+        await self.type("/report")
+        await self.choose("Wages")
+        await self.choose("Done")
+        await self.choose("prefer not to say")
+
     async def quit(self) -> int:
         await self.type("/quit")
         assert self.process.stdin is not None
@@ -112,14 +124,7 @@ async def test_the_console_worker_reports_hears_from_staff_and_a_no_reopens_the_
 ) -> None:
     worker = await ConsoleWorker.start(tmp_path)
     try:
-        await worker.choose("English")
-        await worker.choose("I understand")
-        await worker.choose("No, thank you")
-        await worker.prompt()
-        await worker.type("/report")
-        await worker.choose("Wages")
-        await worker.choose("Done")
-        await worker.choose("prefer not to say")
+        await worker.start_a_wages_report()
         await worker.prompt()
         await worker.type("No")  # where the bot asks for words, a choice is typed as its word
         await worker.prompt()
@@ -163,14 +168,7 @@ async def test_where_the_bot_asks_for_words_a_typed_number_is_words_in_the_conso
 ) -> None:
     worker = await ConsoleWorker.start(tmp_path)
     try:
-        await worker.choose("English")
-        await worker.choose("I understand")
-        await worker.choose("No, thank you")
-        await worker.prompt()
-        await worker.type("/report")
-        await worker.choose("Wages")
-        await worker.choose("Done")
-        await worker.choose("prefer not to say")
+        await worker.start_a_wages_report()
         await worker.prompt()
         await worker.type("No")  # no agency: the button's word, typed
         describing = await worker.prompt()

@@ -269,14 +269,7 @@ async def test_the_console_says_it_cannot_delete_the_code(tmp_path: Path) -> Non
     # the screen. `wvb chat` as a newcomer runs it, on the embedded default.
     worker = await ConsoleWorker.start(tmp_path)
     try:
-        await worker.choose("English")
-        await worker.choose("I understand")
-        await worker.choose("No, thank you")
-        await worker.prompt()
-        await worker.type("/report")
-        await worker.choose("Wages")
-        await worker.choose("Done")
-        await worker.choose("prefer not to say")
+        await worker.start_a_wages_report()
         await worker.choose("No, or I don't know")
         await worker.prompt()
         await worker.type("My wages for October were not paid.")

@@ -31,14 +31,7 @@ async def test_report_in_the_console_staff_remediate_the_worker_says_no_and_it_r
 ) -> None:
     worker = await ConsoleWorker.start(tmp_path)
     try:
-        await worker.choose("English")
-        await worker.choose("I understand")
-        await worker.choose("No, thank you")  # no broadcasts
-        await worker.prompt()
-        await worker.type("/report")
-        await worker.choose("Wages")
-        await worker.choose("Done")
-        await worker.choose("prefer not to say")  # the workplace
+        await worker.start_a_wages_report()  # English, accept, no broadcasts
         await worker.choose("No, or I don't know")  # a recruitment agency
         await worker.prompt()
         await worker.type("My wages for October were not paid.")
