@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import time
 from datetime import datetime, timedelta
 from io import StringIO
 from pathlib import Path
@@ -188,22 +187,14 @@ async def test_a_private_staff_chat_gets_the_alert_the_worker_is_promised(
 async def run_briefly(backend: Backend, server: FakeTelegramServer, tmp_path: Path,
                       **extra: str) -> str:  # fmt: skip
     """`wvb run` until it polls, then SIGTERM; returns what it logged."""
-    from tests.test_run_process import WVB
+    from tests.test_run_process import WVB, start_process
 
     env = backend.environment(backend.settings())
     env.update(WVB_TELEGRAM_TOKEN=server.token, WVB_TELEGRAM_API_BASE=server.base_url, **extra)
     upgrade = await asyncio.create_subprocess_exec(WVB, "db", "upgrade", env=env, cwd=tmp_path)
     assert await upgrade.wait() == 0
-    process = await asyncio.create_subprocess_exec(
-        WVB, "run", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    process = await start_process(env, tmp_path, server, stdout=asyncio.subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while not server.long_polling:
-            assert process.returncode is None, "wvb run exited early"
-            assert time.monotonic() < deadline, "wvb run never started polling"
-            await asyncio.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
     finally:

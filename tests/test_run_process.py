@@ -4,6 +4,7 @@ SIGTERM, with its logs read."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import signal
 import subprocess
@@ -41,16 +42,8 @@ async def test_wvb_run_serves_workers_stops_on_sigterm_and_logs_nothing_identify
     upgrade = await asyncio.create_subprocess_exec(WVB, "db", "upgrade", env=env, cwd=tmp_path)
     assert await upgrade.wait() == 0
 
-    process = await asyncio.create_subprocess_exec(
-        WVB, "run", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    process = await start_process(env, tmp_path, fake_telegram, stdout=asyncio.subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while not fake_telegram.long_polling:
-            assert process.returncode is None, "wvb run exited early"
-            assert time.monotonic() < deadline, "wvb run never started polling"
-            await asyncio.sleep(0.05)
         user = fake_telegram.user(
             WORKER_ID,
             first_name=FIRST_NAME,
@@ -60,7 +53,7 @@ async def test_wvb_run_serves_workers_stops_on_sigterm_and_logs_nothing_identify
         )
         await onboard(fake_telegram, user, "th")
         for text in (SECRET_TEXT, PHONE, f"{FIRST_NAME} {LAST_NAME}"):
-            await ask(fake_telegram, user, lambda t=text: user.send_text(t),
+            await ask(fake_telegram, user, functools.partial(user.send_text, text),
                       lambda m: "menu:report" in data_of(m))  # fmt: skip
         await ask(fake_telegram, user, lambda: user.send_command("menu"),
                   lambda m: "menu:report" in data_of(m))  # fmt: skip
@@ -81,16 +74,27 @@ async def test_wvb_run_serves_workers_stops_on_sigterm_and_logs_nothing_identify
     assert "Traceback" not in logs
 
 
-async def start_process(env: dict[str, str], cwd: Path, server: FakeTelegramServer) -> Process:
+async def start_process(
+    env: dict[str, str],
+    cwd: Path,
+    server: FakeTelegramServer,
+    stdout: int = asyncio.subprocess.DEVNULL,
+) -> Process:
+    """`wvb run`, returned once it polls the fake Bot API (killed if it never does)."""
     process = await asyncio.create_subprocess_exec(
-        WVB, "run", env=env, cwd=cwd,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        WVB, "run", env=env, cwd=cwd, stdout=stdout, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not server.long_polling:
-        assert process.returncode is None, "wvb run exited early"
-        assert time.monotonic() < deadline, "wvb run never started polling"
-        await asyncio.sleep(0.05)
+    try:
+        deadline = time.monotonic() + 30
+        while not server.long_polling:
+            assert process.returncode is None, "wvb run exited early"
+            assert time.monotonic() < deadline, "wvb run never started polling"
+            await asyncio.sleep(0.05)
+    except BaseException:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
     return process
 
 
