@@ -8,6 +8,7 @@ import asyncio
 import secrets
 import signal
 import sys
+from collections import Counter
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,6 +231,27 @@ def test_time_zone_comes_from_workplace_then_language_then_default() -> None:
     assert policy.timezone_for("th", None) == "UTC"
 
 
+async def where_rows_are(database: Database) -> list[tuple[object, ...]]:
+    """Delivery rows by status, claimed or not, seconds until due, attempts and last error:
+    what a stalled resume is waiting for."""
+    now = datetime.now(UTC)
+    async with database.sessions() as session:
+        rows = await session.execute(
+            select(
+                BroadcastDelivery.status,
+                BroadcastDelivery.claim.is_not(None),
+                BroadcastDelivery.next_attempt_at,
+                BroadcastDelivery.attempts,
+                BroadcastDelivery.last_error,
+            )
+        )
+        summary = Counter(
+            (status, claimed, round((due - now).total_seconds()), attempts, error)
+            for status, claimed, due, attempts, error in rows
+        )
+    return sorted(summary.items(), key=str)
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="SIGKILL of a child process")
 # One kill-and-resume run is enough: the PostgreSQL+Redis one, where claims race hardest.
 @pytest.mark.parametrize("backend", ["postgres-redis"], indirect=True)
@@ -268,9 +290,13 @@ async def test_killed_relay_resumes_and_repeats_at_most_what_was_in_flight(
             )
         relay = await start()
         try:
-            deadline = asyncio.get_running_loop().time() + 60
+            # The rows the killed relay had claimed come back when their claim runs out
+            # (CLAIM_SECONDS); a send that fails on a starved machine waits 30 s more. Two
+            # minutes is far beyond both, even with the whole suite running on two cores.
+            deadline = asyncio.get_running_loop().time() + 120
             while len(fake_telegram.delivery_counts) < count:
-                assert asyncio.get_running_loop().time() < deadline, "resume stalled"
+                if asyncio.get_running_loop().time() >= deadline:
+                    pytest.fail(f"resume stalled: {await where_rows_are(database)}")
                 await asyncio.sleep(0.2)
         finally:
             relay.send_signal(signal.SIGTERM)
