@@ -48,6 +48,19 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "127.0.0.1:8080"
+    # WhatsApp Business Cloud API (docs/design/whatsapp.md, README "Connecting WhatsApp"): on
+    # when the token is set; the other three secrets and the phone number id are then required.
+    whatsapp_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_api_base: str = "https://graph.facebook.com"
+    whatsapp_listen: str = "127.0.0.1:8082"
+    # Messages a second for the one business phone number (Meta's default throughput is 80).
+    whatsapp_rate: float = Field(default=80.0, gt=0, le=1000)
+    # Free-form messages stop this many minutes before Meta's 24-hour window closes, so a message
+    # in flight never arrives after it (the neutral template goes instead).
+    whatsapp_window_margin_minutes: int = Field(default=30, ge=0, le=600)
     staff_chat_id: int | None = None
     quiet_hours: str = "21:00-07:00"
     secret_key: SecretStr | None = None
@@ -122,7 +135,26 @@ class Settings(BaseSettings):
             raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
         return value
 
-    @field_validator("telegram_api_base", "webhook_url")
+    @field_validator("whatsapp_token", "whatsapp_app_secret", "whatsapp_verify_token")
+    @classmethod
+    def _whatsapp_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value().strip() == "":
+            return None
+        if any(character.isspace() for character in value.get_secret_value()):
+            raise ValueError("must not contain spaces or line breaks")
+        return value
+
+    @field_validator("whatsapp_phone_number_id")
+    @classmethod
+    def _phone_number_id(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not re.fullmatch(r"\d{1,30}", value):
+            raise ValueError("must be the digits of the phone number ID in Meta's app dashboard")
+        return value
+
+    @field_validator("telegram_api_base", "webhook_url", "whatsapp_api_base")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value in (None, ""):
@@ -150,7 +182,7 @@ class Settings(BaseSettings):
             _decode_key(part)
         return value
 
-    @field_validator("webhook_listen")
+    @field_validator("webhook_listen", "whatsapp_listen")
     @classmethod
     def _listen(cls, value: str) -> str:
         host, _, port = value.rpartition(":")
@@ -226,8 +258,39 @@ class Settings(BaseSettings):
 
     @property
     def webhook_host_port(self) -> tuple[str, int]:
-        host, _, port = self.webhook_listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return _host_port(self.webhook_listen)
+
+    @property
+    def whatsapp_host_port(self) -> tuple[str, int]:
+        return _host_port(self.whatsapp_listen)
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return self.whatsapp_token is not None
+
+    def whatsapp_problem(self) -> str | None:
+        """What is missing for the WhatsApp channel, naming the setting; None when it can run
+        (or is off: no WVB_WHATSAPP_TOKEN)."""
+        if self.whatsapp_token is None:
+            return None
+        missing = [
+            name
+            for name, value in (
+                ("WVB_WHATSAPP_PHONE_NUMBER_ID", self.whatsapp_phone_number_id),
+                ("WVB_WHATSAPP_APP_SECRET", self.whatsapp_app_secret),
+                ("WVB_WHATSAPP_VERIFY_TOKEN", self.whatsapp_verify_token),
+            )
+            if value is None
+        ]
+        if missing:
+            names = ", ".join(missing)
+            return f"{names}: not set, and WVB_WHATSAPP_TOKEN is (WhatsApp needs all four)"
+        return None
+
+
+def _host_port(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def _minutes(clock: str) -> int:

@@ -343,7 +343,8 @@ class BroadcastRelay:
             outcomes.blocked.append((item.id, item.worker_id))
         except RetryAfter as limited:
             self.stats.rate_limited += 1
-            await self.rate.pause(limited.seconds)
+            if not limited.chat_only:  # a pair-rate limit holds back only this worker's row
+                await self.rate.pause(limited.seconds)
             later = utc_now() + timedelta(seconds=limited.seconds)
             outcomes.later.append((item.id, later, False, False))
         except Rejected as reason:

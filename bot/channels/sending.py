@@ -6,6 +6,10 @@ the gateway and every channel speak only these words, so a new messenger adds a 
 mapping of its own errors onto them, and nothing else changes.
 
 - ``RetryAfter``: slow down (HTTP 429). Every sender of the token pauses; the message goes later.
+  With ``chat_only`` (WhatsApp's pair rate, 131056) only messages to that one person wait.
+- ``WindowClosed``: the messenger allows free-form messages only within a window after the
+  worker last wrote (WhatsApp: 24 hours). The message is held; a neutral template asks the
+  worker to write, and the held message goes when they do.
 - ``Blocked``: the worker blocked the bot. They are marked blocked; staff are told of a case
   message that did not arrive.
 - ``Unreachable``: no address any more (/forget, chat gone). The message is given up; staff told.
@@ -30,6 +34,7 @@ __all__ = [
     "SendFailure",
     "Sender",
     "Unreachable",
+    "WindowClosed",
     "numeric_ids",
 ]
 
@@ -39,11 +44,19 @@ class SendFailure(Exception):
 
 
 class RetryAfter(SendFailure):
-    """The messenger asked us to slow down for ``seconds``."""
+    """The messenger asked us to slow down for ``seconds``: every send of the bot token, or,
+    with ``chat_only``, only sends to this one recipient (the others go on at full rate)."""
 
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"rate limited: retry after {seconds} s")
+    def __init__(self, seconds: float, *, chat_only: bool = False) -> None:
+        scope = " (this recipient only)" if chat_only else ""
+        super().__init__(f"rate limited{scope}: retry after {seconds} s")
         self.seconds = seconds
+        self.chat_only = chat_only
+
+
+class WindowClosed(SendFailure):
+    """The messenger refuses free-form messages to this worker now (WhatsApp's 24-hour
+    customer-service window is closed): hold the message until the worker writes again."""
 
 
 class Unreachable(SendFailure):
