@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -422,6 +423,24 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(200))
+    # WhatsApp: waiting for the worker to write (their 24-hour window was closed; a neutral
+    # template asked them to), and what the messenger reported of the sent message. The ref is
+    # a keyed token of the messenger's message id, never the id (it can encode a phone number).
+    held_for_window: Mapped[bool] = mapped_column(default=False, server_default=false())
+    external_ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    receipt: Mapped[str | None] = mapped_column(String(16))
+
+
+class WhatsAppTemplate(Base):
+    """The pre-approved, neutral template ("You have a new message. Reply to see it.") sent in
+    a language when a message cannot go because the worker's 24-hour window is closed."""
+
+    __tablename__ = "whatsapp_templates"
+
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(512))
+    template_language: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
 class WorkerTag(Base):
@@ -505,6 +524,8 @@ class BroadcastDelivery(Base):
     waiting_quiet: Mapped[bool] = mapped_column(default=False)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(200))
+    external_ref: Mapped[str | None] = mapped_column(String(64), index=True)  # as on outbox
+    receipt: Mapped[str | None] = mapped_column(String(16))
 
 
 class PendingUpgrade(Base):

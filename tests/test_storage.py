@@ -193,3 +193,35 @@ async def test_keys_named_by_pseudonym_before_an_upgrade_move_to_their_tokens(
     finally:
         await store.close()
         await client.aclose()
+
+
+async def test_migrations_make_exactly_the_schema_the_models_describe(backend: Backend) -> None:
+    """Every column, index and table of ``storage/models.py`` is made by a migration (and none
+    is left over), on both databases: a model changed without its migration fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.models import Base
+
+    database = Database(backend.settings().database_url)
+    try:
+        await database.upgrade()
+
+        def differences(connection: object) -> list[object]:
+            context = MigrationContext.configure(
+                connection,  # type: ignore[arg-type]
+                opts={"compare_type": False, "compare_server_default": False},
+            )
+            return list(compare_metadata(context, Base.metadata))
+
+        async with database.engine.connect() as connection:
+            found = await connection.run_sync(differences)
+    finally:
+        await database.dispose()
+    # Migration 0011 left ``cases.reporter_id`` in place, always NULL, for a later release to drop
+    # (its docstring): the one difference that is known and meant.
+    # On SQLite, 0009 adds ``workers.workplace_id`` with ALTER TABLE ... REFERENCES, which
+    # cannot name the foreign key, so the reflected key has no name: the same key, unnamed.
+    known = ["reporter_id"] + (["workplace_id"] if backend.name == "sqlite-memory" else [])
+    unexpected = [change for change in found if not any(column in repr(change) for column in known)]
+    assert unexpected == [], unexpected
