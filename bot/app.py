@@ -65,6 +65,7 @@ from services.retention import RetentionPolicy, RetentionService
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
 from services.stuck_messages import StuckMessages
+from services.whatsapp_templates import WhatsAppTemplates
 from services.workers import WorkerProfileService
 from storage.conversation_state import (
     ConversationStore,
@@ -158,6 +159,7 @@ class App:
     retention: RetentionService
     engine: ConversationEngine
     gateway: ConversationGateway
+    whatsapp_templates: WhatsAppTemplates
     channels: list[Channel] = field(default_factory=list)
     _rates: dict[str, SendRate] = field(default_factory=dict)
 
@@ -604,6 +606,7 @@ async def build_app(
         gateway=ConversationGateway(
             engine, store, pseudonymizer, quotas, adopt=profiles.adopt_previous
         ),
+        whatsapp_templates=WhatsAppTemplates(database, settings.default_language),
     )
 
 

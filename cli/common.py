@@ -68,6 +68,7 @@ FLAGS = {
     "status": "--status",
     "summary": "--summary",
     "summary_in": "--summary-in",
+    "template_language": "--template-language",
     "text": "--text",
     "texts": "--text-file",
     "timezone": "--timezone",
