@@ -61,6 +61,7 @@ FLAGS = {
     "country": "--country",
     "fallback": "--fallback",
     "language": "--language",
+    "outside_window": "--whatsapp-outside-window",
     "reason": "--reason",
     "role": "--role",
     "segment": "--segment",

@@ -89,6 +89,7 @@ async def read_configuration(
         overdue = await session.scalar(
             select(func.count())
             .where(OutboxMessage.status == OutboxStatus.PENDING)
+            .where(OutboxMessage.held_for_window.is_(False))  # waits for the worker, not stuck
             .where(OutboxMessage.next_attempt_at < utc_now() - OUTBOX_OVERDUE)
         )
     return StoredConfiguration(views, countries, failed or 0, overdue or 0)

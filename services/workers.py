@@ -11,6 +11,7 @@ from conversations.ports import WorkerProfile, WorkerRef
 from services.casework import reporter_forgetting
 from services.outbox import Outbox
 from services.reporters import forget_reporter, reported_by, seal_reporter
+from services.window_hold import drop_held
 from storage.crypto import Keyring
 from storage.database import Database
 from storage.models import Case, Worker, WorkerAddress, Workplace
@@ -98,6 +99,9 @@ class WorkerProfileService:
         async with self.database.transaction() as session:
             staff_told = await reporter_forgetting(session, pseudonym, self.keyring, self.outbox)
             await forget_reporter(session, pseudonym, self.keyring)
+            worker_id = await session.scalar(select(Worker.id).where(Worker.pseudonym == pseudonym))
+            if worker_id is not None:
+                await drop_held(session, worker_id)
             await session.execute(delete(Worker).where(Worker.pseudonym == pseudonym))
         await self.database.checkpoint()
         if staff_told:

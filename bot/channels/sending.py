@@ -20,7 +20,7 @@ mapping of its own errors onto them, and nothing else changes.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from conversations.messages import Outbound
 from storage.send_rate import Lane
@@ -35,6 +35,7 @@ __all__ = [
     "Sender",
     "Unreachable",
     "WindowClosed",
+    "WindowOpener",
     "numeric_ids",
 ]
 
@@ -93,3 +94,15 @@ class Sender(Protocol):
     async def send(self, address: str, message: Outbound) -> list[str]:
         """Send ``message`` (split as the channel must) to ``address``; return the ids of the
         messages sent. Raises a ``SendFailure``."""
+
+
+@runtime_checkable
+class WindowOpener(Protocol):
+    """A sender on a messenger with a customer-service window (WhatsApp): it can send the
+    neutral, pre-approved template that asks the worker to write, which may go when nothing
+    else may ("You have a new message. Reply to see it.")."""
+
+    async def send_window_opener(self, address: str, language: str) -> list[str]:
+        """Send the template in ``language`` (or the configured fallback's) to ``address``;
+        return the ids of what was sent. Raises a ``SendFailure`` (``Rejected`` when no
+        template is configured)."""
