@@ -111,3 +111,35 @@ async def test_a_report_with_a_photo_and_a_voice_note_becomes_one_case_and_a_no_
     assert caplog.records, "logs were captured"
     logs = "\n".join(f"{record.getMessage()} {record.exc_text or ''}" for record in caplog.records)
     assert leaks(logs.encode(), needles) == []
+
+
+async def test_garbage_never_crashes_the_running_bot_and_a_bad_signature_changes_nothing(
+    backend: Backend, fake_whatsapp: FakeWhatsAppServer
+) -> None:
+    async with whatsapp_bot(backend, fake_whatsapp) as bot:
+        worker = bot.worker(PHONE)
+        await onboard(worker)
+        user = worker.user
+        odd = {
+            "reaction": {"reaction": {"message_id": "wamid.X", "emoji": "👍"}},
+            "location": {"location": {"latitude": 13.7, "longitude": 100.5}},
+            "contacts": {"contacts": [{"name": {"formatted_name": "A"}, "phones": []}]},
+            "sticker": {"sticker": {"id": "99", "mime_type": "image/webp", "animated": False}},
+            "order": {"order": {"catalog_id": "1", "product_items": []}},
+            "unsupported": {"errors": [{"code": 131051, "title": "Message type unknown"}]},
+        }
+        for kind, content in odd.items():
+            reply = await worker.ask(user._value(user._message(kind, content)))
+            assert reply.text, f"a {kind} message is answered, not dropped or crashed on"
+        deliverer = bot.deliverer
+        for body in (b"", b"{", b"[]", b"null", b'{"object": 5}', b'{"entry": [{"changes": 7}]}'):
+            assert await deliverer.post_once(body) == 200, body  # signed: Meta must not retry
+        forged = deliverer.encode(user.text("/forget"))
+        assert await deliverer.post_once(forged, signature="sha256=" + "0" * 64) == 403
+        assert await deliverer.post_once(forged, signature="") == 401
+        too_big = b"{" + b" " * (1024 * 1024) + b"}"
+        assert await deliverer.post_once(too_big) == 413
+        before = len(worker.messages())
+        menu = await worker.text("/menu", offers("menu:report"))
+        assert menu is worker.messages()[before], "nothing forged or broken was answered"
+        assert not bot.task.done()
