@@ -157,6 +157,9 @@ async def test_garbage_never_crashes_the_running_bot_and_a_bad_signature_changes
         assert await deliverer.post_once(forged, signature="") == 401
         too_big = b"{" + b" " * (1024 * 1024) + b"}"
         assert await deliverer.post_once(too_big) == 413
+        # WhatsApp has no command menu: commands are typed, with or without the slash for menu.
+        await worker.text("menu", offers("menu:report"))
+        await worker.text("/help", says("/report"))
         before = len(worker.messages())
         menu = await worker.text("/menu", offers("menu:report"))
         assert menu is worker.messages()[before], "nothing forged or broken was answered"
@@ -214,3 +217,16 @@ async def test_wvb_run_serves_telegram_and_whatsapp_side_by_side_and_stops_on_si
     for leak in (PHONE, fake_whatsapp.token, DEFAULT_APP_SECRET, VERIFY_TOKEN, "424242"):
         assert leak not in logs, f"{leak!r} leaked into the log"
     assert "Traceback" not in logs
+
+
+async def test_a_thai_worker_types_the_translated_menu_word(
+    backend: Backend, fake_whatsapp: FakeWhatsAppServer
+) -> None:
+    async with whatsapp_bot(backend, fake_whatsapp) as bot:
+        worker = bot.worker("66822222222")
+        await onboard(worker, "th")
+        await worker.text("/learn", lambda m: "menu:report" not in m.choice_ids)
+        menu = await worker.text("เมนู", offers("menu:report"))
+        assert menu.type == "interactive"
+        list_button = menu.payload["interactive"]["action"].get("button")
+        assert list_button in (None, "เลือก"), "a list opens with the Thai 'Choose'"
