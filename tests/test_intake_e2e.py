@@ -87,14 +87,15 @@ async def wvb(bot: RunningBot, backend: Backend, *args: str) -> CommandResult:
     return await run_wvb(backend.environment(bot.settings), *args)
 
 
-async def database_dump(backend: Backend, bot: RunningBot) -> bytes:
+async def database_dump(backend: Backend, bot: RunningBot | None = None) -> bytes:
+    """Every byte of the backend's database (``bot``, if given, runs on it)."""
     if backend.uses_postgres:
-        dsn = bot.settings.database_url.replace("postgresql+asyncpg://", "postgresql://")
+        dsn = backend.database_url.replace("postgresql+asyncpg://", "postgresql://")
         result = subprocess.run(
             ["pg_dump", "--no-owner", "--dbname", dsn], capture_output=True, check=True
         )
         return result.stdout
-    path = Path(bot.settings.database_url.removeprefix("sqlite+aiosqlite:///"))
+    path = Path(backend.database_url.removeprefix("sqlite+aiosqlite:///"))
     return b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
 
 
