@@ -37,7 +37,7 @@ from locales import LANGUAGES
 from storage.models import Worker
 from tests.conftest import Backend
 from tests.test_intake_e2e import database_dump, leaks, redis_dump
-from tests.test_secret_rotation import draft
+from tests.test_secret_rotation import draft, rotated
 
 PHONE = "66812345678"
 BSUID = "TH.1234567890123456"
@@ -305,15 +305,7 @@ async def test_adoption_also_takes_a_worker_known_under_a_previous_secret_key(
     async with open_app(first, upgrade_schema=True) as app:
         before = WaWorker(app, wa_id=NEW_PHONE)
         await before.onboard("km")
-    assert first.secret_key is not None
-    from tests.conftest import fresh_keys
-
-    rotated = backend.settings(
-        secret_key=fresh_keys()["secret_key"],
-        previous_secret_keys=first.secret_key.get_secret_value(),
-        encryption_keys=first.encryption_keys,
-    )
-    async with open_app(rotated) as app:
+    async with open_app(rotated(backend, first)) as app:
         after = WaWorker(app, wa_id=NEW_PHONE, user_id="KH.42")
         await after.send(Inbound.command_of("menu"))
         profile = await app.profiles.find(after.ref.pseudonym)
