@@ -89,7 +89,7 @@ def test_the_sender_tries_the_bsuid_first_and_the_phone_number_after_131062() ->
     assert recipients("not an id at all") == ()
 
 
-WA_IDS = st.text("0123456789", min_size=1, max_size=15)
+WA_IDS = st.text("0123456789", min_size=6, max_size=15)
 BSUIDS = st.builds(
     lambda country, rest: f"{country}.{rest}",
     st.sampled_from(["TH", "MM", "US", "KH"]),

@@ -55,11 +55,12 @@ CHANNEL = "whatsapp"
 BSUID_RECIPIENT_NOT_SUPPORTED = 131062
 #: Between the ids of a stored address; neither a wa_id nor a BSUID can contain it.
 _SEPARATOR = "|"
-#: E.164 allows 15 digits; anything much longer is not a phone number.
-_MAX_WA_ID_DIGITS = 20
-#: Meta: a two-letter country code, a dot and up to 128 letters and digits; a parent BSUID has
-#: ``ENT.`` after the country. Looser than that (Meta may extend it), but never a separator.
-_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
+#: A phone number as Meta writes it (E.164 digits, no ``+``), and a BSUID as Meta describes it:
+#: a two-letter country code, a dot, up to 128 letters and digits (``ENT.`` before them for a
+#: parent BSUID). The same shapes ``api.py`` accepts as recipients: an id this module keeps can
+#: be sent to.
+_WA_ID = re.compile(r"[0-9]{6,15}")
+_USER_ID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[0-9A-Za-z]{1,128}")
 _COUNTRY = re.compile(r"([A-Z]{2})\.")
 
 #: The language most people of a country read, for the countries whose language we ship
@@ -84,14 +85,13 @@ _COUNTRY_LANGUAGES: dict[str, str] = {
 
 
 def is_wa_id(value: str) -> bool:
-    """A phone number as Meta writes it: ASCII digits only (``"١٢".isdigit()`` is true too)."""
-    return 0 < len(value) <= _MAX_WA_ID_DIGITS and value.isascii() and value.isdigit()
+    """A phone number as Meta writes it: 6 to 15 ASCII digits (not ``\\d``: ``٦`` is one)."""
+    return _WA_ID.fullmatch(value) is not None
 
 
 def is_user_id(value: str) -> bool:
-    """A business-scoped user id (or anything else Meta may send as one): not a phone number,
-    and nothing that could break the stored address apart."""
-    return _USER_ID.fullmatch(value) is not None and not value.isdigit()
+    """A business-scoped user id (or a parent one) as Meta describes it."""
+    return _USER_ID.fullmatch(value) is not None
 
 
 class SenderIds(Protocol):
