@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, update
@@ -78,27 +79,25 @@ class Scene:
         assert worker is not None
         return worker.blocked_at is not None
 
-    async def staff_alerts(self) -> int:
+    async def states(self) -> tuple[tuple[str | None, str, str], tuple[str | None, str, str]]:
+        """(receipt, status, last error) of the case message, then of the broadcast delivery."""
+        message = await self.message(self.case_message)
+        delivery = await self.delivery_row(self.delivery)
+        return (
+            (message.receipt, message.status, message.last_error or ""),
+            (delivery.receipt, delivery.status, delivery.last_error or ""),
+        )
+
+    async def count(self, model: type[OutboxMessage] | type[CaseEvent], *where: Any) -> int:
         async with self.database.sessions() as session:
-            return int(
-                await session.scalar(
-                    select(func.count())
-                    .select_from(OutboxMessage)
-                    .where(OutboxMessage.recipient == Side.STAFF)
-                )
-                or 0
-            )
+            found = await session.scalar(select(func.count()).select_from(model).where(*where))
+        return int(found or 0)
+
+    async def staff_alerts(self) -> int:
+        return await self.count(OutboxMessage, OutboxMessage.recipient == Side.STAFF)
 
     async def unreachable_events(self) -> int:
-        async with self.database.sessions() as session:
-            return int(
-                await session.scalar(
-                    select(func.count())
-                    .select_from(CaseEvent)
-                    .where(CaseEvent.action == CaseAction.WORKER_UNREACHABLE)
-                )
-                or 0
-            )
+        return await self.count(CaseEvent, CaseEvent.action == CaseAction.WORKER_UNREACHABLE)
 
     async def sent_message(self, name: str, *, case_id: int | None = None) -> int:
         """Another message to the reporter, sent, with the ref ``ref(name)``."""
@@ -202,12 +201,10 @@ async def test_failed_is_terminal_and_fails_the_message_naming_the_code(scene: S
     for later in ("read", "delivered", "sent"):
         counts = await scene.receipts.record([Receipt(ref("case"), later)])
         assert counts.unchanged == 1
-    message = await scene.message(scene.case_message)
-    assert (message.receipt, message.status) == ("failed", OutboxStatus.FAILED)
-    assert message.last_error is not None
-    assert "131000" in message.last_error
-    delivery = await scene.delivery_row(scene.delivery)
-    assert (delivery.receipt, delivery.status) == ("failed", DeliveryStatus.FAILED)
+    (receipt, status, error), delivery = await scene.states()
+    assert (receipt, status) == ("failed", OutboxStatus.FAILED)
+    assert "131000" in error
+    assert delivery[:2] == ("failed", DeliveryStatus.FAILED)
     assert not await scene.blocked(scene.reporter), "a server error is not a block"
     assert await scene.staff_alerts() == 0
 
@@ -217,12 +214,10 @@ async def test_blocked_after_sending_marks_the_worker_and_tells_staff_once(scene
                Receipt(ref("broadcast"), "failed", (STOPPED,))]  # fmt: skip
     counts = await scene.receipts.record([Receipt(ref("case"), "sent"), *failure])
     assert (counts.blocked, dict(counts.moved)) == (2, {"failed": 2})
-    message = await scene.message(scene.case_message)
-    assert (message.receipt, message.status) == ("failed", OutboxStatus.UNREACHABLE)
-    assert message.last_error is not None
-    assert "131026" in message.last_error
-    delivery = await scene.delivery_row(scene.delivery)
-    assert (delivery.receipt, delivery.status) == ("failed", DeliveryStatus.BLOCKED)
+    (receipt, status, error), delivery = await scene.states()
+    assert (receipt, status) == ("failed", OutboxStatus.UNREACHABLE)
+    assert "131026" in error
+    assert delivery[:2] == ("failed", DeliveryStatus.BLOCKED)
     assert await scene.blocked(scene.reporter)
     assert await scene.blocked(scene.listener)
     assert (await scene.staff_alerts(), await scene.unreachable_events()) == (1, 1)
