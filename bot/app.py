@@ -88,6 +88,7 @@ from storage.recent_ids import (
     UpdateLog,
 )
 from storage.redis_keys import RedisKeyNames
+from storage.seen_messages import MemorySeenMessages, RedisSeenMessages, SeenMessages
 from storage.send_rate import MemorySendRate, RedisSendRate, SendRate
 
 log = logging.getLogger(__name__)
@@ -168,24 +169,30 @@ class App:
             return RedisUpdateLog(self.redis, self.settings.redis_prefix, bot_id)
         return MemoryUpdateLog()
 
-    def send_rate(self, name: str) -> SendRate:
-        """The one rate of a bot token (``name`` never holds the secret half), shared by its
-        conversation replies, outbox messages and broadcasts, in this and every process."""
+    def send_rate(self, name: str, rate: float | None = None) -> SendRate:
+        """The one rate of a bot token or business number (``name`` never holds a secret),
+        shared by its conversation replies, outbox messages and broadcasts, in this and every
+        process; ``rate`` messages a second (default WVB_BROADCAST_RATE)."""
         if name not in self._rates:
             settings = self.settings
+            per_second = rate if rate is not None else settings.broadcast_rate
             if self.redis is not None:
                 self._rates[name] = RedisSendRate(
                     self.redis,
                     settings.redis_prefix,
-                    settings.broadcast_rate,
+                    per_second,
                     settings.broadcast_chat_interval,
                     name=name,
                 )
             else:
-                self._rates[name] = MemorySendRate(
-                    settings.broadcast_rate, settings.broadcast_chat_interval
-                )
+                self._rates[name] = MemorySendRate(per_second, settings.broadcast_chat_interval)
         return self._rates[name]
+
+    def seen_messages(self) -> SeenMessages:
+        """Which webhook messages were handled already (shared by processes through Redis)."""
+        if self.redis is not None:
+            return RedisSeenMessages(self.redis, self.settings.redis_prefix)
+        return MemorySeenMessages()
 
     def staff_chat(self) -> StaffChat:
         return StaffChat(self.staff_accounts, self.staff, self.casework, self.broadcasts)
@@ -643,6 +650,34 @@ def telegram_channel(app: App) -> Channel:
     )  # fmt: skip
 
 
+def whatsapp_channel(app: App) -> Channel:
+    """The WhatsApp channel on the Cloud API (``WVB_WHATSAPP_*``)."""
+    settings = app.settings
+    problem = settings.whatsapp_problem()
+    if problem is not None or settings.whatsapp_token is None:
+        raise SettingsError(problem or "WVB_WHATSAPP_TOKEN: not set")
+    assert settings.whatsapp_phone_number_id is not None
+    assert settings.whatsapp_app_secret is not None
+    assert settings.whatsapp_verify_token is not None
+    from bot.channels.whatsapp.runtime import WhatsAppChannel
+
+    number = settings.whatsapp_phone_number_id  # public: it names the number, not a person
+    return WhatsAppChannel(
+        token=settings.whatsapp_token.get_secret_value(),
+        phone_number_id=number,
+        app_secret=settings.whatsapp_app_secret.get_secret_value(),
+        verify_token=settings.whatsapp_verify_token.get_secret_value(),
+        api_base=settings.whatsapp_api_base,
+        listen=settings.whatsapp_host_port,
+        gateway=app.gateway,
+        rate=app.send_rate(f"whatsapp:{number}", settings.whatsapp_rate),
+        names=redis_key_names(settings, app.keys),
+        seen=app.seen_messages(),
+        default_language=settings.default_language,
+        concurrent_updates=settings.telegram_concurrent_updates,
+    )
+
+
 #: Builds a channel of the app; `open_app(channels=...)` adds the ones asked for.
 ChannelFactory = Callable[[App], Channel]
 
@@ -652,6 +687,8 @@ def configured_channels(settings: Settings) -> list[ChannelFactory]:
     factories: list[ChannelFactory] = []
     if settings.telegram_token is not None:
         factories.append(telegram_channel)
+    if settings.whatsapp_enabled:
+        factories.append(whatsapp_channel)
     return factories
 
 

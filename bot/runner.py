@@ -14,9 +14,10 @@ log = logging.getLogger(__name__)
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set, then shut everything down in order."""
-    if settings.telegram_token is None:
+    if not settings.messenger_configured:
         raise SettingsError(
-            "WVB_TELEGRAM_TOKEN: not set, so no channel can run; set it, or try `wvb chat`"
+            "WVB_TELEGRAM_TOKEN, WVB_WHATSAPP_TOKEN: neither is set, so no channel can run; "
+            "set one (README: Connecting Telegram, Connecting WhatsApp), or try `wvb chat`"
         )
     async with open_app(settings, channels=True) as app:
         problem = app.staff_destination.problem
@@ -33,8 +34,10 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 async def relay_broadcasts(settings: Settings, stop: asyncio.Event) -> None:
     """`wvb broadcast relay`: only the broadcast relay, for extra sending capacity."""
-    if settings.telegram_token is None:
-        raise SettingsError("WVB_TELEGRAM_TOKEN: not set, so there is nowhere to send")
+    if not settings.messenger_configured:
+        raise SettingsError(
+            "WVB_TELEGRAM_TOKEN, WVB_WHATSAPP_TOKEN: neither is set, so there is nowhere to send"
+        )
     async with open_app(settings, channels=True) as app:
         log.info("broadcast relay running at up to %s messages/s", settings.broadcast_rate)
         await app.serve(stop, relays_only=True)

@@ -265,6 +265,22 @@ class Settings(BaseSettings):
         return _host_port(self.whatsapp_listen)
 
     @property
+    def messenger_configured(self) -> bool:
+        """Whether a messenger channel is set (Telegram or WhatsApp)."""
+        return self.telegram_token is not None or self.whatsapp_token is not None
+
+    def log_secrets(self) -> list[str]:
+        """The secrets a log line must never show (``configure_logging`` masks them)."""
+        values = (
+            self.telegram_token,
+            self.webhook_secret,
+            self.whatsapp_token,
+            self.whatsapp_app_secret,
+            self.whatsapp_verify_token,
+        )
+        return [value.get_secret_value() for value in values if value is not None]
+
+    @property
     def whatsapp_enabled(self) -> bool:
         return self.whatsapp_token is not None
 

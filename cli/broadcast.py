@@ -233,9 +233,12 @@ def broadcast_relay() -> None:
     from bot.logging_setup import configure_logging
     from bot.runner import relay_broadcasts
 
-    if settings.telegram_token is None:
-        fail("WVB_TELEGRAM_TOKEN: not set, so there is nowhere to send", EXIT_CONFIG)
-    configure_logging(settings.log_level, [settings.telegram_token.get_secret_value()])
+    if not settings.messenger_configured:
+        fail(
+            "WVB_TELEGRAM_TOKEN, WVB_WHATSAPP_TOKEN: neither is set, so there is nowhere to send",
+            EXIT_CONFIG,
+        )
+    configure_logging(settings.log_level, settings.log_secrets())
     run_until_stopped(lambda stop: relay_broadcasts(settings, stop))
 
 

@@ -154,12 +154,7 @@ def run() -> None:
     from bot.logging_setup import configure_logging
     from bot.runner import serve
 
-    secrets = [
-        value.get_secret_value()
-        for value in (settings.telegram_token, settings.webhook_secret)
-        if value is not None
-    ]
-    configure_logging(settings.log_level, secrets)
+    configure_logging(settings.log_level, settings.log_secrets())
     run_until_stopped(lambda stop: serve(settings, stop))
 
 

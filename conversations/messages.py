@@ -104,6 +104,9 @@ class Outbound:
     # False when the worker is asked for words, where a typed number is words (the engine sets
     # it from the step the turn ends on: ``Step.free_text``).
     numbered: bool = True
+    # The worker's language, where the sender knows it: a channel that must word its own parts
+    # of a message (WhatsApp's "Menu" button that opens a list) words them in it.
+    language: str | None = None
 
     def to_bytes(self) -> bytes:
         """The message as the outbox stores it (encrypted): every field, as JSON."""
@@ -120,6 +123,8 @@ class Outbound:
             document["bold"] = [list(span) for span in self.bold]
         if not self.numbered:
             document["numbered"] = False
+        if self.language:
+            document["lang"] = self.language
         return json.dumps(document, ensure_ascii=False).encode()
 
     @classmethod
@@ -133,6 +138,7 @@ class Outbound:
             replace_previous=bool(document.get("replace", False)),
             bold=tuple((int(start), int(length)) for start, length in document.get("bold", [])),
             numbered=bool(document.get("numbered", True)),
+            language=str(document["lang"]) if document.get("lang") else None,
         )
 
 

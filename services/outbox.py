@@ -6,6 +6,7 @@ channel renders in a turn, so a message sent later looks exactly like one sent a
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 
@@ -16,7 +17,7 @@ from conversations.messages import Outbound
 from domain.parties import Side
 from services.reporters import reporter_id
 from storage.crypto import Keyring
-from storage.models import Case, OutboxMessage, WorkerAddress
+from storage.models import Case, OutboxMessage, Worker, WorkerAddress
 
 #: The channel of a row whose worker has no address any more: every relay may take it.
 NO_CHANNEL = "-"
@@ -80,6 +81,11 @@ class Outbox:
                 .order_by(WorkerAddress.updated_at.desc())
                 .limit(1)
             )
+            if message.language is None:  # for what the channel words itself (a list button)
+                language = await session.scalar(
+                    select(Worker.language).where(Worker.id == worker_id)
+                )
+                message = dataclasses.replace(message, language=language)
         self._add(session, message, Side.WORKER, channel or NO_CHANNEL, worker_id, case_id)
 
     async def to_reporter(self, session: AsyncSession, case: Case, message: Outbound) -> None:

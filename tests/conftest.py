@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 
 from bot.settings import Settings, generate_key_lines, load_settings
 from tests.fake_telegram_api import FakeTelegramServer
+from tests.fake_whatsapp_api import FakeWhatsAppServer
 
 # Hypothesis keeps no example database, and its caches (.hypothesis/ in the working directory by
 # default) go to the temporary directory: a test run writes nothing into the repository.
@@ -199,6 +200,13 @@ async def fake_telegram() -> AsyncIterator[FakeTelegramServer]:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def fake_whatsapp() -> AsyncIterator[FakeWhatsAppServer]:
+    """A fake WhatsApp Cloud API on 127.0.0.1 (see tests/fake_whatsapp_api.py)."""
+    async with FakeWhatsAppServer() as server:
+        yield server
 
 
 @pytest.fixture(params=TELEGRAM_RUNTIMES)

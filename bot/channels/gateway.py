@@ -176,8 +176,13 @@ class ConversationGateway:
                 reply = self.engine.failure_reply(state, inbound.language_hint)
             await deliver([reply], Effects())
             return
+        language = turn.state.language or inbound.language_hint
+        replies = [
+            reply if reply.language else dataclasses.replace(reply, language=language)
+            for reply in turn.replies
+        ]
         if turn.deliver_first:
-            await deliver(turn.replies, turn.effects)
+            await deliver(replies, turn.effects)
         if turn.forget_state:
             await self.store.delete(worker.pseudonym)
         else:
@@ -190,4 +195,4 @@ class ConversationGateway:
             len(turn.replies),
         )
         if not turn.deliver_first:
-            await deliver(turn.replies, turn.effects)
+            await deliver(replies, turn.effects)
