@@ -4,9 +4,12 @@ POSTs, on SQLite + memory and PostgreSQL + Redis."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import logging
 
+import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -14,6 +17,7 @@ from storage.database import Database
 from storage.models import Case, CaseEntry
 from tests.bot_driver import RECEIPT_CODE, REFERENCE, run_wvb
 from tests.conftest import Backend
+from tests.dumps import database_dump, leaks, redis_dump
 from tests.fake_whatsapp_api import FakeWhatsAppServer
 from tests.test_media_sanitizer import opus_with_tags
 from tests.whatsapp_driver import WaWorker, offers, says, whatsapp_bot
@@ -33,12 +37,20 @@ async def onboard(worker: WaWorker, language: str = "en") -> None:
     await worker.press("sub:no", offers("menu:report"))
 
 
+PHONE = "66811111111"
+
+
 async def test_a_report_with_a_photo_and_a_voice_note_becomes_one_case_and_a_no_reopens_it(
-    backend: Backend, fake_whatsapp: FakeWhatsAppServer
+    backend: Backend, fake_whatsapp: FakeWhatsAppServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The issue's "Done when", and then the phone number searched for everywhere the bot
+    keeps or writes anything: the database, Redis and every log line (at DEBUG)."""
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore", "aiohttp", "pywa", "pywa_async"):
+        caplog.set_level(logging.DEBUG, logger=name)  # quieted by the product: not here
     server = fake_whatsapp
     async with whatsapp_bot(backend, server) as bot:
-        worker = bot.worker("66811111111")
+        worker = bot.worker(PHONE)
         await onboard(worker)
         await worker.text("/report", says("What is the problem about?"))
         await worker.choose("Wages", says("Wages"))
@@ -87,3 +99,15 @@ async def test_a_report_with_a_photo_and_a_voice_note_becomes_one_case_and_a_no_
             assert await session.scalar(select(func.count()).select_from(CaseEntry)) >= 1
     finally:
         await database.dispose()
+    wamids = [message.wamid for message in server.sent] + [
+        json.loads(attempt.body)["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+        for attempt in bot.deliverer.attempts
+        if b'"messages"' in attempt.body
+    ]
+    assert len(wamids) > 20
+    needles = [PHONE, f"+{PHONE}", hashlib.sha256(PHONE.encode()).hexdigest(), *wamids]
+    assert leaks(await database_dump(backend, bot), needles) == []
+    assert leaks(await redis_dump(backend), needles) == []
+    assert caplog.records, "logs were captured"
+    logs = "\n".join(f"{record.getMessage()} {record.exc_text or ''}" for record in caplog.records)
+    assert leaks(logs.encode(), needles) == []
