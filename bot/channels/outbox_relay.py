@@ -96,6 +96,7 @@ class OutboxRelay:
                 .where(OutboxMessage.status == OutboxStatus.PENDING)
                 .where(OutboxMessage.next_attempt_at <= now)
                 .where(OutboxMessage.channel.in_(self.channels))
+                .where(OutboxMessage.held_for_window.is_(False))
                 .order_by(OutboxMessage.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.channels.whatsapp.api import WaUnreachable, WaWindowClosed, error_for
+from bot.channels.whatsapp.sender import MESSAGE_REF_KIND
 from bot.channels.whatsapp.updates import WaStatus
-from bot.channels.whatsapp.webhook import MESSAGE_TOKEN_KIND
 from services.delivery_receipts import DeliveryReceipts, Receipt, Undelivered
 from storage.redis_keys import RedisKeyNames
 
@@ -40,7 +40,7 @@ class StatusRecorder:
         await self.receipts.record(
             [
                 Receipt(
-                    self.names.token(MESSAGE_TOKEN_KIND, status.message_id),
+                    self.names.token(MESSAGE_REF_KIND, status.message_id),
                     status.status.value,  # "unknown" (e.g. "deleted"): counted, ignored
                     status.error_codes,
                 )
