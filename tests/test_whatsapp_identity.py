@@ -10,7 +10,6 @@ tests/test_whatsapp_e2e.py.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from conversations.ports import WorkerRef
 from locales import LANGUAGES
 from storage.models import Worker
 from tests.conftest import Backend
-from tests.test_intake_e2e import database_dump, leaks, redis_dump
+from tests.dumps import database_dump, leaks, phone_needles, redis_dump
 from tests.test_secret_rotation import draft, rotated
 
 PHONE = "66812345678"
@@ -50,14 +49,6 @@ class Ids:
 
     wa_id: str = ""
     user_id: str = ""
-
-
-def phone_needles(*ids: str) -> list[str]:
-    """Each id as digits, with ``+``, and as its plain SHA-256: every form the issue names."""
-    needles: list[str] = []
-    for value in ids:
-        needles += [value, f"+{value}", hashlib.sha256(value.encode()).hexdigest()]
-    return needles
 
 
 # --- the rule, without a database ---------------------------------------------------------
@@ -238,7 +229,7 @@ async def test_a_worker_known_by_phone_is_adopted_when_their_bsuid_appears(
         assert not await app.casework.add_worker_message(before.ref, receipt.reference, "x")
 
         needles = phone_needles(PHONE, BSUID)
-        dump = await database_dump(backend)
+        dump = await database_dump(backend, app)
         assert after.ref.pseudonym.encode() in dump, "the dump holds the data searched"
         assert leaks(dump, needles) == []
         assert leaks(await redis_dump(backend), needles) == []
@@ -262,7 +253,7 @@ async def test_the_address_follows_the_ids_the_worker_writes_from(backend: Backe
         await worker.send(Inbound.command_of("menu"))
         assert parse_address(await staff_reply_goes_to(app, receipt.reference)) == (None, BSUID)
         assert await worker_rows(app) == 1
-        assert leaks(await database_dump(backend), phone_needles(PHONE, BSUID)) == []
+        assert leaks(await database_dump(backend, app), phone_needles(PHONE, BSUID)) == []
 
 
 async def test_a_message_with_only_the_phone_number_does_not_reach_the_bsuid_worker(

@@ -22,11 +22,10 @@ from tests.bot_driver import RECEIPT_CODE, REFERENCE, check_status, run_wvb
 from tests.bot_driver import onboard as onboard_on_telegram
 from tests.bot_driver import report as report_on_telegram
 from tests.conftest import Backend
+from tests.dumps import database_dump, leaks, phone_needles, redis_dump
 from tests.fake_telegram_api import FakeTelegramServer
 from tests.fake_whatsapp_api import FakeWhatsAppServer, SimulatedWaUser
-from tests.test_intake_e2e import database_dump, leaks, redis_dump
 from tests.test_whatsapp_e2e import onboard
-from tests.test_whatsapp_identity import phone_needles
 from tests.whatsapp_driver import WaBot, WaWorker, offers, says, whatsapp_bot
 
 PHONE = "66812345678"
@@ -121,7 +120,7 @@ async def test_a_worker_known_by_their_number_is_adopted_when_their_bsuid_appear
         assert "Which shift?" in answer, "their case, with the staff message"
 
         needles = phone_needles(PHONE, BSUID) + [m.wamid for m in fake_whatsapp.sent]
-        dump = await database_dump(backend)
+        dump = await database_dump(backend, bot)
         assert reference.encode() in dump, "the dump holds the data searched"
         assert leaks(dump, needles) == []
         assert leaks(await redis_dump(backend), needles) == []
