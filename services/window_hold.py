@@ -28,6 +28,14 @@ from storage.models import BroadcastDelivery, OutboxMessage, Worker, utc_now
 
 #: What `wvb outbox list` and `wvb broadcast status` say of a held message.
 HELD_REASON = "waiting for the worker to write (WhatsApp 24-hour window)"
+#: The ``last_error`` of a message the messenger accepted and then reported undelivered because
+#: the window was closed after all (131047 in a status callback,
+#: ``services/delivery_receipts.py``): due again, it takes the window path as if refused at once
+#: (the relay forgets the window, the template asks once, the message is held).
+CLOSED_AFTER_SENDING = (
+    "the worker's 24-hour window was closed (reported after sending): the template asks them "
+    "to write"
+)
 #: A broadcast delivery held this long (the worker never wrote) is given up as skipped: news
 #: older than a week is rarely news, and the broadcast can finish.
 BROADCAST_HOLD_DAYS = 7

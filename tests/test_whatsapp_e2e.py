@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from bot.channels.whatsapp.webhook import MAX_BODY_BYTES
 from storage.database import Database
 from storage.models import Case, CaseEntry
 from tests.bot_driver import RECEIPT_CODE, REFERENCE, ask, data_of, run_wvb
@@ -155,7 +156,7 @@ async def test_garbage_never_crashes_the_running_bot_and_a_bad_signature_changes
         forged = deliverer.encode(user.text("/forget"))
         assert await deliverer.post_once(forged, signature="sha256=" + "0" * 64) == 403
         assert await deliverer.post_once(forged, signature="") == 401
-        too_big = b"{" + b" " * (1024 * 1024) + b"}"
+        too_big = b"{" + b" " * MAX_BODY_BYTES + b"}"
         assert await deliverer.post_once(too_big) == 413
         # WhatsApp has no command menu: commands are typed, with or without the slash for menu.
         await worker.text("menu", offers("menu:report"))

@@ -20,6 +20,7 @@ from conversations.messages import Outbound
 from conversations.ports import WorkerRef
 from domain.history import CaseAction
 from domain.parties import Side
+from services.delivery_receipts import DeliveryReceipts, Receipt, Undelivered
 from services.doctor import read_configuration
 from services.window_hold import HELD_REASON, WindowHold
 from storage.models import CaseEvent, OutboxMessage, utc_now
@@ -39,6 +40,7 @@ class WhatsAppLikeSender:
 
     window: WhatsAppWindow
     channel: str = "whatsapp"
+    ids_are_refs: bool = True  # its ids are what a delivery receipt names the message by
     sent: list[tuple[str, str]] = field(default_factory=list)
     templates: list[tuple[str, str]] = field(default_factory=list)
     template_failure: Exception | None = None
@@ -225,6 +227,33 @@ async def test_a_worker_writing_while_their_message_is_being_held_gets_it(
         assert (row.status, row.held_for_window) == ("sent", False)
         [(_, text)] = w.sender.sent
         assert text.endswith("Your pay comes on Friday")
+
+
+async def test_a_window_closed_reported_after_sending_takes_the_window_path(
+    backend: Backend,
+) -> None:
+    """Meta accepted the message (the store thought the window open), then reported 131047 in a
+    status callback: the message is asked for by the template and held, like one refused."""
+    async with world(backend) as w:
+        await w.window.wrote(ADDRESS, time.time())
+        await w.app.casework.reply("cli:test", REFERENCE, "Your pay comes on Friday")
+        await w.relay.run_once()
+        [row] = await w.rows()
+        assert (row.status, row.external_ref) == ("sent", "token-1")
+        receipts = DeliveryReceipts(
+            w.app.database, w.app.outbox, lambda code: Undelivered.WINDOW_CLOSED
+        )
+        await receipts.record([Receipt("token-1", "failed", (131047,))])
+
+        assert await w.relay.run_once() == 1
+        assert w.sender.templates == [(ADDRESS, "th")], "the store's open window is forgotten"
+        [row] = await w.rows()
+        assert (row.status, row.held_for_window, row.last_error) == ("pending", True, HELD_REASON)
+        assert await w.worker_writes() == 1
+        await w.relay.run_once()
+        assert len(w.sender.sent) == 2, "sent again once the worker wrote"
+        [row] = await w.rows()
+        assert (row.status, row.external_ref) == ("sent", "token-2")
 
 
 async def test_held_messages_go_with_forget_purge_and_retention(backend: Backend) -> None:

@@ -50,6 +50,12 @@ class WindowOpening:
             raise
         return HELD_REASON
 
+    async def messenger_said_closed(self, address: str) -> None:
+        """The messenger reported a message undelivered after accepting it, the window being
+        closed (a status callback): what the store believes is wrong, forget it."""
+        if self.window is not None:
+            await self.window.closed(address)
+
     async def reopened(self, address: str) -> bool:
         """Whether the worker wrote while their message was being held (their release may
         have run before the hold was recorded): if so, the caller releases it at once."""

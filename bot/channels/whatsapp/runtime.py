@@ -32,6 +32,7 @@ from aiohttp import web
 from bot.channels.gateway import ConversationGateway
 from bot.channels.sending import RetryAfter, Sender
 from bot.channels.whatsapp.api import GraphClient, WaError, WaMediaTooLarge
+from bot.channels.whatsapp.identity import identify
 from bot.channels.whatsapp.sender import (
     CHANNEL,
     TemplateLookup,
@@ -138,7 +139,11 @@ class WhatsAppChannel:
     # -- running --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Listen for Meta's webhook deliveries on ``WVB_WHATSAPP_LISTEN``."""
+        """Check the token and the number with the Cloud API (a failure names the setting),
+        then listen for Meta's webhook deliveries on ``WVB_WHATSAPP_LISTEN``."""
+        problem = await self.graph.phone_number_problem()
+        if problem is not None:
+            raise ChannelStartError(problem)
         host, port = self.listen
         try:
             self._runner = await start_webhook(self.webhook.application(), host, port)
@@ -192,7 +197,13 @@ class WhatsAppChannel:
                     log.error("whatsapp turn failed (%s)", type(error).__name__)
 
     def worker(self, message: WaMessage) -> WorkerRef:
-        return self.gateway.worker(CHANNEL, message.sender, message.sender, CAPABILITIES)
+        """Who wrote, by the rule of ``identity.py``: known by the BSUID, adopted from the phone
+        number beside it, written back to at both."""
+        identity = identify(message)
+        return self.gateway.worker(
+            CHANNEL, identity.messenger_id, identity.address, CAPABILITIES,
+            aliases=identity.aliases,
+        )  # fmt: skip
 
     async def _turn(self, message: WaMessage) -> None:
         worker = self.worker(message)
