@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,6 +33,7 @@ from bot.channels.gateway import ConversationGateway
 from bot.channels.outbox_relay import OutboxRelay
 from bot.channels.sending import Sender
 from bot.channels.staff_chat import StaffChat
+from bot.channels.whatsapp.identity import recipients
 from bot.errors import (
     DatabaseNotFoundError,
     KeysDoNotMatchError,
@@ -215,7 +216,9 @@ class App:
         worker nothing but a later delivery: their turn goes on (an unknown window is closed)."""
         try:
             if await self.whatsapp_window.wrote(worker.address, at):
-                released = await self.window_hold.release(worker.pseudonym, worker.channel)
+                released = await self.window_hold.release(
+                    worker.pseudonym, worker.channel, worker.previous_pseudonyms
+                )
                 if released:
                     log.info("%d held message(s) released: the worker wrote", released)
         except Exception as error:  # the type only: never the address
@@ -607,6 +610,7 @@ async def build_app(
         await database.dispose()
         raise
     history: ChatHistory = RedisChatHistory(redis, names) if redis else MemoryChatHistory()
+    margin = settings.whatsapp_window_margin_minutes
     return App(
         settings=settings,
         keys=keys,
@@ -635,12 +639,17 @@ async def build_app(
         ),
         whatsapp_templates=WhatsAppTemplates(database, settings.default_language),
         whatsapp_window=(
-            RedisWhatsAppWindow(redis, names, settings.whatsapp_window_margin_minutes)
+            RedisWhatsAppWindow(redis, names, margin, ids=whatsapp_ids)
             if redis
-            else MemoryWhatsAppWindow(names, settings.whatsapp_window_margin_minutes)
+            else MemoryWhatsAppWindow(names, margin, ids=whatsapp_ids)
         ),
         window_hold=WindowHold(database, wake=outbox_wake.set),
     )
+
+
+def whatsapp_ids(address: str) -> Sequence[str]:
+    """The ids of one WhatsApp worker a stored address holds (the window is per person)."""
+    return recipients(address) or (address,)
 
 
 def telegram_channel(app: App) -> Channel:

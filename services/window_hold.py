@@ -16,7 +16,7 @@ worker's (``drop_held``), and a held broadcast delivery is given up after
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import Update, delete, select, update
@@ -94,11 +94,19 @@ class WindowHold:
         self.database = database
         self._wake = wake or (lambda: None)
 
-    async def release(self, pseudonym: str, channel: str) -> int:
+    async def release(self, pseudonym: str, channel: str, previous: Sequence[str] = ()) -> int:
         """The worker wrote on ``channel`` and their window is open: what was held for them
-        goes now. Returns how many messages and broadcast deliveries were released."""
+        goes now. ``previous``: pseudonyms they may still be stored under (``WorkerRef.
+        previous_pseudonyms``: another of their WhatsApp ids, an old key), since this runs
+        before the turn that adopts them. Returns how many messages and broadcast deliveries
+        were released."""
+        known_as = [pseudonym, *previous]
         async with self.database.sessions() as session:
-            worker_id = await session.scalar(select(Worker.id).where(Worker.pseudonym == pseudonym))
+            rows = await session.execute(
+                select(Worker.pseudonym, Worker.id).where(Worker.pseudonym.in_(known_as))
+            )
+            found = {name: worker_id for name, worker_id in rows}
+        worker_id = next((found[name] for name in known_as if name in found), None)
         if worker_id is None:
             return 0  # not onboarded yet: nothing can wait for them
         async with self.database.transaction() as session:

@@ -199,3 +199,30 @@ async def test_redis_is_shared_by_processes_and_names_nobody(redis_prefix: str) 
     finally:
         for client in clients:
             await client.aclose()
+
+
+async def test_the_window_is_one_persons_whichever_of_their_ids_an_address_shows(
+    stores: Stores,
+) -> None:
+    names = RedisKeyNames(b"s" * 32, stores.prefix)
+
+    def ids(address: str) -> list[str]:
+        return address.split("|")
+
+    window: WhatsAppWindow = (
+        MemoryWhatsAppWindow(names, clock=stores.clock, ids=ids)
+        if stores.redis is None
+        else RedisWhatsAppWindow(stores.redis, names, clock=stores.clock, ids=ids)
+    )
+    both = f"{PHONE}|{OTHER}"
+    assert await window.wrote(PHONE, stores.clock.now) is True
+    assert await window.is_open(both), "known by the phone: open for the address with both"
+    assert await window.wrote(both, stores.clock.now) is False, "already open: nothing waits"
+    assert await window.is_open(OTHER), "the user id shown beside the phone is theirs too"
+
+    await window.closed(both)
+    assert not await window.is_open(PHONE)
+    assert await window.opener_due(PHONE) is True
+    assert await window.opener_due(both) is False, "one template for the person"
+    assert await window.wrote(OTHER, stores.clock.now) is True, "the number hidden: still them"
+    assert await window.is_open(OTHER)

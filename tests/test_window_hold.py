@@ -292,3 +292,33 @@ async def _worker_id(w: World) -> int:
         found = await session.scalar(select(Worker.id).where(Worker.pseudonym == PSEUDONYM))
     assert found is not None
     return found
+
+
+async def test_a_worker_whose_ids_change_still_gets_what_was_held(backend: Backend) -> None:
+    """Held while known by their phone; they write once Meta shows their user id as well (a new
+    pseudonym, the phone's an alias, adopted only in the turn after): the app's own hook
+    releases it, and the window opened by the new address covers the stored, older one."""
+    async with open_app(backend.settings(), upgrade_schema=True) as app:
+        by_phone = WorkerRef("pseudonym-by-phone", "whatsapp", ADDRESS)
+        await app.profiles.save(by_phone, "th")
+        await insert_case(app.database, by_phone.pseudonym, REFERENCE, app.keyring)
+        sender = WhatsAppLikeSender(app.whatsapp_window)
+        relay = OutboxRelay(
+            app.database, app.keyring, {"whatsapp": sender}, window=app.whatsapp_window
+        )
+        await app.casework.reply("cli:test", REFERENCE, "Your pay comes on Friday")
+        await relay.run_once()
+        assert (sender.sent, len(sender.templates)) == ([], 1)
+
+        by_user_id = WorkerRef(
+            "pseudonym-by-user-id", "whatsapp", f"{ADDRESS}|TH.1234567",
+            previous_pseudonyms=(by_phone.pseudonym,),
+        )  # fmt: skip
+        app.outbox_wake.clear()
+        await app.worker_wrote(by_user_id, time.time())
+        assert app.outbox_wake.is_set(), "released, and the relay woken"
+        await relay.run_once()
+        [(to, text)] = sender.sent
+        assert to == ADDRESS, "sent to the address stored, whose window the message opened"
+        assert text.endswith("Your pay comes on Friday")
+        assert await app.whatsapp_window.is_open("TH.1234567")
