@@ -210,10 +210,11 @@ class App:
         """Outbox messages that wait or failed (`wvb outbox list`, `wvb outbox retry`)."""
         return StuckMessages(self.database)
 
-    async def worker_wrote(self, worker: WorkerRef, at: float) -> None:
+    async def worker_wrote(self, worker: WorkerRef, at: float) -> int:
         """A worker's message on a channel with a window (WhatsApp) arrived, sent at ``at``:
-        it opens their window, and what was held for them goes now. A failure here costs the
-        worker nothing but a later delivery: their turn goes on (an unknown window is closed)."""
+        it opens their window, and what was held for them goes now; returns how many held
+        messages it released. A failure here costs the worker nothing but a later delivery:
+        their turn goes on (an unknown window is closed)."""
         try:
             if await self.whatsapp_window.wrote(worker.address, at):
                 released = await self.window_hold.release(
@@ -221,8 +222,10 @@ class App:
                 )
                 if released:
                     log.info("%d held message(s) released: the worker wrote", released)
+                return released
         except Exception as error:  # the type only: never the address
             log.warning("a worker's window was not recorded (%s)", type(error).__name__)
+        return 0
 
     def add_channel(self, channel: Channel) -> None:
         self.channels.append(channel)

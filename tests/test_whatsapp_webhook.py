@@ -192,7 +192,7 @@ def test_replies_media_and_others() -> None:
     )
     assert (row.kind, row.payload) == (MessageKind.CHOICE, "r1")
     quick = one(message_value({"type": "button", "button": {"payload": "wa:open", "text": "Show"}}))
-    assert (quick.kind, quick.payload) == (MessageKind.CHOICE, "wa:open")
+    assert (quick.kind, quick.payload) == (MessageKind.TEMPLATE_REPLY, "wa:open")
     image = one(
         message_value(
             {"type": "image", "image": {"mime_type": "image/jpeg", "id": "654", "caption": "c"}}

@@ -93,6 +93,8 @@ async def test_a_staff_reply_after_the_window_arrives_as_the_template_then_follo
             )  # fmt: skip
             assert sum("We spoke to the manager" in text for text in content()) == 1
             assert len(templates(worker.messages())) == 1, "two replies, one template"
+            await asyncio.sleep(1)
+            assert len(content()) == 3, f"the tap itself is not answered: {content()}"
             deadline = time.monotonic() + REPLY_TIMEOUT  # the relay records what it sent
             while await app.stuck_messages().list_messages("cli:test"):
                 assert time.monotonic() < deadline, "a released message is not recorded sent"

@@ -39,7 +39,13 @@ from bot.channels.whatsapp.sender import (
     WhatsAppSender,
     WindowCheck,
 )
-from bot.channels.whatsapp.updates import WaMessage, WaStatus, WebhookUpdates, to_inbound
+from bot.channels.whatsapp.updates import (
+    MessageKind,
+    WaMessage,
+    WaStatus,
+    WebhookUpdates,
+    to_inbound,
+)
 from bot.channels.whatsapp.webhook import WhatsAppWebhook, start_webhook
 from bot.errors import ChannelStartError
 from conversations.messages import ChannelCapabilities, Effects, Outbound
@@ -60,8 +66,9 @@ MAX_MEDIA_BYTES: Final = 20 * 1024 * 1024
 #: A turn's reply refused by the pair rate (131056) is tried this many times more.
 CHAT_RATE_RETRIES: Final = 3
 
-#: Called with the worker and their message's time (Unix seconds) when they write.
-OnWorkerWrote = Callable[[WorkerRef, int], Awaitable[None]]
+#: Called with the worker and their message's time (Unix seconds) when they write; returns how
+#: many messages held for their 24-hour window it released.
+OnWorkerWrote = Callable[[WorkerRef, int], Awaitable[int]]
 #: Called with the status callbacks of one webhook POST.
 OnStatuses = Callable[[Sequence[WaStatus]], Awaitable[None]]
 
@@ -207,8 +214,13 @@ class WhatsAppChannel:
 
     async def _turn(self, message: WaMessage) -> None:
         worker = self.worker(message)
+        released = 0
         if self.on_worker_wrote is not None:
-            await self.on_worker_wrote(worker, message.timestamp)
+            released = await self.on_worker_wrote(worker, message.timestamp)
+        if message.kind is MessageKind.TEMPLATE_REPLY and released:
+            # "Show message" on the neutral template: what was held is on its way; a turn would
+            # only answer a button the conversation does not know.
+            return
         inbound = to_inbound(message, self._download)
 
         async def deliver(replies: Sequence[Outbound], effects: Effects) -> None:

@@ -33,7 +33,8 @@ _MEDIA_NAMES = {"image": "photo", "document": "document", "audio": "audio", "voi
 
 class MessageKind(StrEnum):
     TEXT = "text"
-    CHOICE = "choice"  # a reply button, a list row, or a template's quick-reply button
+    CHOICE = "choice"  # a reply button or a list row
+    TEMPLATE_REPLY = "template_reply"  # the quick-reply button of a template ("Show message")
     IMAGE = "image"
     DOCUMENT = "document"
     AUDIO = "audio"
@@ -205,8 +206,9 @@ def _message(item: object, contacts: list[dict[str, object]]) -> WaMessage | Non
         if _str(interactive.get("type")) in ("button_reply", "list_reply"):
             return _choice(base, _str(reply.get("id")))
         return base
-    if kind == "button":  # a template's quick-reply button
-        return _choice(base, _str(_dict(item.get("button")).get("payload")))
+    if kind == "button":  # a template's quick-reply button: whatever its payload, "show me"
+        payload = _str(_dict(item.get("button")).get("payload"))
+        return replace(base, kind=MessageKind.TEMPLATE_REPLY, payload=payload)
     if kind in ("image", "document", "audio", "voice"):
         media = _dict(item.get(kind))
         media_id = _str(media.get("id"))
@@ -268,6 +270,8 @@ def to_inbound(message: WaMessage, download: DownloadMedia) -> Inbound:
         return Inbound.command_of(name, hint) if name else Inbound.text_of(message.text, hint)
     if message.kind is MessageKind.CHOICE:
         return Inbound.choice_of(message.payload, hint)
+    if message.kind is MessageKind.TEMPLATE_REPLY:  # "Show message" with nothing held: where am I
+        return Inbound.command_of("menu", hint)
     if message.media is not None and message.kind.value in _MEDIA_NAMES:
         return Inbound.media_of(
             _MEDIA_NAMES[message.kind.value],
