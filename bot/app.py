@@ -56,6 +56,7 @@ from scheduler.jobs import ProcessScheduler, build_scheduler
 from services.broadcasts import BroadcastPolicy, BroadcastService
 from services.cases import CasePolicy, CaseService
 from services.casework import CaseworkService, ClockPolicy
+from services.delivery_receipts import DeliveryReceipts
 from services.education import LearningService
 from services.key_canary import KeyEvidence, KeyVerdict, check_and_record, read_evidence
 from services.key_rotation import KeyRotation
@@ -659,9 +660,12 @@ def whatsapp_channel(app: App) -> Channel:
     assert settings.whatsapp_phone_number_id is not None
     assert settings.whatsapp_app_secret is not None
     assert settings.whatsapp_verify_token is not None
+    from bot.channels.whatsapp.receipts import StatusRecorder, failure_of
     from bot.channels.whatsapp.runtime import WhatsAppChannel
 
     number = settings.whatsapp_phone_number_id  # public: it names the number, not a person
+    names = redis_key_names(settings, app.keys)
+    receipts = DeliveryReceipts(app.database, app.outbox, failure_of)
     return WhatsAppChannel(
         token=settings.whatsapp_token.get_secret_value(),
         phone_number_id=number,
@@ -671,8 +675,9 @@ def whatsapp_channel(app: App) -> Channel:
         listen=settings.whatsapp_host_port,
         gateway=app.gateway,
         rate=app.send_rate(f"whatsapp:{number}", settings.whatsapp_rate),
-        names=redis_key_names(settings, app.keys),
+        names=names,
         seen=app.seen_messages(),
+        on_statuses=StatusRecorder(receipts, names),
         default_language=settings.default_language,
         concurrent_updates=settings.telegram_concurrent_updates,
     )

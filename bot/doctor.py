@@ -1,17 +1,22 @@
 """`wvb doctor`: the go-live checklist an operator runs before inviting workers.
 
 It checks the settings and what they point at — keys, the database and its schema, Redis, the
-Telegram channel and the staff chat through the configured Bot API, the webhook — then what
-staff configured (``services/doctor.py``). Each check is one line, OK / WARN / FAIL with its fix.
+Telegram channel and the staff chat through the configured Bot API, the webhook, the WhatsApp
+number through the configured Cloud API base, its webhook address and its neutral templates —
+then what staff configured (``services/doctor.py``). Each check is one line, OK / WARN / FAIL
+with its fix.
 
 The doctor only looks. It is the one command that does not open the application
 (``bot/app.py``): opening it would create the embedded default's database and key file and
 migrate the schema. So it reads the database through a read-only engine
-(``storage/inspection.py``), resolves keys only from a file that exists, pings Redis and calls
-getMe and getChat: nothing is created, written or sent, whatever it finds.
+(``storage/inspection.py``), resolves keys only from a file that exists, pings Redis, calls
+getMe and getChat, and asks Graph for the WhatsApp number (``GET /{phone-number-id}``): nothing
+is created, written or sent, whatever it finds.
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -19,6 +24,8 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels.telegram.probe import PROBE_TIMEOUT_SECONDS, BotApiProbe, probe_bot_api
+from bot.channels.whatsapp.api import GraphClient, WaError, phone_number_problem
+from bot.channels.whatsapp.webhook import WEBHOOK_PATH
 from bot.errors import ChannelStartError
 from bot.settings import (
     SecretKeys,
@@ -28,6 +35,7 @@ from bot.settings import (
     key_file_in_use,
     resolve_keys,
 )
+from locales import LANGUAGES
 from locales import staff_gettext as _
 from services.doctor import (
     Check,
@@ -37,6 +45,7 @@ from services.doctor import (
     quiet_hours_check,
     read_configuration,
     stored_configuration_checks,
+    whatsapp_templates_check,
 )
 from services.key_canary import evidence_in
 from storage.crypto import Keyring, Pseudonymizer
@@ -252,13 +261,26 @@ async def redis_check(settings: Settings) -> Check:
     return Check("redis", Status.OK, _("reachable"))
 
 
-def _staff_chat_unset() -> Check:
+def _no_messenger() -> Check:
+    return Check(
+        "channel",
+        Status.FAIL,
+        _("no messenger is configured: workers cannot reach the bot"),
+        _("set WVB_TELEGRAM_TOKEN (from @BotFather), or WVB_WHATSAPP_TOKEN "
+          "(README, Connecting WhatsApp)"),
+    )  # fmt: skip
+
+
+def _staff_chat_unset(*, telegram: bool = True) -> Check:
     return Check(
         "staff_chat",
         Status.FAIL,
         _("WVB_STAFF_CHAT_ID is not set: urgent alerts reach nobody"),
-        _("set WVB_STAFF_CHAT_ID to your private staff group's id"),
-    )
+        _("set WVB_STAFF_CHAT_ID to your private staff group's id")
+        if telegram
+        else _("set WVB_TELEGRAM_TOKEN and WVB_STAFF_CHAT_ID: urgent alerts go to a private "
+               "Telegram group"),
+    )  # fmt: skip
 
 
 async def messenger_checks(settings: Settings) -> list[Check]:
@@ -267,16 +289,12 @@ async def messenger_checks(settings: Settings) -> list[Check]:
     token = settings.telegram_token
     chat_id = settings.staff_chat_id
     if token is None:
-        channel = Check(
-            "channel",
-            Status.FAIL,
-            _("no messenger is configured: workers cannot reach the bot"),
-            _("set WVB_TELEGRAM_TOKEN (from @BotFather)"),
-        )
+        # WhatsApp alone is a channel (its own lines follow); staff alerts still need Telegram.
+        channels = [] if settings.whatsapp_enabled else [_no_messenger()]
         if chat_id is None:
-            return [channel, _staff_chat_unset()]
+            return [*channels, _staff_chat_unset(telegram=False)]
         return [
-            channel,
+            *channels,
             Check(
                 "staff_chat",
                 Status.FAIL,
@@ -362,6 +380,122 @@ def webhook_check(settings: Settings) -> Check:
     return Check("webhook", Status.OK, _("{url}, with a secret").format(url=url))
 
 
+#: Hosts a listener binds to when it should take connections from anywhere.
+_EVERY_INTERFACE = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (compared, not bound)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve beyond this machine
+
+
+async def whatsapp_checks(settings: Settings, stored: StoredConfiguration | None) -> list[Check]:
+    """The WhatsApp channel, when WVB_WHATSAPP_TOKEN turns it on: its settings and the number
+    asked through the configured Cloud API base, where its webhook listens, and the neutral
+    templates (``stored``: None when the database could not be read)."""
+    if not settings.whatsapp_enabled:
+        if settings.whatsapp_phone_number_id or settings.whatsapp_app_secret:
+            return [_whatsapp_without_token()]
+        return []
+    checks = [await _whatsapp_number_check(settings), _whatsapp_listen_check(settings)]
+    if stored is not None:
+        checks.append(whatsapp_templates_check(stored, list(LANGUAGES), settings.default_language))
+    return checks
+
+
+def _whatsapp_without_token() -> Check:
+    return Check(
+        "whatsapp",
+        Status.WARN,
+        _("WVB_WHATSAPP_TOKEN is not set, but other WVB_WHATSAPP_ settings are: WhatsApp is off"),
+        _("set WVB_WHATSAPP_TOKEN (a system user's token), or remove the others"),
+    )
+
+
+async def _whatsapp_number_check(settings: Settings) -> Check:
+    guide = _("see README, Connecting WhatsApp")
+    if (problem := settings.whatsapp_problem()) is not None:
+        return Check("whatsapp", Status.FAIL, problem, guide)
+    assert settings.whatsapp_token is not None
+    assert settings.whatsapp_phone_number_id is not None
+    async with GraphClient(
+        api_base=settings.whatsapp_api_base,
+        token=settings.whatsapp_token.get_secret_value(),
+        phone_number_id=settings.whatsapp_phone_number_id,
+        timeout=PROBE_TIMEOUT_SECONDS,
+        connect_timeout=PROBE_TIMEOUT_SECONDS,
+    ) as graph:
+        try:
+            number = await graph.business_number()
+        except WaError as error:
+            problem = phone_number_problem(error, graph.api_base)
+            setting = problem.split(":", 1)[0]
+            fixes = {
+                "WVB_WHATSAPP_TOKEN": _(
+                    "generate a new system user token (README, Connecting WhatsApp)"
+                ),
+                "WVB_WHATSAPP_PHONE_NUMBER_ID": _(
+                    "copy the Phone number ID from the app's WhatsApp, API Setup page"
+                ),
+            }
+            return Check(
+                "whatsapp",
+                Status.FAIL,
+                problem,
+                fixes.get(setting, _("check WVB_WHATSAPP_API_BASE, and the network")),
+            )
+    name = number.verified_name or _("no display name")
+    return Check(
+        "whatsapp",
+        Status.OK,
+        _("number {number} ({name}) answers at {base}; workers see this name in every "
+          "notification").format(
+            number=number.display_phone_number, name=name, base=graph.api_base
+        ),
+    )  # fmt: skip
+
+
+def _whatsapp_listen_check(settings: Settings) -> Check:
+    """Meta posts only to https:// addresses with a valid certificate, and the bot's listener
+    speaks plain HTTP: it belongs on a loopback address behind a TLS reverse proxy. Listening
+    beyond this machine is a WARN, not a FAIL: the proxy may run on another host or in another
+    container, which the doctor cannot see."""
+    listen = settings.whatsapp_listen
+    host, port = settings.whatsapp_host_port
+    if settings.webhook_url:
+        telegram_host, telegram_port = settings.webhook_host_port
+        if port == telegram_port and (
+            host == telegram_host or {host, telegram_host} & _EVERY_INTERFACE
+        ):
+            return Check(
+                "wa_webhook",
+                Status.FAIL,
+                _("WVB_WHATSAPP_LISTEN={listen} is the address of the Telegram webhook "
+                  "(WVB_WEBHOOK_LISTEN): one of them cannot start").format(listen=listen),
+                _("set WVB_WHATSAPP_LISTEN=127.0.0.1:8082"),
+            )  # fmt: skip
+    if not _loopback(host):
+        return Check(
+            "wa_webhook",
+            Status.WARN,
+            _("WVB_WHATSAPP_LISTEN={listen} takes plain-HTTP connections from beyond this "
+              "machine").format(listen=listen),
+            _("listen on 127.0.0.1 behind an HTTPS reverse proxy, or let only the proxy reach "
+              "port {port}").format(port=port),
+        )  # fmt: skip
+    return Check(
+        "wa_webhook",
+        Status.OK,
+        _("{listen}, for an HTTPS reverse proxy at https://YOUR-HOST{path}").format(
+            listen=listen, path=WEBHOOK_PATH
+        ),
+    )
+
+
 async def examine(settings: Settings) -> Checklist:
     """Every check, in the order an operator fixes them."""
     database, stored = await database_checks(settings)
@@ -371,6 +505,7 @@ async def examine(settings: Settings) -> Checklist:
         await redis_check(settings),
         *await messenger_checks(settings),
         webhook_check(settings),
+        *await whatsapp_checks(settings, stored),
     ]
     if stored is not None:
         checks += stored_configuration_checks(

@@ -40,8 +40,9 @@ def doctor(
     """Check that the bot is ready for workers: each line OK, WARN or FAIL, with the fix.
 
     Keys, database and schema, Redis, the Telegram channel and the staff chat (asked through
-    WVB_TELEGRAM_API_BASE), webhook, workplaces, emergency contacts, time zones, quiet hours
-    and stuck messages. Creates and changes nothing. Exit 1 if any line is FAIL."""
+    WVB_TELEGRAM_API_BASE), webhook, the WhatsApp number (asked through WVB_WHATSAPP_API_BASE),
+    its webhook address and neutral templates, workplaces, emergency contacts, time zones, quiet
+    hours and stuck messages. Creates and changes nothing. Exit 1 if any line is FAIL."""
     try:
         settings = load_settings()
     except SettingsError as error:

@@ -70,3 +70,14 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     UNREACHABLE = "unreachable"  # the worker used /forget, blocked the bot or has no address
+
+
+class ReceiptStatus(StrEnum):
+    """What the messenger last reported of a sent message (the ``receipt`` of an outbox or
+    broadcast row; WhatsApp's status callbacks). Listed in rank order: a receipt only moves
+    up, and ``failed`` is terminal (``services/delivery_receipts.py``)."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,7 +25,7 @@ from domain.answers import YES_NO, Answer
 from domain.categories import Affected, Category, Confidentiality, Occurred
 from domain.errors import Refusal
 from domain.history import CaseAction, TaskKind, retaliation_action, validation_action
-from domain.parties import WORKER_ACTOR, Respondent, Side
+from domain.parties import SYSTEM_ACTOR, WORKER_ACTOR, Respondent, Side
 from domain.references import new_reference
 from domain.statuses import TERMINAL, CaseStatus
 from locales import LANGUAGES
@@ -514,3 +515,23 @@ async def reporter_forgetting(
             f"wvb cases close {case.reference} --unvalidated --reason TEXT"
         ), case_id=case.id)  # fmt: skip
     return bool(cases)
+
+
+async def tell_staff_unreachable(
+    session: AsyncSession, outbox: Outbox, case_ids: Collection[int], reason: str
+) -> int:
+    """Messages of these cases never reached the worker (they blocked the bot, used /forget, or
+    the messenger said so after sending): each case records it and staff are told, so a
+    follow-up or validation prompt does not silently go unanswered. ``reason`` names why, never
+    the content. Returns how many cases staff were told of (the caller wakes the relay)."""
+    cases = list(
+        await session.scalars(select(Case).where(Case.id.in_(set(case_ids))).order_by(Case.id))
+    )
+    for case in cases:
+        session.add(CaseEvent(case_id=case.id, actor=SYSTEM_ACTOR,
+                              action=CaseAction.WORKER_UNREACHABLE))  # fmt: skip
+        outbox.to_staff(session, Outbound(
+            f"Case {case.reference}: a message could not reach the worker ({reason}). "
+            "They can still read staff messages with /status and their receipt code."
+        ), case_id=case.id)  # fmt: skip
+    return len(cases)

@@ -18,10 +18,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.statuses import OutboxStatus
+from locales import SOURCE_LANGUAGE
 from locales import staff_gettext as _
 from services.cases import ANY
 from services.views import WorkplaceView
-from storage.models import EmergencyContact, OutboxMessage, Workplace, utc_now
+from storage.models import EmergencyContact, OutboxMessage, WhatsAppTemplate, Workplace, utc_now
 
 #: A pending message due longer ago than this is stuck: no relay is sending.
 OUTBOX_OVERDUE = timedelta(minutes=10)
@@ -63,12 +64,14 @@ class Checklist:
 @dataclass(frozen=True)
 class StoredConfiguration:
     """What the checks need from the database: active workplaces, the countries emergency
-    contacts are set for (``*``: any country), and outbox messages stuck."""
+    contacts are set for (``*``: any country), outbox messages stuck, and the languages that
+    have a neutral WhatsApp template."""
 
     workplaces: list[WorkplaceView] = field(default_factory=list)
     contact_countries: set[str] = field(default_factory=set)
     failed_messages: int = 0
     overdue_messages: int = 0
+    whatsapp_template_languages: set[str] = field(default_factory=set)
 
 
 async def read_configuration(
@@ -89,9 +92,12 @@ async def read_configuration(
         overdue = await session.scalar(
             select(func.count())
             .where(OutboxMessage.status == OutboxStatus.PENDING)
+            # held for a WhatsApp worker to write (the 24-hour window): waiting is its purpose
+            .where(OutboxMessage.held_for_window.is_(False))
             .where(OutboxMessage.next_attempt_at < utc_now() - OUTBOX_OVERDUE)
         )
-    return StoredConfiguration(views, countries, failed or 0, overdue or 0)
+        templates = set((await session.scalars(select(WhatsAppTemplate.language))).all())
+    return StoredConfiguration(views, countries, failed or 0, overdue or 0, templates)
 
 
 def _names(names: list[str]) -> str:
@@ -278,3 +284,52 @@ def stored_configuration_checks(
         time_zones_check(config, default_timezone, language_timezones),
         outbox_check(config),
     ]
+
+
+def whatsapp_templates_check(
+    config: StoredConfiguration, languages: list[str], default_language: str
+) -> Check:
+    """Whether every shipped language has a neutral template, the only message WhatsApp lets
+    the bot send a worker whose 24-hour window has closed. A language without its own gets, by
+    the fallback chain, WVB_DEFAULT_LANGUAGE's and then English's: a notice the worker may not
+    read (WARN). With neither, those workers are never told that a reply waits (FAIL)."""
+    configured = config.whatsapp_template_languages
+    if not configured:
+        return Check(
+            "wa_templates",
+            Status.FAIL,
+            _("no neutral template: WhatsApp workers silent for 24 hours are never told that "
+              "a staff reply waits"),
+            _("register one with Meta (README, Connecting WhatsApp), then run "
+              "`wvb whatsapp templates set en NAME`"),
+        )  # fmt: skip
+    chain = list(dict.fromkeys((default_language, SOURCE_LANGUAGE)))  # the fallback chain
+    fallback = next((language for language in chain if language in configured), None)
+    missing = [language for language in languages if language not in configured]
+    if missing and fallback is None:
+        return Check(
+            "wa_templates",
+            Status.FAIL,
+            _(
+                "no neutral template for {languages}, nor for {fallbacks} to fall back on: "
+                "those workers are never told that a staff reply waits"
+            ).format(languages=_names(missing), fallbacks=" or ".join(chain)),
+            _("run `wvb whatsapp templates set {language} NAME`").format(language=default_language),
+        )
+    if missing:
+        return Check(
+            "wa_templates",
+            Status.WARN,
+            _(
+                "no neutral template of their own for {languages}: those workers get the "
+                "{fallback} one"
+            ).format(languages=_names(missing), fallback=fallback),
+            _("run `wvb whatsapp templates set {language} NAME [--template-language CODE]`").format(
+                language=missing[0]
+            ),
+        )
+    return Check(
+        "wa_templates",
+        Status.OK,
+        _("a neutral template for each of the {count} languages").format(count=len(languages)),
+    )

@@ -37,6 +37,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import io
 import itertools
 import json
 import re
@@ -985,8 +986,10 @@ class WebhookDeliverer:
         headers = {"Content-Type": "application/json"}
         if header:
             headers["X-Hub-Signature-256"] = header
+        # aiohttp warns that a large bytes body may block the loop; a stream does not.
+        data: bytes | io.BytesIO = io.BytesIO(body) if len(body) > 512 * 1024 else body
         try:
-            async with self._session().post(self.url, data=body, headers=headers) as response:
+            async with self._session().post(self.url, data=data, headers=headers) as response:
                 await response.read()
                 status = response.status
         except (ClientError, TimeoutError):

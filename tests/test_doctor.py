@@ -10,24 +10,38 @@ import json
 import os
 import socket
 import stat
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.app import open_app
-from bot.settings import Settings, generate_key_lines
+from bot.channels.whatsapp.api import GRAPH_API_VERSION
+from bot.doctor import whatsapp_checks
+from bot.settings import Settings, generate_key_lines, load_settings
+from locales import LANGUAGES
 from services.cases import ANY
 from services.doctor import (
     Status,
     StoredConfiguration,
     contacts_check,
     quiet_hours_check,
+    read_configuration,
     time_zones_check,
+    whatsapp_templates_check,
 )
 from services.views import WorkplaceView
 from storage.database import Database, upgrade_schema
+from storage.models import OutboxMessage, WhatsAppTemplate, utc_now
 from tests.bot_driver import WVB, CommandResult
 from tests.conftest import Backend
 from tests.fake_telegram_api import FakeTelegramServer
+from tests.fake_whatsapp_api import (
+    DEFAULT_APP_SECRET,
+    DEFAULT_DISPLAY_PHONE_NUMBER,
+    DEFAULT_PHONE_NUMBER_ID,
+    FakeWhatsAppServer,
+)
 from tests.test_ciphertext_upgrade import downgrade_schema
 
 STAFF_CHAT = -100_777_001
@@ -341,3 +355,188 @@ async def test_keys_that_cannot_read_the_data_fail_naming_the_key(
     assert line.startswith("FAIL")
     assert "WVB_SECRET_KEY" in line
     assert "WVB_ENCRYPTION_KEYS" not in line
+
+
+# ---- WhatsApp ---------------------------------------------------------------------------------
+
+VERIFY_TOKEN = "verify-4c1d0e5f7a8b"
+
+
+def whatsapp_environment(server: FakeWhatsAppServer) -> dict[str, str]:
+    return {
+        "WVB_WHATSAPP_TOKEN": server.token,
+        "WVB_WHATSAPP_PHONE_NUMBER_ID": server.phone_number_id,
+        "WVB_WHATSAPP_APP_SECRET": DEFAULT_APP_SECRET,
+        "WVB_WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+        "WVB_WHATSAPP_API_BASE": server.base_url,
+    }
+
+
+async def register_templates(settings: Settings, languages: list[str]) -> None:
+    """The neutral template, as `wvb whatsapp templates set LANG wvb_new_message` stores it."""
+    database = Database(settings.database_url)
+    try:
+        async with database.sessions() as session, session.begin():
+            session.add_all(
+                WhatsAppTemplate(language=language, name="wvb_new_message",
+                                 template_language=language)
+                for language in languages
+            )  # fmt: skip
+    finally:
+        await database.dispose()
+
+
+async def test_a_complete_whatsapp_configuration_passes_and_the_number_is_only_read(
+    backend: Backend, fake_telegram: FakeTelegramServer
+) -> None:
+    settings = backend.settings()
+    await complete_configuration(settings)
+    await register_templates(settings, list(LANGUAGES))
+    fake_telegram.register_chat({"id": STAFF_CHAT, "type": "supergroup", "title": "Staff"})
+    async with FakeWhatsAppServer() as fake_whatsapp:
+        env = {
+            **telegram_environment(backend, settings, fake_telegram),
+            **whatsapp_environment(fake_whatsapp),
+        }
+
+        result = await doctor(env)
+        as_json = await doctor(env, "--json")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = lines_by_check(result.stdout)
+    assert lines["channel"].startswith("OK"), "Telegram is checked beside WhatsApp"
+    assert lines["whatsapp"].startswith("OK"), result.stdout
+    assert DEFAULT_DISPLAY_PHONE_NUMBER in lines["whatsapp"]
+    assert "Worker Voice" in lines["whatsapp"], "the name workers see in notifications is shown"
+    assert lines["wa_webhook"].startswith("OK")
+    assert "127.0.0.1:8082" in lines["wa_webhook"]
+    assert lines["wa_templates"].startswith("OK"), result.stdout
+    number = f"/v{GRAPH_API_VERSION}.0/{DEFAULT_PHONE_NUMBER_ID}"
+    assert {(r.method, r.path) for r in fake_whatsapp.requests} == {("GET", number)}
+    assert fake_whatsapp.sent == [], "the doctor sends nothing"
+    for secret in (fake_whatsapp.token, DEFAULT_APP_SECRET, VERIFY_TOKEN):
+        assert secret not in result.stdout + result.stderr + as_json.stdout
+    document = json.loads(as_json.stdout)
+    assert document["ready"] is True
+    assert statuses(document)["wa_templates"] == "OK"
+
+
+async def test_whatsapp_problems_fail_naming_the_setting_and_no_secret_is_printed(
+    tmp_path: Path,
+) -> None:
+    keys = dict(line.split("=", 1) for line in generate_key_lines().splitlines())
+    base = {
+        **no_wvb_environment(),
+        **keys,
+        "WVB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}",
+    }
+    async with FakeWhatsAppServer() as fake:
+        whatsapp = whatsapp_environment(fake)
+        incomplete = await doctor({**base, **whatsapp, "WVB_WHATSAPP_APP_SECRET": ""})
+        assert fake.requests == [], "settings that cannot work are not tried"
+        wrong_token = "EAAG-WRONG-TOKEN-abcdefghijklmnop"
+        rejected = await doctor({
+            **base, **whatsapp,
+            "WVB_WHATSAPP_TOKEN": wrong_token,
+            "WVB_WHATSAPP_LISTEN": "0.0.0.0:8082",
+        })  # fmt: skip
+        unknown = await doctor({
+            **base, **whatsapp,
+            "WVB_WHATSAPP_PHONE_NUMBER_ID": "109999999999999",
+            "WVB_WEBHOOK_URL": "https://bot.example.org/telegram",
+            "WVB_WEBHOOK_LISTEN": "0.0.0.0:8082",
+        })  # fmt: skip
+    unreachable = await doctor({**base, **whatsapp})  # the fake has stopped
+
+    lines = lines_by_check(incomplete.stdout)
+    assert incomplete.returncode == 1
+    assert lines["whatsapp"].startswith("FAIL")
+    assert "WVB_WHATSAPP_APP_SECRET" in lines["whatsapp"]
+    assert "channel" not in lines, "WhatsApp is a channel workers can reach"
+    assert lines["staff_chat"].startswith("FAIL")
+    assert "WVB_TELEGRAM_TOKEN" in lines["staff_chat"], "staff alerts go to a Telegram group"
+    assert lines["wa_templates"].startswith("FAIL"), "no database: no template"
+
+    lines = lines_by_check(rejected.stdout)
+    assert lines["whatsapp"].startswith("FAIL")
+    assert "WVB_WHATSAPP_TOKEN" in lines["whatsapp"]
+    assert "WRONG-TOKEN" not in rejected.stdout + rejected.stderr
+    assert lines["wa_webhook"].startswith("WARN"), "plain HTTP on every interface"
+    assert "0.0.0.0:8082" in lines["wa_webhook"]
+
+    lines = lines_by_check(unknown.stdout)
+    assert lines["whatsapp"].startswith("FAIL")
+    assert "WVB_WHATSAPP_PHONE_NUMBER_ID" in lines["whatsapp"]
+    assert lines["wa_webhook"].startswith("FAIL"), "the Telegram webhook has that port"
+    assert "WVB_WEBHOOK_LISTEN" in lines["wa_webhook"]
+
+    lines = lines_by_check(unreachable.stdout)
+    assert lines["whatsapp"].startswith("FAIL")
+    assert "WVB_WHATSAPP_API_BASE" in lines["whatsapp"]
+    assert unreachable.stderr == "", "one line says it all (pywa would add advice on httpx)"
+    for result in (incomplete, rejected, unknown, unreachable):
+        assert "Traceback" not in result.stderr
+        assert DEFAULT_APP_SECRET not in result.stdout + result.stderr
+    assert not (tmp_path / "bot.sqlite3").exists(), "no database is created"
+
+
+async def test_without_a_token_whatsapp_is_off_and_half_a_configuration_is_reported() -> None:
+    off = load_settings(_env_file=None)
+    assert await whatsapp_checks(off, StoredConfiguration()) == [], "no line when it is off"
+
+    half = load_settings(_env_file=None, whatsapp_phone_number_id=DEFAULT_PHONE_NUMBER_ID)
+    [check] = await whatsapp_checks(half, StoredConfiguration())
+    assert check.status == Status.WARN
+    assert "WVB_WHATSAPP_TOKEN" in check.detail
+
+
+def test_every_language_needs_a_neutral_template_or_a_fallback_it_may_not_read() -> None:
+    languages = list(LANGUAGES)
+
+    def check(configured: set[str], default: str = "en") -> tuple[Status, str, str | None]:
+        result = whatsapp_templates_check(
+            StoredConfiguration(whatsapp_template_languages=configured), languages, default
+        )
+        return result.status, result.detail, result.fix
+
+    assert check(set(languages))[0] == Status.OK
+    status, detail, fix = check(set(languages) - {"my", "km"})
+    assert status == Status.WARN
+    assert "my, km" in detail
+    assert "the en one" in detail
+    assert fix == "run `wvb whatsapp templates set my NAME [--template-language CODE]`"
+    status, detail, _ = check({"th", "my"}, default="th")
+    assert status == Status.WARN, "the others get WVB_DEFAULT_LANGUAGE's template"
+    assert "the th one" in detail
+    status, detail, fix = check({"th", "my"})
+    assert status == Status.FAIL, "no template for en, and en is the last fallback"
+    assert "en, km, ne, …" in detail
+    assert fix == "run `wvb whatsapp templates set en NAME`"
+    status, _, fix = check(set())
+    assert status == Status.FAIL
+    assert fix is not None
+    assert "wvb whatsapp templates set en" in fix
+
+
+async def test_a_message_held_for_a_whatsapp_worker_to_write_is_not_stuck(
+    backend: Backend,
+) -> None:
+    """Held until the worker's next message opens their 24-hour window: waiting is its job, so
+    the outbox line does not count it as waiting too long; one pending due an hour ago is."""
+    settings = backend.settings()
+    await complete_configuration(settings)
+    database = Database(settings.database_url)
+    try:
+        async with database.sessions() as session, session.begin():
+            session.add_all(
+                OutboxMessage(key=str(uuid.uuid4()), channel="whatsapp", recipient="worker",
+                              payload_ciphertext=b"sealed", held_for_window=held,
+                              next_attempt_at=utc_now() - timedelta(hours=1))
+                for held in (True, True, False)
+            )  # fmt: skip
+
+        stored = await read_configuration(database.sessions)
+    finally:
+        await database.dispose()
+
+    assert stored.overdue_messages == 1

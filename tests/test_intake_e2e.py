@@ -40,6 +40,7 @@ from tests.bot_driver import (
     stop_bot,
 )
 from tests.conftest import REDIS_URL, Backend
+from tests.dumps import database_dump, leaks, redis_dump
 from tests.fake_telegram_api import FakeTelegramServer
 
 WVB = str(Path(sys.executable).parent / "wvb")
@@ -85,39 +86,6 @@ async def staff(bot: RunningBot) -> tuple[StaffService, Database]:
 
 async def wvb(bot: RunningBot, backend: Backend, *args: str) -> CommandResult:
     return await run_wvb(backend.environment(bot.settings), *args)
-
-
-async def database_dump(backend: Backend, bot: RunningBot) -> bytes:
-    if backend.uses_postgres:
-        dsn = bot.settings.database_url.replace("postgresql+asyncpg://", "postgresql://")
-        result = subprocess.run(
-            ["pg_dump", "--no-owner", "--dbname", dsn], capture_output=True, check=True
-        )
-        return result.stdout
-    path = Path(bot.settings.database_url.removeprefix("sqlite+aiosqlite:///"))
-    return b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
-
-
-async def redis_dump(backend: Backend) -> bytes:
-    if backend.redis_url is None:
-        return b""
-    client = Redis.from_url(REDIS_URL)
-    try:
-        parts = []
-        async for key in client.scan_iter(match=f"{backend.redis_prefix}:*"):
-            parts += [key, await client.dump(key) or b""]
-        return b"\n".join(parts)
-    finally:
-        await client.aclose()
-
-
-def leaks(haystack: bytes, needles: list[str]) -> list[str]:
-    found = []
-    for needle in needles:
-        raw = needle.encode()
-        if raw in haystack or raw.hex().encode() in haystack:
-            found.append(needle)
-    return found
 
 
 async def test_report_leaves_no_identity_or_text_in_database_redis_or_logs(

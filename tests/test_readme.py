@@ -1,5 +1,6 @@
 """The README's instructions work as written: the test-database variable in both URL forms, the
-demo reset, and the go-live steps in their order."""
+demo reset, the go-live steps in their order, every setting in the settings table with its real
+default, and the WhatsApp steps (settings lines, proxy address, template wording per language)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from pywa.types.templates import TemplateLanguage
 
+from bot.channels.whatsapp.webhook import WEBHOOK_PATH
+from bot.settings import Settings, load_settings
+from locales import LANGUAGES
 from tests.conftest import postgres_urls
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,3 +134,74 @@ def test_the_go_live_steps_come_in_order_and_their_commands_work(tmp_path: Path)
     contacts = json.loads(in_folder(tmp_path, ".venv/bin/wvb contacts list --json").stdout)
     workplaces = json.loads(in_folder(tmp_path, ".venv/bin/wvb workplaces list --json").stdout)
     assert {workplace["country"] for workplace in workplaces} <= {c["country"] for c in contacts}
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of a Markdown table's body rows in ``text`` (header and rule left out)."""
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows[2:]]
+
+
+def test_every_setting_is_in_the_settings_table_with_its_default() -> None:
+    rows = table_rows(section("Settings"))
+    documented = {name for row in rows for name in re.findall(r"`(WVB_[A-Z_]+)`", row[0])}
+    settings = {f"WVB_{name.upper()}" for name in Settings.model_fields}
+    assert sorted(settings - documented) == [], "settings the README does not explain"
+    assert sorted(documented - settings) == [], "settings the README names that do not exist"
+
+    for row in rows:
+        names = re.findall(r"`(WVB_[A-Z_]+)`", row[0])
+        if len(names) != 1:
+            continue  # several variables share one row and one description of their defaults
+        default = Settings.model_fields[names[0].removeprefix("WVB_").lower()].default
+        shown = row[-1]
+        if default is None or default == "":
+            assert shown.startswith(("unset", "empty")), (names[0], shown)
+        else:
+            value = f"{default:g}" if isinstance(default, float) else str(default)
+            assert f"`{value}`" in shown, (names[0], default, shown)
+
+
+def test_the_whatsapp_settings_lines_make_a_configuration_that_can_run(tmp_path: Path) -> None:
+    lines = [
+        line for line in shell_lines(section("Connecting WhatsApp"))
+        if line.startswith("echo") and line.endswith(">> .env")
+    ]  # fmt: skip
+    assert len(lines) == 4, lines
+    for line in lines:
+        result = in_folder(tmp_path, line)
+        assert result.returncode == 0, (line, result.stderr)
+    (tmp_path / ".env").chmod(0o600)
+
+    settings = load_settings(_env_file=tmp_path / ".env")
+
+    assert settings.whatsapp_enabled
+    assert settings.whatsapp_problem() is None
+    assert settings.whatsapp_verify_token is not None
+    assert len(settings.whatsapp_verify_token.get_secret_value()) == 64, "a random one is made"
+
+
+def test_the_proxy_snippets_forward_the_webhook_path_to_the_default_listen_address() -> None:
+    text = section("Connecting WhatsApp")
+    listen = Settings.model_fields["whatsapp_listen"].default
+    assert f"location = {WEBHOOK_PATH} {{" in text
+    assert f"proxy_pass http://{listen};" in text
+    assert f"handle {WEBHOOK_PATH} {{" in text
+    assert f"reverse_proxy {listen}" in text
+    assert f"https://YOUR-HOST{WEBHOOK_PATH}" in text
+
+
+def test_the_neutral_template_has_wording_for_every_shipped_language() -> None:
+    text = section("The neutral templates")
+    rows = {row[0].split()[0].strip("`"): row for row in table_rows(text)}
+    assert sorted(rows) == sorted(LANGUAGES), "one row per language in locales/"
+    meta_codes = {language.value for language in TemplateLanguage}
+    for language, (_, code, body, button) in rows.items():
+        # Meta's list as pywa mirrors it: Burmese, Khmer and Nepali are not on it (yet).
+        assert code == (f"`{language}`" if language in meta_codes else "none"), language
+        assert body, language
+        assert "{{" not in body, "no variables: nothing of a case can reach a template"
+        assert 0 < len(button) <= 20, (language, button)  # a quick-reply button's text
+    assert rows["en"][2:] == ["You have a new message. Reply to see it.", "Show message"]
+    assert "machine translation, made without a native speaker" in text
+    assert "wvb whatsapp templates set LANG NAME [--template-language CODE]" in text

@@ -4,19 +4,42 @@ POSTs, on SQLite + memory and PostgreSQL + Redis."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import io
 import json
+import logging
+import signal
+import time
+from pathlib import Path
 
+import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from bot.channels.whatsapp.webhook import MAX_BODY_BYTES
 from storage.database import Database
 from storage.models import Case, CaseEntry
-from tests.bot_driver import RECEIPT_CODE, REFERENCE, run_wvb
+from tests.bot_driver import RECEIPT_CODE, REFERENCE, ask, data_of, run_wvb
 from tests.conftest import Backend
-from tests.fake_whatsapp_api import FakeWhatsAppServer
+from tests.dumps import database_dump, leaks, redis_dump
+from tests.fake_telegram_api import FakeTelegramServer
+from tests.fake_whatsapp_api import (
+    DEFAULT_APP_SECRET,
+    FakeWhatsAppServer,
+    SimulatedWaUser,
+    WebhookDeliverer,
+)
 from tests.test_media_sanitizer import opus_with_tags
-from tests.whatsapp_driver import WaWorker, offers, says, whatsapp_bot
+from tests.test_run_process import WVB, start_process
+from tests.whatsapp_driver import (
+    VERIFY_TOKEN,
+    WaWorker,
+    offers,
+    says,
+    whatsapp_bot,
+    whatsapp_settings,
+)
 
 
 def photo_bytes() -> bytes:
@@ -33,12 +56,20 @@ async def onboard(worker: WaWorker, language: str = "en") -> None:
     await worker.press("sub:no", offers("menu:report"))
 
 
+PHONE = "66811111111"
+
+
 async def test_a_report_with_a_photo_and_a_voice_note_becomes_one_case_and_a_no_reopens_it(
-    backend: Backend, fake_whatsapp: FakeWhatsAppServer
+    backend: Backend, fake_whatsapp: FakeWhatsAppServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The issue's "Done when", and then the phone number searched for everywhere the bot
+    keeps or writes anything: the database, Redis and every log line (at DEBUG)."""
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore", "aiohttp", "pywa", "pywa_async"):
+        caplog.set_level(logging.DEBUG, logger=name)  # quieted by the product: not here
     server = fake_whatsapp
     async with whatsapp_bot(backend, server) as bot:
-        worker = bot.worker("66811111111")
+        worker = bot.worker(PHONE)
         await onboard(worker)
         await worker.text("/report", says("What is the problem about?"))
         await worker.choose("Wages", says("Wages"))
@@ -87,3 +118,116 @@ async def test_a_report_with_a_photo_and_a_voice_note_becomes_one_case_and_a_no_
             assert await session.scalar(select(func.count()).select_from(CaseEntry)) >= 1
     finally:
         await database.dispose()
+    wamids = [message.wamid for message in server.sent] + [
+        json.loads(attempt.body)["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+        for attempt in bot.deliverer.attempts
+        if b'"messages"' in attempt.body
+    ]
+    assert len(wamids) > 20
+    needles = [PHONE, f"+{PHONE}", hashlib.sha256(PHONE.encode()).hexdigest(), *wamids]
+    assert leaks(await database_dump(backend, bot), needles) == []
+    assert leaks(await redis_dump(backend), needles) == []
+    assert caplog.records, "logs were captured"
+    logs = "\n".join(f"{record.getMessage()} {record.exc_text or ''}" for record in caplog.records)
+    assert leaks(logs.encode(), needles) == []
+
+
+async def test_garbage_never_crashes_the_running_bot_and_a_bad_signature_changes_nothing(
+    backend: Backend, fake_whatsapp: FakeWhatsAppServer
+) -> None:
+    async with whatsapp_bot(backend, fake_whatsapp) as bot:
+        worker = bot.worker(PHONE)
+        await onboard(worker)
+        user = worker.user
+        odd = {
+            "reaction": {"reaction": {"message_id": "wamid.X", "emoji": "👍"}},
+            "location": {"location": {"latitude": 13.7, "longitude": 100.5}},
+            "contacts": {"contacts": [{"name": {"formatted_name": "A"}, "phones": []}]},
+            "sticker": {"sticker": {"id": "99", "mime_type": "image/webp", "animated": False}},
+            "order": {"order": {"catalog_id": "1", "product_items": []}},
+            "unsupported": {"errors": [{"code": 131051, "title": "Message type unknown"}]},
+        }
+        for kind, content in odd.items():
+            reply = await worker.ask(user._value(user._message(kind, content)))
+            assert reply.text, f"a {kind} message is answered, not dropped or crashed on"
+        deliverer = bot.deliverer
+        for body in (b"", b"{", b"[]", b"null", b'{"object": 5}', b'{"entry": [{"changes": 7}]}'):
+            assert await deliverer.post_once(body) == 200, body  # signed: Meta must not retry
+        forged = deliverer.encode(user.text("/forget"))
+        assert await deliverer.post_once(forged, signature="sha256=" + "0" * 64) == 403
+        assert await deliverer.post_once(forged, signature="") == 401
+        too_big = b"{" + b" " * MAX_BODY_BYTES + b"}"
+        assert await deliverer.post_once(too_big) == 413
+        # WhatsApp has no command menu: commands are typed, with or without the slash for menu.
+        await worker.text("menu", offers("menu:report"))
+        await worker.text("/help", says("/report"))
+        before = len(worker.messages())
+        menu = await worker.text("/menu", offers("menu:report"))
+        assert menu is worker.messages()[before], "nothing forged or broken was answered"
+        assert not bot.task.done()
+
+
+@pytest.mark.parametrize("backend", ["postgres-redis"], indirect=True)
+async def test_wvb_run_serves_telegram_and_whatsapp_side_by_side_and_stops_on_sigterm(
+    backend: Backend,
+    fake_whatsapp: FakeWhatsAppServer,
+    fake_telegram: FakeTelegramServer,
+    tmp_path: Path,
+) -> None:
+    """`wvb run` as an operator runs it, one process with both messengers set: each worker is
+    answered on their own messenger, SIGTERM stops both cleanly, and at DEBUG the log holds
+    no phone number, token, app secret or verify token."""
+    settings = whatsapp_settings(backend, fake_whatsapp)
+    env = backend.environment(settings) | {
+        "WVB_TELEGRAM_TOKEN": fake_telegram.token,
+        "WVB_TELEGRAM_API_BASE": fake_telegram.base_url,
+        "WVB_WHATSAPP_TOKEN": fake_whatsapp.token,
+        "WVB_WHATSAPP_PHONE_NUMBER_ID": fake_whatsapp.phone_number_id,
+        "WVB_WHATSAPP_APP_SECRET": DEFAULT_APP_SECRET,
+        "WVB_WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+        "WVB_WHATSAPP_API_BASE": fake_whatsapp.base_url,
+        "WVB_WHATSAPP_LISTEN": settings.whatsapp_listen,
+        "WVB_LOG_LEVEL": "DEBUG",
+    }
+    upgrade = await asyncio.create_subprocess_exec(WVB, "db", "upgrade", env=env, cwd=tmp_path)
+    assert await upgrade.wait() == 0
+    process = await start_process(env, tmp_path, fake_telegram, stdout=asyncio.subprocess.PIPE)
+    host, port = settings.whatsapp_host_port
+    try:
+        async with WebhookDeliverer(f"http://{host}:{port}/whatsapp/webhook") as deliverer:
+            assert await deliverer.verify(VERIFY_TOKEN, "4242") == (200, "4242")
+            on_whatsapp = SimulatedWaUser(PHONE)
+            assert await deliverer.deliver(on_whatsapp.text("hello")) == [200]
+            deadline = time.monotonic() + 30
+            while not any("lang:en" in m.choice_ids for m in fake_whatsapp.messages_to(PHONE)):
+                assert time.monotonic() < deadline, "no language picker on WhatsApp"
+                await asyncio.sleep(0.05)
+        on_telegram = fake_telegram.user(424242, language_code="th")
+        await ask(fake_telegram, on_telegram, lambda: on_telegram.send_command("start"),
+                  lambda m: "lang:en" in data_of(m))  # fmt: skip
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    logs = stdout.decode() + stderr.decode()
+    assert process.returncode == 0, logs
+    assert "WhatsApp channel ready" in logs
+    assert "stopped cleanly" in logs
+    for leak in (PHONE, fake_whatsapp.token, DEFAULT_APP_SECRET, VERIFY_TOKEN, "424242"):
+        assert leak not in logs, f"{leak!r} leaked into the log"
+    assert "Traceback" not in logs
+
+
+async def test_a_thai_worker_types_the_translated_menu_word(
+    backend: Backend, fake_whatsapp: FakeWhatsAppServer
+) -> None:
+    async with whatsapp_bot(backend, fake_whatsapp) as bot:
+        worker = bot.worker("66822222222")
+        await onboard(worker, "th")
+        await worker.text("/learn", lambda m: "menu:report" not in m.choice_ids)
+        menu = await worker.text("เมนู", offers("menu:report"))
+        assert menu.type == "interactive"
+        list_button = menu.payload["interactive"]["action"].get("button")
+        assert list_button in (None, "เลือก"), "a list opens with the Thai 'Choose'"

@@ -132,7 +132,7 @@ def assert_cut_between_clusters(original: str, parts: list[str]) -> None:
 def test_nothing_to_say_sends_nothing() -> None:
     assert render(Outbound(""), "en") == []
     (payload,) = render(Outbound("", choices(2)), "en")  # a body is required: the button label
-    assert payload["interactive"]["body"] == {"text": "Menu"}
+    assert payload["interactive"]["body"] == {"text": "Choose"}
 
 
 def test_no_choices_is_one_text_message_without_link_preview() -> None:
@@ -166,7 +166,7 @@ def test_four_to_ten_choices_are_one_list_section_with_a_translated_button(count
     interactive = payload["interactive"]
     assert interactive["type"] == "list"
     assert interactive["body"] == {"text": "Pick"}
-    assert interactive["action"]["button"] == translator("th").gettext("Menu") == "เมนู"
+    assert interactive["action"]["button"] == translator("th").gettext("Choose") == "เลือก"
     (section,) = interactive["action"]["sections"]
     assert section["rows"] == [
         {"id": f"pick:{n}", "title": f"Choice {n}"} for n in range(1, count + 1)
@@ -191,10 +191,10 @@ def test_the_list_button_label_is_translated_and_fits_in_every_language() -> Non
     for language in LANGUAGES:
         (payload,) = render(Outbound("x", choices(5)), language)
         label = payload["interactive"]["action"]["button"]
-        assert label == translator(language).gettext("Menu")
+        assert label == translator(language).gettext("Choose")
         assert utf16_length(label) <= MAX_LIST_BUTTON
     (payload,) = render(Outbound("x", choices(5)), "xx")  # unknown: the source language
-    assert payload["interactive"]["action"]["button"] == "Menu"
+    assert payload["interactive"]["action"]["button"] == "Choose"
 
 
 def test_the_longest_payload_the_core_allows_fits_both_id_limits() -> None:

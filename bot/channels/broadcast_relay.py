@@ -25,7 +25,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.sending import (
@@ -35,6 +35,7 @@ from bot.channels.sending import (
     RetryAfter,
     Sender,
     Unreachable,
+    external_ref,
     numeric_ids,
 )
 from conversations.messages import Choice, Outbound
@@ -94,6 +95,7 @@ class _Outcomes:
     later: list[tuple[int, datetime, bool, bool]] = field(default_factory=list)
     problems: Counter[str] = field(default_factory=Counter)  # logged once a flush, not per row
     shown: list[tuple[str, int]] = field(default_factory=list)  # (pseudonym, message id)
+    refs: dict[int, str] = field(default_factory=dict)  # sent row -> its external_ref
 
     def __len__(self) -> int:
         return len(self.sent) + len(self.blocked) + len(self.failed) + len(self.later)
@@ -361,6 +363,9 @@ class BroadcastRelay:
             outcomes.problems[type(failure).__name__] += 1
         else:
             outcomes.sent.append(item.id)
+            ref = external_ref(self.sender, message_ids)
+            if ref is not None:
+                outcomes.refs[item.id] = ref
             if item.pseudonym is not None:
                 outcomes.shown.extend(
                     (item.pseudonym, number) for number in numeric_ids(message_ids)
@@ -374,6 +379,7 @@ class BroadcastRelay:
         later, outcomes.later = outcomes.later, []
         problems, outcomes.problems = outcomes.problems, Counter()
         shown, outcomes.shown = outcomes.shown, []
+        refs, outcomes.refs = outcomes.refs, {}
         for problem, count in problems.items():
             log.warning(
                 "%d broadcast deliveries not sent (%s); they will be retried", count, problem
@@ -387,6 +393,12 @@ class BroadcastRelay:
         )
         async with self.database.transaction() as session:
             if sent:
+                # Every row's ref in the same statement (a CASE on the id), not one at a time.
+                ref_values = {}
+                if refs:
+                    ref_values["external_ref"] = case(
+                        refs, value=BroadcastDelivery.id, else_=BroadcastDelivery.external_ref
+                    )
                 await session.execute(
                     update(BroadcastDelivery)
                     .where(
@@ -399,6 +411,7 @@ class BroadcastRelay:
                         attempts=BroadcastDelivery.attempts + 1,
                         claim=None,
                         waiting_quiet=False,
+                        **ref_values,
                     )
                 )
             if blocked:

@@ -23,17 +23,18 @@ from bot.channels.sending import (
     RetryAfter,
     Sender,
     Unreachable,
+    external_ref,
     numeric_ids,
 )
 from conversations.messages import Outbound
-from domain.history import CaseAction
-from domain.parties import SYSTEM_ACTOR, Side
+from domain.parties import Side
 from domain.statuses import OutboxStatus
+from services.casework import tell_staff_unreachable
 from services.outbox import NO_CHANNEL, Outbox, row_purpose
 from services.workers import address_purpose, mark_blocked
 from storage.crypto import DecryptionError, Keyring
 from storage.database import Database
-from storage.models import Case, CaseEvent, OutboxMessage, Worker, WorkerAddress, utc_now
+from storage.models import OutboxMessage, Worker, WorkerAddress, utc_now
 from storage.outage import OutageLog
 from storage.recent_ids import ChatHistory
 
@@ -95,6 +96,7 @@ class OutboxRelay:
                 .where(OutboxMessage.status == OutboxStatus.PENDING)
                 .where(OutboxMessage.next_attempt_at <= now)
                 .where(OutboxMessage.channel.in_(self.channels))
+                .where(OutboxMessage.held_for_window.is_(False))
                 .order_by(OutboxMessage.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
@@ -117,13 +119,13 @@ class OutboxRelay:
             return False
         # Sent outside any transaction: no lock is held while Telegram answers. A crash here
         # leaves the claim to run out, and the message is sent again (at least once).
-        status, error, retry_at = OutboxStatus.SENT, None, None
+        status, error, retry_at, ref = OutboxStatus.SENT, None, None, None
         counts_as_attempt = True
         try:
             message = Outbound.from_bytes(
                 self.keyring.decrypt(row.payload_ciphertext, row_purpose(row))
             )
-            await self._deliver(row, message)
+            ref = await self._deliver(row, message)
         except DecryptionError:
             # A removed key, or a row whose recipient, worker or case was changed in the
             # database: its content goes to nobody, and the relay carries on.
@@ -164,6 +166,8 @@ class OutboxRelay:
                 values["attempts"] = OutboxMessage.attempts + 1
             if status == OutboxStatus.SENT:
                 values["sent_at"] = utc_now()
+                if ref is not None:  # a new message: receipts of an earlier send no longer apply
+                    values.update(external_ref=ref, receipt=None)
             if retry_at is not None:
                 values["next_attempt_at"] = retry_at
             await session.execute(
@@ -171,14 +175,15 @@ class OutboxRelay:
             )
         return True
 
-    async def _deliver(self, row: OutboxMessage, message: Outbound) -> None:
+    async def _deliver(self, row: OutboxMessage, message: Outbound) -> str | None:
+        """Send the row's message; the ref a delivery receipt will name it by, if any."""
         if row.recipient == Side.STAFF:
             sender = self.senders.get(self.staff_channel)
             if sender is None or self.staff_address is None:
                 raise NotConfigured("no staff chat is configured (WVB_STAFF_CHAT_ID)")
             # Staff alerts can be neither forwarded nor saved out of the staff chat.
-            await sender.send(self.staff_address, replace(message, protect_content=True))
-            return
+            sent = await sender.send(self.staff_address, replace(message, protect_content=True))
+            return external_ref(sender, sent)
         if row.recipient == Side.WORKER:
             pseudonym, channel, address = await self._address(row)
             sender = self.senders.get(channel)
@@ -190,23 +195,16 @@ class OutboxRelay:
                     await self.history.add(pseudonym, numeric_ids(sent))
                 except Exception as error:  # it went out; only /forget's reach is less
                     log.warning("outbox message not in chat history: %s", type(error).__name__)
-            return
+            return external_ref(sender, sent)
         raise NotConfigured(f"unknown recipient kind {row.recipient!r}")
 
     async def _tell_staff_unreachable(self, row: OutboxMessage, reason: str) -> None:
         """Staff must know a follow-up or validation prompt never reached the worker."""
         if row.case_id is None:
             return
+        outbox = Outbox(self.keyring, staff_channel=self.staff_channel)
         async with self.database.transaction() as session:
-            case = await session.get(Case, row.case_id)
-            if case is None:
-                return
-            session.add(CaseEvent(case_id=case.id, actor=SYSTEM_ACTOR,
-                                  action=CaseAction.WORKER_UNREACHABLE))  # fmt: skip
-            Outbox(self.keyring, staff_channel=self.staff_channel).to_staff(session, Outbound(
-                f"Case {case.reference}: a message could not reach the worker ({reason}). "
-                "They can still read staff messages with /status and their receipt code."
-            ), case_id=case.id)  # fmt: skip
+            await tell_staff_unreachable(session, outbox, [row.case_id], reason)
 
     async def _address(self, row: OutboxMessage) -> tuple[str, str, str]:
         """The worker's pseudonym, channel and decrypted address (the worker has one address:

@@ -20,7 +20,7 @@ mapping of its own errors onto them, and nothing else changes.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from conversations.messages import Outbound
 from storage.send_rate import Lane
@@ -29,12 +29,14 @@ __all__ = [
     "Blocked",
     "ChannelDown",
     "Lane",
+    "MessageRefs",
     "Rejected",
     "RetryAfter",
     "SendFailure",
     "Sender",
     "Unreachable",
     "WindowClosed",
+    "external_ref",
     "numeric_ids",
 ]
 
@@ -93,3 +95,21 @@ class Sender(Protocol):
     async def send(self, address: str, message: Outbound) -> list[str]:
         """Send ``message`` (split as the channel must) to ``address``; return the ids of the
         messages sent. Raises a ``SendFailure``."""
+
+
+@runtime_checkable
+class MessageRefs(Protocol):
+    """A sender whose ids are keyed tokens of the messenger's message ids (WhatsApp:
+    ``RedisKeyNames.token("wa_msg", wamid)``), the same token a delivery receipt is matched by
+    later (``services/delivery_receipts.py``). Other senders' ids are never stored: Telegram
+    sends no receipts, and its ids are raw message numbers."""
+
+    ids_are_refs: bool
+
+
+def external_ref(sender: Sender, message_ids: list[str]) -> str | None:
+    """What a relay stores as the row's ``external_ref``: the last id of a message it sent (a
+    split message's receipts follow its last part), when the sender's ids are refs."""
+    if message_ids and isinstance(sender, MessageRefs) and sender.ids_are_refs:
+        return message_ids[-1]
+    return None

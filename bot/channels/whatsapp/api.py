@@ -33,6 +33,7 @@ from pywa_async.types.callback import Button, Section, SectionList, SectionRow
 __all__ = [
     "GRAPH_API_VERSION",
     "PYWA_LOGGERS",
+    "BusinessNumber",
     "GraphClient",
     "ListRow",
     "MediaKind",
@@ -45,6 +46,7 @@ __all__ = [
     "WaUnreachable",
     "WaWindowClosed",
     "error_for",
+    "phone_number_problem",
 ]
 
 #: The Graph API version every request uses (courier uses v25.0 too; pywa's default moves).
@@ -238,6 +240,42 @@ class ListRow:
     description: str | None = None
 
 
+@dataclass(frozen=True)
+class BusinessNumber:
+    """The business phone number as Graph describes it. Both show on workers' phones with every
+    message and notification (README, "Connecting WhatsApp")."""
+
+    display_phone_number: str
+    verified_name: str | None
+
+
+def phone_number_problem(error: WaError, api_base: str) -> str:
+    """One line for a failed ``GET /{phone-number-id}``, naming the setting that is wrong: the
+    token (refused, expired, or without access: Graph codes 0, 190, 10, 200-299), the phone
+    number id (code 100: no such object for this token), or the API base (no answer, or not
+    the Cloud API's). Never the token; Graph's trace id, which Meta's support asks for."""
+    answer = f"HTTP {error.status}" if error.status is not None else "no answer"
+    if error.code != error.status:
+        answer += f", Graph code {error.code}"
+    if error.fbtrace_id:
+        answer += f", fbtrace_id {error.fbtrace_id}"
+    if isinstance(error, WaAuthFailed):
+        return (
+            f"WVB_WHATSAPP_TOKEN: the Cloud API refused the token ({answer}): expired, "
+            "revoked, or without access to this phone number"
+        )
+    if error.code == 100:
+        return (
+            "WVB_WHATSAPP_PHONE_NUMBER_ID: the Cloud API knows no phone number with this id "
+            f"for this token ({answer})"
+        )
+    if error.status is None:
+        return f"WVB_WHATSAPP_API_BASE: no answer from {api_base}"
+    if isinstance(error, WaUnavailable):
+        return f"WVB_WHATSAPP_API_BASE: the Cloud API at {api_base} is unavailable ({answer})"
+    return f"WVB_WHATSAPP_API_BASE: {api_base} does not answer as the Cloud API ({answer})"
+
+
 class GraphClient:
     """Sends through the Cloud API as business number ``phone_number_id``.
 
@@ -260,7 +298,8 @@ class GraphClient:
         # Before pywa's first log call: its DEBUG records hold phone numbers and wamids.
         quiet_pywa_loggers()
         self.phone_number_id = phone_number_id
-        self._base = f"{api_base.rstrip('/')}/v{GRAPH_API_VERSION}.0"
+        self.api_base = api_base.rstrip("/")
+        self._base = f"{self.api_base}/v{GRAPH_API_VERSION}.0"
         self._base_origin = _origin(self._base)
         self._session = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
@@ -434,6 +473,40 @@ class GraphClient:
                 return await _read_capped(response, max_bytes)
         except httpx.HTTPError:
             raise WaUnavailable(0) from None
+
+    # ---- the business number ------------------------------------------------------------------
+
+    async def business_number(self) -> BusinessNumber:
+        """``GET /{phone-number-id}``: the number workers see, and the name WhatsApp shows with
+        it. Read-only (`wvb doctor` asks it); raises a ``WaError``. Asked with our session
+        directly: pywa's call would print advice about httpx clients on stderr when the API base
+        does not answer."""
+        try:
+            response = await self._session.get(
+                f"/{self.phone_number_id}", params={"fields": "display_phone_number,verified_name"}
+            )
+        except httpx.HTTPError:
+            raise WaUnavailable(0) from None
+        if response.status_code >= 400:
+            raise _from_response(response, response.content)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        number = answer.get("display_phone_number") if isinstance(answer, dict) else None
+        if not isinstance(number, str) or not number:
+            raise WaError(0, status=response.status_code)  # an answer, but not a number's
+        name = answer.get("verified_name") if isinstance(answer, dict) else None
+        return BusinessNumber(number, name if isinstance(name, str) and name else None)
+
+    async def phone_number_problem(self) -> str | None:
+        """None when the token works and the Cloud API knows the number; otherwise what is
+        wrong, in one line naming the setting to fix (``phone_number_problem``)."""
+        try:
+            await self.business_number()
+        except WaError as error:
+            return phone_number_problem(error, self.api_base)
+        return None
 
     def _media_host_allowed(self, url: str) -> bool:
         parts = urlsplit(url)

@@ -42,8 +42,9 @@ MAX_ROW_ID = 200
 MAX_LIST_BUTTON = 20
 
 ELLIPSIS = "…"
-#: The label of the button that opens a list; an existing catalog message.
-LIST_BUTTON = N_("Menu")
+#: The label of the button that opens a list. Not "Menu" (courier's choice): the list itself often
+#: holds a "☰ Menu" row, and one word must not mean two things on one screen.
+LIST_BUTTON = N_("Choose")
 
 #: Characters WhatsApp reads as formatting: bold, italic, strikethrough, monospace / code.
 MARKUP = frozenset("*_~`")

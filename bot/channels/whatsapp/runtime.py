@@ -138,7 +138,11 @@ class WhatsAppChannel:
     # -- running --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Listen for Meta's webhook deliveries on ``WVB_WHATSAPP_LISTEN``."""
+        """Check the token and the number with the Cloud API (a failure names the setting),
+        then listen for Meta's webhook deliveries on ``WVB_WHATSAPP_LISTEN``."""
+        problem = await self.graph.phone_number_problem()
+        if problem is not None:
+            raise ChannelStartError(problem)
         host, port = self.listen
         try:
             self._runner = await start_webhook(self.webhook.application(), host, port)

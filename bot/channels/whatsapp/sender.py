@@ -112,6 +112,8 @@ class WhatsAppSender:
     runtime's own replies go without the check."""
 
     channel = CHANNEL
+    #: The ids ``send`` returns are keyed refs: the relays store them for the status callbacks.
+    ids_are_refs = True
 
     def __init__(
         self,
