@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 import time
 from abc import ABC, abstractmethod
@@ -167,6 +168,11 @@ class Worker(ABC):
     @property
     def protects(self) -> bool:
         return self.messenger.protects
+
+    def identifiers(self) -> list[str]:
+        """What identifies this person on their messenger, in each form it could leak in:
+        none may be found in a database dump, a Redis dump or a log line."""
+        return [self.identity, hashlib.sha256(self.identity.encode()).hexdigest()]
 
     @abstractmethod
     async def text(self, text: str) -> None: ...
@@ -713,8 +719,16 @@ class WhatsAppWorker(Worker):
         super().__init__(messenger, user.wa_id, user.wa_id)
         self.whatsapp = messenger
         self.user = user
+        self.message_ids: list[str] = []  # the wamids of what they sent
+
+    def identifiers(self) -> list[str]:
+        """The number also as +digits, and every message id to or from them: a wamid holds the
+        number (base64), as Meta's do."""
+        sent_to = [m.wamid for m in self.whatsapp.whatsapp.messages_to(self.address)]
+        return [*super().identifiers(), f"+{self.identity}", *self.message_ids, *sent_to]
 
     async def _send(self, value: dict[str, Any]) -> None:
+        self.message_ids += [str(message["id"]) for message in value.get("messages", [])]
         statuses = await self.whatsapp.deliverer.deliver(value)
         assert statuses[-1] == 200, f"the webhook answered {statuses}"
 
