@@ -87,6 +87,17 @@ class Said:
         return f"#{self.index} to {self.to}: {text!r}{labels}"
 
 
+@dataclass(frozen=True)
+class Profile:
+    """What a person's messenger account shows: their name, and on Telegram the language of
+    their app (``language_code``); WhatsApp tells the bot no language."""
+
+    name: str = "Worker"
+    last_name: str | None = None
+    username: str | None = None
+    language_code: str | None = "en"
+
+
 Predicate = Callable[[Said], bool]
 Act = Callable[[], Awaitable[object]]
 
@@ -313,7 +324,6 @@ class Messenger(ABC):
 
     # -- people --
 
-    @abstractmethod
     def user(
         self,
         number: int,
@@ -326,6 +336,10 @@ class Messenger(ABC):
         """The worker ``number`` (the same one on every call). On Telegram ``number`` is their
         user id and ``language_code`` what Telegram tells the bot; on WhatsApp ``number`` makes
         their phone number, and WhatsApp tells the bot no language."""
+        return self._person(number, Profile(name, last_name, username, language_code))
+
+    @abstractmethod
+    def _person(self, number: int, profile: Profile) -> Worker: ...
 
     def staff_member(self, telegram_id: int, *, language_code: str = "en") -> TelegramWorker:
         """A staff member in Telegram (staff commands and the staff chat are on Telegram)."""
@@ -415,18 +429,10 @@ class TelegramMessenger(Messenger):
     ) -> None:
         super().__init__(channel, backend, telegram)
 
-    def user(
-        self,
-        number: int,
-        *,
-        language_code: str | None = "en",
-        name: str = "Worker",
-        last_name: str | None = None,
-        username: str | None = None,
-    ) -> TelegramWorker:
+    def _person(self, number: int, profile: Profile) -> TelegramWorker:
         simulated = self.telegram.user(
-            number, first_name=name, last_name=last_name, username=username,
-            language_code=language_code,
+            number, first_name=profile.name, last_name=profile.last_name,
+            username=profile.username, language_code=profile.language_code,
         )  # fmt: skip
         return TelegramWorker(self, simulated)
 
@@ -818,19 +824,12 @@ class WhatsAppMessenger(Messenger):
         finally:
             await self.deliverer.close()
 
-    def user(
-        self,
-        number: int,
-        *,
-        language_code: str | None = "en",
-        name: str = "Worker",
-        last_name: str | None = None,
-        username: str | None = None,
-    ) -> WhatsAppWorker:
+    def _person(self, number: int, profile: Profile) -> WhatsAppWorker:
         if number not in self._users:
-            full = name if last_name is None else f"{name} {last_name}"
+            names = (profile.name, profile.last_name)
             simulated = SimulatedWaUser(
-                whatsapp_number(number), name=full, username=username,
+                whatsapp_number(number), name=" ".join(n for n in names if n),
+                username=profile.username,
                 phone_number_id=self.whatsapp.phone_number_id,
                 display_phone_number=self.whatsapp.display_phone_number,
             )  # fmt: skip

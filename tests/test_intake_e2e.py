@@ -96,6 +96,15 @@ def pseudonym_of(bot: Messenger, worker: neutral.Worker) -> str:
     return Pseudonymizer(resolve_keys(bot.settings).secret_key).pseudonym(bot.name, worker.identity)
 
 
+async def count_cases(bot: Messenger) -> int:
+    database = Database(bot.settings.database_url)
+    try:
+        async with database.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(Case)) or 0)
+    finally:
+        await database.dispose()
+
+
 async def test_report_leaves_no_identity_or_text_in_database_redis_or_logs(
     bot: Messenger, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -204,12 +213,7 @@ async def test_a_report_with_a_photo_and_a_voice_note_becomes_one_case(bot: Mess
     assert texts == ["My wages for October were not paid.", "evidence"], "the photo's caption"
     files = sorted(entry["kind"] for entry in entries if "size" in entry)
     assert files == ["photo", "voice"], entries
-    database = Database(bot.settings.database_url)
-    try:
-        async with database.sessions() as session:
-            assert await session.scalar(select(func.count()).select_from(Case)) == 1
-    finally:
-        await database.dispose()
+    assert await count_cases(bot) == 1
 
 
 async def test_a_file_over_the_download_limit_is_refused_without_downloading_it(
@@ -270,12 +274,7 @@ async def test_confirming_twice_creates_exactly_one_case(bot: Messenger) -> None
     await user.press("review:send", review)
     await neutral.reply(user, is_receipt)
     await asyncio.sleep(0.5)  # let the second press be handled too
-    database = Database(bot.settings.database_url)
-    try:
-        async with database.sessions() as session:
-            assert await session.scalar(select(func.count()).select_from(Case)) == 1
-    finally:
-        await database.dispose()
+    assert await count_cases(bot) == 1
     assert sum(1 for m in user.messages() if is_receipt(m)) == 1
 
 
