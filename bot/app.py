@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,6 +33,7 @@ from bot.channels.gateway import ConversationGateway
 from bot.channels.outbox_relay import OutboxRelay
 from bot.channels.sending import Sender
 from bot.channels.staff_chat import StaffChat
+from bot.channels.whatsapp.identity import recipients
 from bot.errors import (
     DatabaseNotFoundError,
     KeysDoNotMatchError,
@@ -49,7 +50,7 @@ from bot.settings import (
 )
 from conversations.engine import ConversationEngine
 from conversations.messages import ChannelCapabilities
-from conversations.ports import Services
+from conversations.ports import Services, WorkerRef
 from media.sandbox import CleaningSandbox, SandboxLimits
 from scheduler.case_clock import CaseClock
 from scheduler.jobs import ProcessScheduler, build_scheduler
@@ -66,6 +67,8 @@ from services.retention import RetentionPolicy, RetentionService
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
 from services.stuck_messages import StuckMessages
+from services.whatsapp_templates import WhatsAppTemplates
+from services.window_hold import WindowHold
 from services.workers import WorkerProfileService
 from storage.conversation_state import (
     ConversationStore,
@@ -91,6 +94,7 @@ from storage.recent_ids import (
 from storage.redis_keys import RedisKeyNames
 from storage.seen_messages import MemorySeenMessages, RedisSeenMessages, SeenMessages
 from storage.send_rate import MemorySendRate, RedisSendRate, SendRate
+from storage.whatsapp_window import MemoryWhatsAppWindow, RedisWhatsAppWindow, WhatsAppWindow
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +164,10 @@ class App:
     retention: RetentionService
     engine: ConversationEngine
     gateway: ConversationGateway
+    whatsapp_templates: WhatsAppTemplates
+    # WhatsApp's 24-hour window per worker, and the messages held while it is closed.
+    whatsapp_window: WhatsAppWindow
+    window_hold: WindowHold
     channels: list[Channel] = field(default_factory=list)
     _rates: dict[str, SendRate] = field(default_factory=dict)
 
@@ -202,6 +210,23 @@ class App:
         """Outbox messages that wait or failed (`wvb outbox list`, `wvb outbox retry`)."""
         return StuckMessages(self.database)
 
+    async def worker_wrote(self, worker: WorkerRef, at: float) -> int:
+        """A worker's message on a channel with a window (WhatsApp) arrived, sent at ``at``:
+        it opens their window, and what was held for them goes now; returns how many held
+        messages it released. A failure here costs the worker nothing but a later delivery:
+        their turn goes on (an unknown window is closed)."""
+        try:
+            if await self.whatsapp_window.wrote(worker.address, at):
+                released = await self.window_hold.release(
+                    worker.pseudonym, worker.channel, worker.previous_pseudonyms
+                )
+                if released:
+                    log.info("%d held message(s) released: the worker wrote", released)
+                return released
+        except Exception as error:  # the type only: never the address
+            log.warning("a worker's window was not recorded (%s)", type(error).__name__)
+        return 0
+
     def add_channel(self, channel: Channel) -> None:
         self.channels.append(channel)
 
@@ -235,6 +260,7 @@ class App:
             staff_channel=STAFF_CHANNEL,
             wake=self.outbox_wake,
             history=self.chat_history,
+            window=self.whatsapp_window,
         )
 
     def broadcast_relay(self, channel: Channel) -> BroadcastRelay:
@@ -247,6 +273,7 @@ class App:
             lesson_button=lesson_button,
             chat_interval=self.settings.broadcast_chat_interval,
             history=self.chat_history,
+            window=self.whatsapp_window,
         )
 
     def scheduler(self) -> ProcessScheduler:
@@ -586,6 +613,7 @@ async def build_app(
         await database.dispose()
         raise
     history: ChatHistory = RedisChatHistory(redis, names) if redis else MemoryChatHistory()
+    margin = settings.whatsapp_window_margin_minutes
     return App(
         settings=settings,
         keys=keys,
@@ -612,7 +640,19 @@ async def build_app(
         gateway=ConversationGateway(
             engine, store, pseudonymizer, quotas, adopt=profiles.adopt_previous
         ),
+        whatsapp_templates=WhatsAppTemplates(database, settings.default_language),
+        whatsapp_window=(
+            RedisWhatsAppWindow(redis, names, margin, ids=whatsapp_ids)
+            if redis
+            else MemoryWhatsAppWindow(names, margin, ids=whatsapp_ids)
+        ),
+        window_hold=WindowHold(database, wake=outbox_wake.set),
     )
+
+
+def whatsapp_ids(address: str) -> Sequence[str]:
+    """The ids of one WhatsApp worker a stored address holds (the window is per person)."""
+    return recipients(address) or (address,)
 
 
 def telegram_channel(app: App) -> Channel:
@@ -662,6 +702,11 @@ def whatsapp_channel(app: App) -> Channel:
     assert settings.whatsapp_verify_token is not None
     from bot.channels.whatsapp.receipts import StatusRecorder, failure_of
     from bot.channels.whatsapp.runtime import WhatsAppChannel
+    from bot.channels.whatsapp.sender import Template
+
+    async def neutral_template(language: str) -> Template | None:
+        found = await app.whatsapp_templates.template_for(language)
+        return None if found is None else Template(found.name, found.language)
 
     number = settings.whatsapp_phone_number_id  # public: it names the number, not a person
     names = redis_key_names(settings, app.keys)
@@ -677,6 +722,9 @@ def whatsapp_channel(app: App) -> Channel:
         rate=app.send_rate(f"whatsapp:{number}", settings.whatsapp_rate),
         names=names,
         seen=app.seen_messages(),
+        window=app.whatsapp_window.is_open,
+        templates=neutral_template,
+        on_worker_wrote=app.worker_wrote,
         on_statuses=StatusRecorder(receipts, names),
         default_language=settings.default_language,
         concurrent_updates=settings.telegram_concurrent_updates,

@@ -22,7 +22,7 @@ from cli.common import (
     settings_or_exit,
 )
 from cli.usage import JSON_OPTION, CommandGroup, usage_error
-from domain.statuses import BROADCAST_ENDED
+from domain.statuses import BROADCAST_ENDED, OutsideWindow
 from services.audit import cli_actor
 from services.broadcasts import BroadcastService, topic_texts
 
@@ -40,6 +40,13 @@ subscribers_app = CommandGroup(
 
 TEXT_FILE_OPTION = typer.Option(
     [], "--text-file", metavar="LANG=PATH", help="The text in one language: LANG=PATH (repeatable)."
+)
+OUTSIDE_WINDOW_OPTION = typer.Option(
+    OutsideWindow.SKIP,
+    "--whatsapp-outside-window",
+    metavar="skip|template",
+    help="WhatsApp workers whose 24-hour window is closed: 'skip' them (counted in the status), "
+    "or send them the neutral 'template' (Meta charges each) and the broadcast when they write.",
 )
 SEGMENT_HELP = (
     "Who receives it: 'all' (default), or terms such as language=th,workplace=3,tag=night-shift "
@@ -99,6 +106,7 @@ def broadcast_create(
         help="Workers whose language has no text: 'skip' them, or send the 'default' "
         "language (WVB_DEFAULT_LANGUAGE).",
     ),
+    outside_window: OutsideWindow = OUTSIDE_WINDOW_OPTION,
     urgent: bool = typer.Option(
         False, "--urgent", help="Send during quiet hours too (safety warnings only)."
     ),
@@ -118,10 +126,11 @@ def broadcast_create(
         texts = topic_texts(topic) if topic else file_texts
         chosen = await service.parse_segment(segment)
         if dry_run:
-            return await service.preview(texts, chosen, fallback)
+            return await service.preview(texts, chosen, fallback, outside_window)
         return await service.create(
-            cli_actor(), texts, chosen, topic=topic, at=moment, urgent=urgent, fallback=fallback
-        )
+            cli_actor(), texts, chosen, topic=topic, at=moment, urgent=urgent, fallback=fallback,
+            outside_window=outside_window,
+        )  # fmt: skip
 
     result = call(create)
     if as_json:
@@ -134,6 +143,11 @@ def broadcast_create(
             typer.echo(f"  skipped, no text in their language: {result['skipped_no_text']}")
         if result["in_quiet_hours_now"]:
             typer.echo(f"  in quiet hours now (would wait): {result['in_quiet_hours_now']}")
+        if result["whatsapp"]:
+            typer.echo(
+                f"  on WhatsApp: {result['whatsapp']} (outside their 24-hour window: "
+                f"{result['outside_window']})"
+            )
     else:
         typer.echo(f"broadcast {result['id']}: {result['state']}, {result['total']} recipient(s)")
 
@@ -148,10 +162,13 @@ def broadcast_status(
     if as_json:
         print_json(status)
         return
-    typer.echo(
+    line = (
         f"broadcast {status['id']}: {status['state']} · {status['sent']}/{status['total']} sent · "
         f"{status['failed']} failed ({status['blocked']} blocked) · {status['pending']} pending"
     )
+    if status["skipped"]:
+        line += f" · {status['skipped']} skipped (outside WhatsApp's 24-hour window)"
+    typer.echo(line)
     if "note" in status:
         typer.echo(status["note"])
 
@@ -183,7 +200,7 @@ def broadcast_watch(
                 if status["waiting_quiet_hours"]:
                     detail += f" · {status['waiting_quiet_hours']} waiting for quiet hours"
                 progress.update(task, total=max(1, status["total"]), completed=done, detail=detail)
-                if status["state"] in BROADCAST_ENDED:
+                if status["state"] in BROADCAST_ENDED or _only_held_left(status):
                     return status
                 await asyncio.sleep(interval)
                 status = await service.status(cli_actor(), broadcast_id, audited=False)
@@ -196,6 +213,13 @@ def broadcast_watch(
         f"broadcast {final['id']} {final['state']}: {final['sent']} sent, "
         f"{final['failed']} failed ({final['blocked']} blocked)"
     )
+    if _only_held_left(final):
+        typer.echo(final["note"])
+
+
+def _only_held_left(status: dict[str, Any]) -> bool:
+    """Everything left waits for WhatsApp workers to write (days, maybe): no use watching."""
+    return bool(status["pending"]) and status["pending"] == status["held_for_window"]
 
 
 @broadcast_app.command("list")

@@ -70,7 +70,7 @@ class ConversationEngine:
         if state is None:
             state = await self._restore(worker)
         if state.onboarded:
-            await self.services.profiles.mark_reachable(worker.pseudonym)
+            await self.services.profiles.mark_reachable(worker)
         if state.step not in STEPS:  # written by an older version with other steps
             state.step = "menu" if state.onboarded else "language"
             state.history.clear()

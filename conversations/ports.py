@@ -32,7 +32,8 @@ class WorkerRef:
     pseudonym: str
     channel: str
     address: str = field(repr=False)
-    # The worker's pseudonyms under WVB_PREVIOUS_SECRET_KEYS, to move them to the current key.
+    # Pseudonyms the worker may be known under from before, to move them to ``pseudonym``: of
+    # their other ids on this channel (aliases), and under WVB_PREVIOUS_SECRET_KEYS; in order.
     previous_pseudonyms: tuple[str, ...] = field(default=(), repr=False)
     # What the worker's channel can do; what the worker is told follows it.
     capabilities: ChannelCapabilities = LEAST_CAPABILITIES
@@ -61,8 +62,9 @@ class WorkerProfiles(Protocol):
     async def set_workplace(self, pseudonym: str, workplace_id: int | None) -> None:
         """The workplace the worker wants news about (segments, time zone, contacts)."""
 
-    async def mark_reachable(self, pseudonym: str) -> None:
-        """The worker wrote to us: if they had blocked the bot, they may be messaged again."""
+    async def mark_reachable(self, worker: WorkerRef) -> None:
+        """The worker wrote to us: if they had blocked the bot, they may be messaged again, at
+        the address they wrote from."""
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,16 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     BLOCKED = "blocked"  # the worker blocked the bot
+    SKIPPED = "skipped"  # WhatsApp: outside the worker's 24-hour window, the broadcast skips them
+
+
+class OutsideWindow(StrEnum):
+    """What a broadcast does for a WhatsApp worker whose 24-hour window is closed."""
+
+    SKIP = "skip"  # not sent to them; counted as skipped
+    TEMPLATE = (
+        "template"  # the neutral template asks them to write; the broadcast goes when they do
+    )
 
 
 class OutboxStatus(StrEnum):

@@ -5,6 +5,14 @@ its own text in every shipped language; staff texts come per language). When it 
 delivery row is written per recipient in the same transaction that moves it to ``sending``; the
 broadcast relay (``bot/channels/broadcast_relay.py``) sends those rows at the configured rate.
 Workers who stopped broadcasts, blocked the bot or used /forget are never recipients.
+
+WhatsApp workers whose 24-hour window is closed when their delivery goes get what the broadcast's
+``outside_window`` says (staff choose per broadcast): ``skip`` (the default) leaves them out and
+counts them (``skipped`` in the status); ``template`` sends them the neutral template and holds
+their delivery until they write (``services/window_hold.py``), giving it up as skipped after
+``BROADCAST_HOLD_DAYS``. Skip is the default because every template is charged by Meta and counts
+against the number's daily limit of business-started conversations, which case replies and
+validation prompts need more than news does; and /learn keeps the lessons within reach.
 """
 
 from __future__ import annotations
@@ -21,10 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.messages import utf16_length
 from domain.errors import NotFound, Refusal
-from domain.statuses import BROADCAST_ENDED, BroadcastState, DeliveryStatus
+from domain.statuses import BROADCAST_ENDED, BroadcastState, DeliveryStatus, OutsideWindow
 from locales import LANGUAGES, translator
 from services import audit
 from services.reporters import reporter_id
+from services.window_hold import BROADCAST_HOLD_DAYS, HELD_REASON
 from storage.crypto import Keyring
 from storage.database import Database
 from storage.models import (
@@ -40,6 +49,8 @@ from storage.models import (
 )
 from storage.repositories import CaseRepository
 
+#: The channel whose 24-hour window a broadcast's ``outside_window`` is about.
+WHATSAPP = "whatsapp"
 #: Telegram's limit; the footer telling workers how to stop is added to every text.
 MAX_TEXT_UNITS = 4096
 FALLBACKS = ("skip", "default")
@@ -233,15 +244,21 @@ class BroadcastService:
         return checked
 
     async def preview(
-        self, texts: dict[str, str], segment: Segment, fallback: str = "skip"
+        self,
+        texts: dict[str, str],
+        segment: Segment,
+        fallback: str = "skip",
+        outside_window: str = OutsideWindow.SKIP,
     ) -> dict[str, Any]:
         """What ``create`` would do now: recipients per language, skipped, in quiet hours."""
         texts = self._check_texts(texts)
         self._check_fallback(fallback)
+        self._check_outside_window(outside_window)
         now = utc_now()
         async with self.database.sessions() as session:
             recipients, skipped = await self._plan(session, segment, set(texts), fallback)
         per_language = Counter(recipient.language for recipient in recipients)
+        whatsapp = sum(1 for recipient in recipients if recipient.channel == WHATSAPP)
         quiet = sum(
             1 for recipient in recipients if self.policy.quiet_until(now, recipient.timezone)
         )
@@ -252,12 +269,21 @@ class BroadcastService:
             "languages": dict(sorted(per_language.items())),
             "skipped_no_text": skipped,
             "in_quiet_hours_now": quiet,
+            # Of these, on WhatsApp: those outside their 24-hour window when it goes get what
+            # outside_window says (the window is known only then).
+            "whatsapp": whatsapp,
+            "outside_window": outside_window,
         }
 
     @staticmethod
     def _check_fallback(fallback: str) -> None:
         if fallback not in FALLBACKS:
             raise Refusal("fallback", f"must be {' or '.join(FALLBACKS)}")
+
+    @staticmethod
+    def _check_outside_window(outside_window: str) -> None:
+        if outside_window not in tuple(OutsideWindow):
+            raise Refusal("outside_window", f"must be {' or '.join(OutsideWindow)}")
 
     async def create(
         self,
@@ -269,9 +295,11 @@ class BroadcastService:
         at: datetime | None = None,
         urgent: bool = False,
         fallback: str = "skip",
+        outside_window: str = OutsideWindow.SKIP,
     ) -> dict[str, Any]:
         texts = self._check_texts(texts)
         self._check_fallback(fallback)
+        self._check_outside_window(outside_window)
         now = utc_now()
         if at is not None and at.tzinfo is None:
             raise Refusal("at", "needs a time zone, such as 2026-12-01T09:00+07:00")
@@ -281,6 +309,7 @@ class BroadcastService:
                 segment=segment.describe(),
                 urgent=urgent,
                 fallback=fallback,
+                outside_window=outside_window,
                 scheduled_at=max(at, now) if at else now,
                 created_by=actor[:64],
             )
@@ -299,6 +328,7 @@ class BroadcastService:
                 segment=broadcast.segment,
                 languages=sorted(texts),
                 urgent=urgent,
+                outside_window=outside_window,
                 scheduled_at=broadcast.scheduled_at.isoformat(),
             )
             return {"id": broadcast.id, "state": broadcast.state, "total": broadcast.total}
@@ -374,6 +404,32 @@ class BroadcastService:
                 started += 1
         return started
 
+    async def give_up_held(self, now: datetime | None = None) -> int:
+        """Held deliveries whose worker did not write in time (their ``next_attempt_at``) are
+        skipped, so the broadcast can finish."""
+        now = now or utc_now()
+        overdue = (
+            BroadcastDelivery.held_for_window.is_(True),
+            BroadcastDelivery.status == DeliveryStatus.PENDING,
+            BroadcastDelivery.next_attempt_at <= now,
+        )
+        async with self.database.sessions() as session:  # a read first: idle relays call this
+            if not await session.scalar(select(func.count()).where(*overdue)):
+                return 0
+        async with self.database.transaction() as session:
+            result = await session.execute(
+                update(BroadcastDelivery)
+                .where(*overdue)
+                .values(
+                    status=DeliveryStatus.SKIPPED,
+                    held_for_window=False,
+                    claim=None,
+                    last_error=f"the worker did not write within {BROADCAST_HOLD_DAYS} days "
+                    "of the template",
+                )
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def finish_done(self, now: datetime | None = None) -> int:
         """Mark sending broadcasts with nothing left pending as done."""
         pending = exists().where(
@@ -409,7 +465,12 @@ class BroadcastService:
                     BroadcastDelivery.broadcast_id == broadcast_id,
                     BroadcastDelivery.status == DeliveryStatus.PENDING,
                 )
-                .values(status=DeliveryStatus.FAILED, last_error="cancelled by staff", claim=None)
+                .values(
+                    status=DeliveryStatus.FAILED,
+                    last_error="cancelled by staff",
+                    claim=None,
+                    held_for_window=False,
+                )
             )
             audit.record(session, actor, "broadcast.cancel", str(broadcast_id))
         return await self.status(actor, broadcast_id, audited=False)
@@ -441,21 +502,33 @@ class BroadcastService:
                 )
             )
             waiting = int(waiting or 0)
+            held = await session.scalar(
+                select(func.count()).where(
+                    of_this,
+                    BroadcastDelivery.status == DeliveryStatus.PENDING,
+                    BroadcastDelivery.held_for_window.is_(True),
+                )
+            )
             if audited:
                 audit.record(session, actor, "broadcast.status", str(broadcast_id))
-            return self._view(broadcast, counts, languages, waiting)
+            return self._view(broadcast, counts, languages, waiting, int(held or 0))
 
     @staticmethod
     def _view(
-        broadcast: Broadcast, counts: Counter[str], languages: Counter[str], waiting: int
+        broadcast: Broadcast,
+        counts: Counter[str],
+        languages: Counter[str],
+        waiting: int,
+        held: int = 0,
     ) -> dict[str, Any]:
         state = broadcast.state
         if (
             state == BroadcastState.SENDING
-            and waiting
-            and waiting == counts[DeliveryStatus.PENDING]
+            and waiting + held
+            and waiting + held == counts[DeliveryStatus.PENDING]
         ):
-            state = "waiting"  # shown only: everything left waits for quiet hours to end
+            # Shown only: everything left waits for quiet hours to end or for workers to write.
+            state = "waiting"
         view: dict[str, Any] = {
             "id": broadcast.id,
             "state": state,
@@ -467,6 +540,11 @@ class BroadcastService:
             "blocked": counts[DeliveryStatus.BLOCKED],
             "waiting_quiet_hours": waiting,
             "skipped_no_text": broadcast.skipped,
+            # WhatsApp: outside the worker's 24-hour window. Skipped ones are counted in total
+            # (total = sent + failed + pending + skipped); held ones are pending.
+            "skipped": counts[DeliveryStatus.SKIPPED],
+            "held_for_window": held,
+            "outside_window": broadcast.outside_window,
             "languages": dict(sorted(languages.items())),
             "topic": broadcast.topic,
             "segment": broadcast.segment,
@@ -475,11 +553,20 @@ class BroadcastService:
             "started_at": iso_utc(broadcast.started_at),
             "finished_at": iso_utc(broadcast.finished_at),
         }
+        notes = []
         if waiting:
-            view["note"] = (
+            notes.append(
                 f"{waiting} recipient(s) are in quiet hours in their time zone; "
                 "their messages wait until the quiet hours end"
             )
+        if held:
+            notes.append(
+                f"{held} WhatsApp recipient(s) were sent the neutral template; the broadcast "
+                f"goes to each when they write ({HELD_REASON}; given up after "
+                f"{BROADCAST_HOLD_DAYS} days)"
+            )
+        if notes:
+            view["note"] = "; ".join(notes)
         elif broadcast.state == BroadcastState.SCHEDULED:
             view["note"] = f"starts at {iso_utc(broadcast.scheduled_at)}"
         return view

@@ -19,8 +19,10 @@ A failure that moves a row to ``failed`` has consequences, once (a repeat finds 
   and, for a case message, staff are told as when the send itself is refused
   (``casework.tell_staff_unreachable``); a broadcast delivery becomes ``blocked``.
 - the 24-hour window was closed after all (``Undelivered.WINDOW_CLOSED``, reported after the send
-  was accepted): an outbox message goes back to ``pending``, held for the window
-  (``held_for_window``), to go out once the worker writes, like one refused at once. A broadcast
+  was accepted): an outbox message is due again, marked ``CLOSED_AFTER_SENDING``, and the outbox
+  relay takes it down the window path as if it had been refused at once: the worker's window is
+  forgotten, the neutral template asks once, the message is held until they write
+  (``services/window_hold.py``). A broadcast
   delivery is ``failed`` with that reason: it is counted as not delivered, and not resent later
   out of its moment (a broadcast is news of a day, not a message a case waits for).
 - anything else: ``failed``, naming the codes (``wvb outbox retry`` can put an outbox message
@@ -56,6 +58,7 @@ from domain.parties import Side
 from domain.statuses import DeliveryStatus, OutboxStatus, ReceiptStatus
 from services.casework import tell_staff_unreachable
 from services.outbox import Outbox
+from services.window_hold import CLOSED_AFTER_SENDING
 from services.workers import mark_blocked
 from storage.database import Database
 from storage.models import BroadcastDelivery, OutboxMessage, utc_now
@@ -207,7 +210,7 @@ class DeliveryReceipts:
                 await session.execute(mark_blocked(blocked_workers, utc_now()))
             staff_told = await self._outbox_consequences(session, failed_messages, reports, counts)
             await self._broadcast_consequences(session, failed_deliveries, reports, counts)
-        if staff_told:
+        if staff_told or counts.held:
             self.outbox.wake()
         return set(refs) - {row.external_ref for row in (*messages, *deliveries)}
 
@@ -283,8 +286,10 @@ class DeliveryReceipts:
                 values["status"] = OutboxStatus.UNREACHABLE
                 counts.blocked += len(ids)
             elif failure is Undelivered.WINDOW_CLOSED:
-                values.update(status=OutboxStatus.PENDING, held_for_window=True, sent_at=None,
-                              next_attempt_at=now)  # fmt: skip
+                # Not held here: the relay must first forget the window and send the template,
+                # which this service cannot (it has neither the address nor a sender).
+                values.update(status=OutboxStatus.PENDING, held_for_window=False, sent_at=None,
+                              next_attempt_at=now, last_error=CLOSED_AFTER_SENDING)  # fmt: skip
                 counts.held += len(ids)
             else:
                 values["status"] = OutboxStatus.FAILED

@@ -1,6 +1,7 @@
 """Retention: the content of a case that ended is deleted after ``WVB_RETENTION_DAYS``, at once
 when staff purge it (`wvb cases purge`) or when the worker withdraws it; sent outbox rows go after
-a few days.
+a few days, and messages held for a worker who never wrote again (WhatsApp's 24-hour window)
+after the retention period.
 
 What goes: every entry (text and files), the free text of events (notes, reasons, remediation
 summaries), the typed workplace and agency, validations, site questions, due tasks and every
@@ -128,6 +129,7 @@ class RetentionRun:
     purged: list[str]
     sent_outbox_deleted: int
     warned: int | None  # None: today's warning was already sent (here or by another process)
+    held_outbox_deleted: int = 0  # held for a worker who never wrote again, for the whole period
 
 
 class RetentionService:
@@ -159,11 +161,12 @@ class RetentionService:
         day of what goes within the next week."""
         purged = await self.purge_due()
         sent = await self.delete_sent_outbox()
+        held = await self.delete_stale_held()
         warned = await self.warn_daily()
-        if purged or sent:
-            log.info("retention: %d case(s) purged, %d sent outbox row(s) deleted",
-                     len(purged), sent)  # fmt: skip
-        return RetentionRun(purged, sent, warned)
+        if purged or sent or held:
+            log.info("retention: %d case(s) purged, %d sent and %d long-held outbox row(s) "
+                     "deleted", len(purged), sent, held)  # fmt: skip
+        return RetentionRun(purged, sent, warned, held)
 
     async def purge_due(self) -> list[str]:
         now = self.now()
@@ -199,6 +202,19 @@ class RetentionService:
                 delete(OutboxMessage).where(
                     OutboxMessage.status == OutboxStatus.SENT,
                     OutboxMessage.sent_at < self.now() - SENT_OUTBOX_KEEP,
+                )
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def delete_stale_held(self) -> int:
+        """Messages held for a worker who has not written for the whole retention period
+        (WhatsApp's 24-hour window, ``services/window_hold.py``): nobody will read them now.
+        A staff reply among them stays in its case."""
+        async with self.database.transaction() as session:
+            result = await session.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.held_for_window.is_(True),
+                    OutboxMessage.created_at < self.now() - self.policy.keep,
                 )
             )
         return int(getattr(result, "rowcount", 0) or 0)

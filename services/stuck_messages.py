@@ -17,6 +17,7 @@ from domain.statuses import OutboxStatus
 from services import audit
 from services.outbox import NO_CHANNEL
 from services.views import QueuedMessageView
+from services.window_hold import HELD_REASON
 from storage.database import Database
 from storage.models import Case, OutboxMessage, utc_now
 
@@ -67,12 +68,17 @@ class StuckMessages:
                 channel=None if row.channel == NO_CHANNEL else row.channel,
                 status=row.status,
                 attempts=row.attempts,
-                last_error=row.last_error,
+                # What a held message waits for, however it came to be held.
+                last_error=row.last_error or (HELD_REASON if row.held_for_window else None),
                 created_at=row.created_at,
-                # Only a pending message has a next attempt; the relay leaves the others be.
+                # Only a pending message has a next attempt; the relay leaves the others be, and
+                # a held one goes when the worker writes, not at a time.
                 next_attempt_at=(
-                    row.next_attempt_at if row.status == OutboxStatus.PENDING else None
+                    row.next_attempt_at
+                    if row.status == OutboxStatus.PENDING and not row.held_for_window
+                    else None
                 ),
+                held_for_window=row.held_for_window,
             )
             for row, reference in rows
         ]

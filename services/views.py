@@ -160,4 +160,7 @@ class QueuedMessageView:
     attempts: int
     last_error: str | None
     created_at: datetime
-    next_attempt_at: datetime | None  # only while pending
+    next_attempt_at: datetime | None  # only while pending, and not while held
+    # WhatsApp: waiting for the worker to write (their 24-hour window was closed; a neutral
+    # template asked them to); ``last_error`` says so.
+    held_for_window: bool = False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import logging
 from datetime import datetime
 
 from sqlalchemy import Update, delete, select, update
@@ -11,10 +13,13 @@ from conversations.ports import WorkerProfile, WorkerRef
 from services.casework import reporter_forgetting
 from services.outbox import Outbox
 from services.reporters import forget_reporter, reported_by, seal_reporter
-from storage.crypto import Keyring
+from services.window_hold import drop_held
+from storage.crypto import DecryptionError, Keyring
 from storage.database import Database
 from storage.models import Case, Worker, WorkerAddress, Workplace
 from storage.repositories import WorkerRepository
+
+log = logging.getLogger(__name__)
 
 
 def mark_blocked(worker_ids: list[int], at: datetime) -> Update:
@@ -65,25 +70,35 @@ class WorkerProfileService:
                     raise
 
     async def adopt_previous(self, worker: WorkerRef) -> str | None:
-        """Move a worker known under a pseudonym of a previous ``WVB_SECRET_KEY`` to their current
-        pseudonym: the profile row, the address bound to it, the cases they reported. Returns the
-        old pseudonym if the worker was moved now."""
+        """Move a worker known under one of ``worker.previous_pseudonyms`` (another of their ids
+        on the channel, or a previous ``WVB_SECRET_KEY``; the first known in that order) to their
+        current pseudonym: the profile row, their addresses (the one on this channel becomes the
+        one they write from now), the cases they reported. Returns the old pseudonym if the
+        worker was moved now; None if they are known under the current one already, or not at
+        all (two profiles of one person are never merged)."""
         async with self.database.sessions() as session:
             if await WorkerRepository(session).by_pseudonym(worker.pseudonym) is not None:
                 return None  # the common case: one indexed read per turn
         async with self.database.transaction() as session:
-            found = await session.scalar(
-                select(Worker).where(Worker.pseudonym.in_(worker.previous_pseudonyms)).limit(1)
-            )
-            if found is None:
+            candidates = {
+                found.pseudonym: found
+                for found in await session.scalars(
+                    select(Worker).where(Worker.pseudonym.in_(worker.previous_pseudonyms))
+                )
+            }
+            old = next((p for p in worker.previous_pseudonyms if p in candidates), None)
+            if old is None:
                 return None
-            old = found.pseudonym
+            found = candidates[old]
             for address in await session.scalars(
                 select(WorkerAddress).where(WorkerAddress.worker_id == found.id)
             ):
-                plain = self.keyring.decrypt(
-                    address.address_ciphertext, address_purpose(old, address.channel, found.id)
-                )
+                if address.channel == worker.channel:
+                    plain = worker.address.encode()
+                else:
+                    plain = self.keyring.decrypt(
+                        address.address_ciphertext, address_purpose(old, address.channel, found.id)
+                    )
                 address.address_ciphertext = self.keyring.encrypt(
                     plain, address_purpose(worker.pseudonym, address.channel, found.id)
                 )
@@ -98,6 +113,9 @@ class WorkerProfileService:
         async with self.database.transaction() as session:
             staff_told = await reporter_forgetting(session, pseudonym, self.keyring, self.outbox)
             await forget_reporter(session, pseudonym, self.keyring)
+            worker_id = await session.scalar(select(Worker.id).where(Worker.pseudonym == pseudonym))
+            if worker_id is not None:
+                await drop_held(session, worker_id)
             await session.execute(delete(Worker).where(Worker.pseudonym == pseudonym))
         await self.database.checkpoint()
         if staff_told:
@@ -119,15 +137,51 @@ class WorkerProfileService:
                 .values(workplace_id=workplace_id)
             )
 
-    async def mark_reachable(self, pseudonym: str) -> None:
-        # A read first: almost nobody is blocked, and a write on every turn would contend.
+    async def mark_reachable(self, worker: WorkerRef) -> None:
+        """Unblock a worker who wrote again, and keep their address the one they wrote from: a
+        WhatsApp worker's ids can change under one pseudonym (``whatsapp/identity.py``).
+        One read per turn; a write only when something changed."""
         async with self.database.sessions() as session:
-            blocked = await session.scalar(
-                select(Worker.blocked_at).where(Worker.pseudonym == pseudonym)
-            )
-        if blocked is None:
+            found = (
+                await session.execute(
+                    select(Worker.id, Worker.blocked_at, WorkerAddress.address_ciphertext)
+                    .outerjoin(
+                        WorkerAddress,
+                        (WorkerAddress.worker_id == Worker.id)
+                        & (WorkerAddress.channel == worker.channel),
+                    )
+                    .where(Worker.pseudonym == worker.pseudonym)
+                )
+            ).first()
+        if found is None:
+            return
+        worker_id, blocked, ciphertext = found
+        purpose = address_purpose(worker.pseudonym, worker.channel, worker_id)
+        moved = ciphertext is not None and not self._holds(ciphertext, purpose, worker.address)
+        if blocked is None and not moved:
             return
         async with self.database.transaction() as session:
-            await session.execute(
-                update(Worker).where(Worker.pseudonym == pseudonym).values(blocked_at=None)
-            )
+            if blocked is not None:
+                await session.execute(
+                    update(Worker).where(Worker.id == worker_id).values(blocked_at=None)
+                )
+            if moved:
+                await session.execute(
+                    update(WorkerAddress)
+                    .where(
+                        WorkerAddress.worker_id == worker_id,
+                        WorkerAddress.channel == worker.channel,
+                    )
+                    .values(
+                        address_ciphertext=self.keyring.encrypt(worker.address.encode(), purpose)
+                    )
+                )
+
+    def _holds(self, ciphertext: bytes, purpose: bytes, address: str) -> bool:
+        """Whether the stored address is ``address``. One that does not decrypt (a key no
+        longer listed, a row moved) is not: the address the worker writes from replaces it."""
+        try:
+            return hmac.compare_digest(self.keyring.decrypt(ciphertext, purpose), address.encode())
+        except DecryptionError:
+            log.warning("a worker's stored address did not decrypt; replaced by the current one")
+            return False

@@ -28,7 +28,13 @@ from sqlalchemy.types import TypeDecorator
 
 from domain.answers import VALIDATION_ANSWERS
 from domain.parties import StaffRole
-from domain.statuses import BroadcastState, CaseStatus, DeliveryStatus, OutboxStatus
+from domain.statuses import (
+    BroadcastState,
+    CaseStatus,
+    DeliveryStatus,
+    OutboxStatus,
+    OutsideWindow,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -483,6 +489,10 @@ class Broadcast(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     total: Mapped[int] = mapped_column(default=0)
     skipped: Mapped[int] = mapped_column(default=0)  # no text in their language, rule "skip"
+    # WhatsApp workers whose 24-hour window is closed: domain.statuses.OutsideWindow.
+    outside_window: Mapped[str] = mapped_column(
+        String(16), default=OutsideWindow.SKIP, server_default=OutsideWindow.SKIP.value
+    )
 
 
 class BroadcastText(Base):
@@ -526,6 +536,9 @@ class BroadcastDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     external_ref: Mapped[str | None] = mapped_column(String(64), index=True)  # as on outbox
     receipt: Mapped[str | None] = mapped_column(String(16))
+    # WhatsApp, rule "template": waiting for the worker to write; ``next_attempt_at`` is then when
+    # the delivery is given up (skipped) if they never do.
+    held_for_window: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class PendingUpgrade(Base):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 from typing import Protocol
@@ -49,3 +50,12 @@ def leaks(haystack: bytes, needles: list[str]) -> list[str]:
         if raw in haystack or raw.hex().encode() in haystack:
             found.append(needle)
     return found
+
+
+def phone_needles(*ids: str) -> list[str]:
+    """Each id (a phone number, a WhatsApp user id) as it is, with ``+``, and as its plain
+    SHA-256: every form in which issue 12 asks a dump or a log to be searched."""
+    needles: list[str] = []
+    for value in ids:
+        needles += [value, f"+{value}", hashlib.sha256(value.encode()).hexdigest()]
+    return needles

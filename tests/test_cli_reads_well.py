@@ -121,6 +121,7 @@ NONEXISTENT = {
     "broadcast_id": "999999",
     "tag": "night-shift",
     "status": "investigating",
+    "language": "th",  # no WhatsApp template is set for it (and "Nobody Here" names none)
 }
 #: A well-formed value for each required option.
 REQUIRED_OPTION_VALUES = {"--to": "Mai", "--text": "Hello.", "--summary": "Paid.",

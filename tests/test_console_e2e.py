@@ -41,9 +41,10 @@ class ConsoleWorker:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, folder: Path) -> ConsoleWorker:
+    async def start(cls, folder: Path, env: dict[str, str] | None = None) -> ConsoleWorker:
+        """`wvb chat` in ``folder``, on the embedded default unless ``env`` names settings."""
         process = await asyncio.create_subprocess_exec(
-            WVB, "chat", cwd=folder, env=embedded_environment(),
+            WVB, "chat", cwd=folder, env=env or embedded_environment(),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
@@ -98,6 +99,23 @@ class ConsoleWorker:
         await self.choose("Done")
         await self.choose("prefer not to say")
 
+    async def send_a_wages_report(self, details: str) -> str:
+        """``start_a_wages_report``, no agency, ``details``, then the usual answers and send;
+        returns the receipt as printed (reference and secret receipt code)."""
+        await self.start_a_wages_report()
+        await self.prompt()
+        await self.type("No")  # where the bot asks for words, a choice is typed as its word
+        await self.prompt()
+        await self.type(details)
+        await self.prompt()
+        await self.type("Done")
+        await self.choose("In the last 7 days")
+        await self.choose("A few workers")
+        await self.choose("No")
+        await self.choose("Keep it confidential")
+        await self.choose("Send the report")
+        return await self.expect("Secret receipt code") + await self.expect("Write both down")
+
     async def quit(self) -> int:
         await self.type("/quit")
         assert self.process.stdin is not None
@@ -124,19 +142,7 @@ async def test_the_console_worker_reports_hears_from_staff_and_a_no_reopens_the_
 ) -> None:
     worker = await ConsoleWorker.start(tmp_path)
     try:
-        await worker.start_a_wages_report()
-        await worker.prompt()
-        await worker.type("No")  # where the bot asks for words, a choice is typed as its word
-        await worker.prompt()
-        await worker.type("My wages for October were not paid.")
-        await worker.prompt()
-        await worker.type("Done")
-        await worker.choose("In the last 7 days")
-        await worker.choose("A few workers")
-        await worker.choose("No")
-        await worker.choose("Keep it confidential")
-        await worker.choose("Send the report")
-        receipt = await worker.expect("Secret receipt code")
+        receipt = await worker.send_a_wages_report("My wages for October were not paid.")
         found = REFERENCE.search(receipt)
         assert found is not None, receipt
         reference = found.group(1)

@@ -65,8 +65,8 @@ class ProfilesInMemory:
     async def set_workplace(self, pseudonym: str, workplace_id: int | None) -> None:
         self.workplaces[pseudonym] = workplace_id
 
-    async def mark_reachable(self, pseudonym: str) -> None:
-        self.reached.append(pseudonym)
+    async def mark_reachable(self, worker: WorkerRef) -> None:
+        self.reached.append(worker.pseudonym)
 
 
 class CasesInMemory:

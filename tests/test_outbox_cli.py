@@ -71,8 +71,9 @@ async def test_outbox_list_shows_what_waits_or_failed_without_content(backend: B
     for message in messages:
         assert set(message) == {
             "id", "reference", "kind", "channel", "status", "attempts", "last_error",
-            "created_at", "next_attempt_at",
+            "created_at", "next_attempt_at", "held_for_window",
         }  # fmt: skip
+        assert message["held_for_window"] is False
         assert message["reference"] == REFERENCE
         assert message["created_at"].endswith("Z")
     unreachable, failed, pending = messages

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot.app import open_app
 from bot.channels.outbox_relay import OutboxRelay
 from bot.errors import KeysDoNotMatchError
+from bot.settings import Settings
 from conversations.messages import Effects, Inbound
 from conversations.ports import ReportDraft
 from storage.models import Worker
@@ -34,6 +35,16 @@ def draft() -> ReportDraft:
     )  # fmt: skip
 
 
+def rotated(backend: Backend, first: Settings) -> Settings:
+    """``first`` after WVB_SECRET_KEY was replaced, the old key listed as previous."""
+    assert first.secret_key is not None
+    return backend.settings(
+        secret_key=fresh_keys()["secret_key"],
+        previous_secret_keys=first.secret_key.get_secret_value(),
+        encryption_keys=first.encryption_keys,
+    )
+
+
 async def test_a_worker_under_the_previous_secret_key_is_moved_on_next_contact(
     backend: Backend,
 ) -> None:
@@ -44,13 +55,7 @@ async def test_a_worker_under_the_previous_secret_key_is_moved_on_next_contact(
         receipt = await app.cases.submit(worker, draft())
         await app.staff_accounts.add("cli:test", "Mali", "case_handler", STAFF_ID)
         old_pseudonym = worker.pseudonym
-    assert first.secret_key is not None
-    rotated = backend.settings(
-        secret_key=fresh_keys()["secret_key"],
-        previous_secret_keys=first.secret_key.get_secret_value(),
-        encryption_keys=first.encryption_keys,
-    )
-    async with open_app(rotated) as app:
+    async with open_app(rotated(backend, first)) as app:
         worker = app.gateway.worker("telegram", TELEGRAM_ID, CHAT)
         assert worker.pseudonym != old_pseudonym
         await app.gateway.handle(worker, Inbound.command_of("menu"), ignore)

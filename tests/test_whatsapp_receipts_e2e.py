@@ -22,6 +22,7 @@ from bot.channels.outbox_relay import IDLE_SECONDS
 from domain.history import CaseAction
 from domain.parties import Side
 from domain.statuses import DeliveryStatus, OutboxStatus
+from services.whatsapp_templates import WhatsAppTemplates
 from storage.database import Database
 from storage.models import BroadcastDelivery, CaseEvent, OutboxMessage, Worker
 from tests.bot_driver import run_wvb
@@ -162,18 +163,25 @@ async def test_outbox_and_broadcast_rows_take_their_receipts_and_late_failures_a
             )
             assert (delivery.receipt, delivery.status) == ("read", DeliveryStatus.SENT)
 
-            # Accepted, then reported failed: the window had closed (131047): held.
+            # Accepted, then reported failed: the window had closed (131047): the neutral
+            # template asks the worker to write, and the reply is held until they do.
+            server.register_template("wvb_new_message", "en")
+            await WhatsAppTemplates(database).set("cli:test", "en", "wvb_new_message")
             server.fail_after_send(131047, recipient=REPORTER)
             await staff_reply(env, reporter, "Please call us back.")
             assert len(server.pending_statuses) == 1
             await statuses(bot, server.pending_statuses.pop())
             found = await eventually(rows.replies, lambda found: found[-1].held_for_window)
             assert (found[-1].status, found[-1].receipt) == (OutboxStatus.PENDING, "failed")
+            assert [m.type for m in reporter.messages()].count("template") == 1
             sent_before = len(server.sent)
             await asyncio.sleep(IDLE_SECONDS + 1)  # the relay looks again: a held row stays put
             assert len(server.sent) == sent_before, "not resent while the window is closed"
             assert (await rows.replies())[-1].held_for_window
             assert await rows.blocked() == set(), "a closed window is not a block"
+            await reporter.text("hello")  # they answer: the window opens, the reply follows
+            await reporter.wait_for(says("Please call us back."), 0)
+            await eventually(rows.replies, lambda found: found[-1].status == OutboxStatus.SENT)
 
             # Accepted, then reported failed because the worker blocked the bot (131026).
             server.fail_after_send(131026, recipient=LISTENER)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from bot.channels.whatsapp.identity import identify, parse_address
 from bot.channels.whatsapp.updates import (
     MessageKind,
     StatusKind,
@@ -99,16 +100,19 @@ def one(value: dict[str, Any]) -> WaMessage:
 # --- the parser -------------------------------------------------------------------------------
 
 
-def test_text_prefers_the_phone_less_user_id() -> None:
+def test_text_keeps_both_ids_of_its_sender() -> None:
     message = one(text_value(WAMID))
-    assert (message.sender, message.message_id, message.timestamp) == (BSUID, WAMID, 1700000000)
+    assert (message.wa_id, message.user_id) == (PHONE, BSUID), "the BSUID from the contact card"
+    assert (message.message_id, message.timestamp) == (WAMID, 1700000000)
     assert (message.kind, message.text) == (MessageKind.TEXT, TEXT)
+    assert message.sender == BSUID, "known by the BSUID (identity.py says why)"
 
 
-def test_sender_is_the_wa_id_without_a_user_id_and_the_user_id_without_a_phone() -> None:
+def test_an_id_the_payload_lacks_is_empty_and_the_other_is_kept() -> None:
     value = text_value(WAMID)
     value["contacts"] = [{"profile": {"name": "N"}, "wa_id": PHONE}]
-    assert one(value).sender == PHONE
+    phone_only = one(value)
+    assert (phone_only.wa_id, phone_only.user_id, phone_only.sender) == (PHONE, "", PHONE)
     username_user = {
         "contacts": [{"profile": {"name": "N", "username": "k"}, "user_id": "US.1234"}],
         "messages": [
@@ -121,7 +125,47 @@ def test_sender_is_the_wa_id_without_a_user_id_and_the_user_id_without_a_phone()
             }
         ],
     }
-    assert one(username_user).sender == "US.1234"
+    phone_less = one(username_user)
+    assert (phone_less.wa_id, phone_less.user_id, phone_less.sender) == ("", "US.1234", "US.1234")
+
+
+def test_the_ids_are_completed_from_the_contact_card_and_told_apart_by_their_shape() -> None:
+    by_user_id = {
+        "contacts": [{"wa_id": "1", "user_id": "TH.9"}, {"wa_id": PHONE, "user_id": BSUID}],
+        "messages": [{"from_user_id": BSUID, "id": WAMID, "type": "text", "text": {"body": "x"}}],
+    }
+    message = one(by_user_id)
+    assert (message.wa_id, message.user_id) == (PHONE, BSUID), "the card of this sender only"
+    # A phone-less user's ``from`` holding the BSUID (as some providers describe it).
+    bsuid_from = {"messages": [{"from": BSUID, "id": WAMID, "type": "text", "text": {"body": "x"}}]}
+    message = one(bsuid_from)
+    assert (message.wa_id, message.user_id) == ("", BSUID)
+    # Ids of no known shape are no ids: a separator, a space, non-ASCII digits, a huge number.
+    for bad in ("TH.1|66811111111", "TH 1", "٦٦٨١١١", "6" * 40, "", 66811111111):
+        value = {"messages": [{"from": bad, "id": WAMID, "type": "text", "text": {"body": "x"}}]}
+        assert parse_document(envelope(value)).ignored == 1, bad
+    mixed = {
+        "contacts": [{"wa_id": PHONE, "user_id": "TH.1|2"}],
+        "messages": [{"from": PHONE, "id": WAMID, "type": "text", "text": {"body": "x"}}],
+    }
+    message = one(mixed)
+    assert (message.wa_id, message.user_id) == (PHONE, ""), "a malformed card id is dropped"
+
+
+def test_system_messages_about_a_changed_number_are_not_handed_on() -> None:
+    """Meta writes them, not the worker: answering one would write to the old number."""
+    system = {
+        "messages": [
+            {
+                "from": PHONE,
+                "id": WAMID,
+                "timestamp": "1",
+                "type": "system",
+                "system": {"body": "User N changed from … to …", "type": "user_changed_number"},
+            }
+        ]
+    }
+    assert parse_document(envelope(system)) == WebhookUpdates(ignored=1)
 
 
 def test_replies_media_and_others() -> None:
@@ -148,7 +192,7 @@ def test_replies_media_and_others() -> None:
     )
     assert (row.kind, row.payload) == (MessageKind.CHOICE, "r1")
     quick = one(message_value({"type": "button", "button": {"payload": "wa:open", "text": "Show"}}))
-    assert (quick.kind, quick.payload) == (MessageKind.CHOICE, "wa:open")
+    assert (quick.kind, quick.payload) == (MessageKind.TEMPLATE_REPLY, "wa:open")
     image = one(
         message_value(
             {"type": "image", "image": {"mime_type": "image/jpeg", "id": "654", "caption": "c"}}
@@ -295,6 +339,7 @@ JSON = st.recursive(
                     "code",
                     "wa_id",
                     "user_id",
+                    "system",
                     "group_id",
                     "caption",
                     "mime_type",
@@ -316,6 +361,8 @@ def test_the_parser_never_raises_on_any_json(document: object) -> None:
     assert parse_body(json.dumps(document)) == updates
     for message in updates.messages:
         to_inbound(message, _no_download)
+        identity = identify(message)  # every message handed on has a usable id
+        assert parse_address(identity.address) == (message.wa_id or None, message.user_id or None)
 
 
 @given(st.binary(max_size=300))
@@ -379,6 +426,20 @@ def test_a_batch_of_any_shape_keeps_every_message(shape: list[list[list[str]]]) 
 
 async def _no_download(media_id: str) -> bytes:
     raise AssertionError("nothing is downloaded before the core asks")
+
+
+async def test_the_language_hint_comes_from_the_bsuid_country_never_from_the_phone() -> None:
+    assert to_inbound(one(text_value(WAMID)), _no_download).language_hint == "th"
+    burmese = text_value(WAMID, body="/start")
+    burmese["contacts"][0]["user_id"] = "MM.77"
+    command = to_inbound(one(burmese), _no_download)
+    assert (command.command, command.language_hint) == ("start", "my")
+    phone_only = text_value(WAMID, phone="95911111111")  # a Myanmar number, +95
+    phone_only["contacts"] = [{"wa_id": "95911111111"}]
+    assert to_inbound(one(phone_only), _no_download).language_hint is None
+    sticker = message_value({"type": "sticker", "sticker": {"id": "5"}})
+    sticker["messages"][0]["from_user_id"] = "KH.5"
+    assert to_inbound(one(sticker), _no_download).language_hint == "km", "every kind has it"
 
 
 async def test_mapping_to_inbound() -> None:

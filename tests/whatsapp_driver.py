@@ -72,7 +72,8 @@ class WaWorker:
 
     @property
     def recipient(self) -> str:
-        return self.user.wa_id or str(self.user.user_id)
+        """Where the bot writes to them: their BSUID if they have one (``identity.recipients``)."""
+        return self.user.user_id or str(self.user.wa_id)
 
     def messages(self) -> list[SentWaMessage]:
         return self.bot.server.messages_to(self.recipient)

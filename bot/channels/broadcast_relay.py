@@ -11,6 +11,10 @@ Recording: outcomes are written in small batches (about every ten messages: ever
 recording leaves those rows claimed; when the claim runs out they are sent again. So nobody is
 skipped, and a kill repeats at most the messages sent since the last flush plus those in flight:
 at most ``max(10, rate / 10) + MAX_IN_FLIGHT``.
+
+WhatsApp workers whose 24-hour window is closed (the sender raises ``WindowClosed``) are skipped,
+or sent the neutral template and held until they write, as the broadcast says
+(``services/broadcasts.py``, ``bot/channels/window_closed.py``).
 """
 
 from __future__ import annotations
@@ -35,13 +39,16 @@ from bot.channels.sending import (
     RetryAfter,
     Sender,
     Unreachable,
+    WindowClosed,
     external_ref,
     numeric_ids,
 )
+from bot.channels.window_closed import WindowOpening
 from conversations.messages import Choice, Outbound
-from domain.statuses import DeliveryStatus
+from domain.statuses import DeliveryStatus, OutsideWindow
 from locales import translator
 from services.broadcasts import BroadcastPolicy, BroadcastService, footer
+from services.window_hold import BROADCAST_HOLD, release_deliveries
 from services.workers import address_purpose, mark_blocked
 from storage.crypto import DecryptionError, Keyring
 from storage.database import Database
@@ -56,6 +63,7 @@ from storage.models import (
 from storage.outage import OutageLog
 from storage.recent_ids import ChatHistory
 from storage.send_rate import SendRate
+from storage.whatsapp_window import WhatsAppWindow
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +90,10 @@ class _Item:
     timezone: str
     attempts: int
     urgent: bool = False
+    outside_window: str = OutsideWindow.SKIP
     address: str | None = field(default=None, repr=False)
     pseudonym: str | None = field(default=None, repr=False)
+    worker_language: str | None = None  # theirs, for the template (the text may be a fallback's)
 
 
 @dataclass
@@ -96,9 +106,15 @@ class _Outcomes:
     problems: Counter[str] = field(default_factory=Counter)  # logged once a flush, not per row
     shown: list[tuple[str, int]] = field(default_factory=list)  # (pseudonym, message id)
     refs: dict[int, str] = field(default_factory=dict)  # sent row -> its external_ref
+    # WhatsApp's window closed: skipped rows; held rows (the item, and why it waits)
+    skipped: list[int] = field(default_factory=list)
+    held: list[tuple[_Item, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.sent) + len(self.blocked) + len(self.failed) + len(self.later)
+        return (
+            len(self.sent) + len(self.blocked) + len(self.failed) + len(self.later)
+            + len(self.skipped) + len(self.held)
+        )  # fmt: skip
 
 
 @dataclass
@@ -108,6 +124,8 @@ class RelayStats:
     blocked: int = 0
     deferred: int = 0
     rate_limited: int = 0
+    skipped: int = 0
+    held: int = 0
 
 
 class BroadcastRelay:
@@ -122,9 +140,11 @@ class BroadcastRelay:
         lesson_button: LessonButton | None = None,
         chat_interval: float = 1.0,
         history: ChatHistory | None = None,
+        window: WhatsAppWindow | None = None,
     ) -> None:
         """``sender`` sends without pacing of its own: this relay takes the tokens (broadcast
-        lane) from ``rate``, which every sender of the same bot token shares."""
+        lane) from ``rate``, which every sender of the same bot token shares. ``window``:
+        WhatsApp's windows (``bot/channels/window_closed.py``)."""
         self.database = database
         self.keyring = keyring
         self.sender = sender
@@ -135,12 +155,14 @@ class BroadcastRelay:
         self.channel = sender.channel
         self.chat_interval = chat_interval
         self.history = history  # so /forget deletes broadcast messages too
+        self.opening = WindowOpening(window)
         # Outcomes are recorded about every ten messages (at least every 0.1 s, at most every
         # second): what a kill can repeat stays small at any rate.
         self.flush_seconds = max(FLUSH_SECONDS, min(1.0, 10 / rate.rate))
         self.stats = RelayStats()
         self._payloads: dict[tuple[int, str], Outbound] = {}
         self._urgent: dict[int, bool] = {}
+        self._outside_window: dict[int, str] = {}
         self._last_due_check = 0.0
         self._outage = OutageLog(log, "broadcast relay pass")
 
@@ -177,6 +199,7 @@ class BroadcastRelay:
         if monotonic - self._last_due_check >= DUE_CHECK_SECONDS:
             self._last_due_check = monotonic
             await self.service.start_due()
+            await self.service.give_up_held()
             await self.service.finish_done()
         items, token, deadline = await self._claim()
         if not items:
@@ -202,6 +225,7 @@ class BroadcastRelay:
             .where(BroadcastDelivery.status == DeliveryStatus.PENDING)
             .where(BroadcastDelivery.channel == self.channel)
             .where(BroadcastDelivery.next_attempt_at <= now)
+            .where(BroadcastDelivery.held_for_window.is_(False))
             .order_by(BroadcastDelivery.next_attempt_at, BroadcastDelivery.id)
             .limit(self.batch_size)
             .with_for_update(skip_locked=True)
@@ -237,12 +261,13 @@ class BroadcastRelay:
         """Load texts (cached per broadcast and language) and decrypt addresses."""
         broadcasts = {item.broadcast_id for item in items} - set(self._urgent)
         if broadcasts:
-            for broadcast_id, urgent, topic in await session.execute(
-                select(Broadcast.id, Broadcast.urgent, Broadcast.topic).where(
-                    Broadcast.id.in_(broadcasts)
-                )
+            for broadcast_id, urgent, topic, outside_window in await session.execute(
+                select(
+                    Broadcast.id, Broadcast.urgent, Broadcast.topic, Broadcast.outside_window
+                ).where(Broadcast.id.in_(broadcasts))
             ):
                 self._urgent[broadcast_id] = urgent
+                self._outside_window[broadcast_id] = outside_window
                 for language, text in await session.execute(
                     select(BroadcastText.language, BroadcastText.text).where(
                         BroadcastText.broadcast_id == broadcast_id
@@ -250,19 +275,22 @@ class BroadcastRelay:
                 ):
                     self._payloads[(broadcast_id, language)] = self._payload(topic, language, text)
         worker_ids = [item.worker_id for item in items if item.worker_id is not None]
-        addresses: dict[int, tuple[str, bytes]] = {}
+        addresses: dict[int, tuple[str, bytes, str]] = {}
         if worker_ids:
-            for worker_id, pseudonym, ciphertext in await session.execute(
-                select(Worker.id, Worker.pseudonym, WorkerAddress.address_ciphertext)
+            for worker_id, pseudonym, ciphertext, language in await session.execute(
+                select(
+                    Worker.id, Worker.pseudonym, WorkerAddress.address_ciphertext, Worker.language
+                )
                 .join(WorkerAddress, WorkerAddress.worker_id == Worker.id)
                 .where(Worker.id.in_(worker_ids), WorkerAddress.channel == self.channel)
             ):
-                addresses[worker_id] = (pseudonym, ciphertext)
+                addresses[worker_id] = (pseudonym, ciphertext, language)
         for item in items:
             item.urgent = self._urgent.get(item.broadcast_id, False)
+            item.outside_window = self._outside_window.get(item.broadcast_id, OutsideWindow.SKIP)
             found = addresses.get(item.worker_id) if item.worker_id is not None else None
             if found is not None and item.worker_id is not None:
-                pseudonym, ciphertext = found
+                pseudonym, ciphertext, item.worker_language = found
                 item.pseudonym = pseudonym
                 try:
                     item.address = self.keyring.decrypt(
@@ -340,7 +368,16 @@ class BroadcastRelay:
         assert item.address is not None
         payload = self._payloads[(item.broadcast_id, item.language)]
         try:
-            message_ids = await self.sender.send(item.address, payload)
+            try:
+                message_ids = await self.sender.send(item.address, payload)
+            except WindowClosed:
+                if item.outside_window == OutsideWindow.TEMPLATE:
+                    language = item.worker_language or item.language
+                    reason = await self.opening.ask(self.sender, item.address, language)
+                    outcomes.held.append((item, reason))
+                else:
+                    outcomes.skipped.append(item.id)
+                return
         except Unreachable:
             outcomes.blocked.append((item.id, item.worker_id))
         except RetryAfter as limited:
@@ -380,11 +417,13 @@ class BroadcastRelay:
         problems, outcomes.problems = outcomes.problems, Counter()
         shown, outcomes.shown = outcomes.shown, []
         refs, outcomes.refs = outcomes.refs, {}
+        skipped, outcomes.skipped = outcomes.skipped, []
+        held, outcomes.held = outcomes.held, []
         for problem, count in problems.items():
             log.warning(
                 "%d broadcast deliveries not sent (%s); they will be retried", count, problem
             )
-        if not (sent or blocked or failed or later):
+        if not (sent or blocked or failed or later or skipped or held):
             return
         now = utc_now()
         mine = (
@@ -442,6 +481,29 @@ class BroadcastRelay:
                         claim=None,
                     )
                 )
+            if skipped:
+                await session.execute(
+                    update(BroadcastDelivery)
+                    .where(BroadcastDelivery.id.in_(skipped), *mine)
+                    .values(
+                        status=DeliveryStatus.SKIPPED,
+                        last_error="outside the worker's WhatsApp 24-hour window",
+                        claim=None,
+                        waiting_quiet=False,
+                    )
+                )
+            for item, reason in held:  # not an attempt: it goes when the worker writes
+                await session.execute(
+                    update(BroadcastDelivery)
+                    .where(BroadcastDelivery.id == item.id, *mine)
+                    .values(
+                        held_for_window=True,
+                        next_attempt_at=now + BROADCAST_HOLD,  # then given up as skipped
+                        last_error=reason,
+                        claim=None,
+                        waiting_quiet=False,
+                    )
+                )
             groups: dict[tuple[datetime, bool, bool], list[int]] = {}
             for row, when, quiet, counted in later:
                 groups.setdefault((when, quiet, counted), []).append(row)
@@ -469,6 +531,18 @@ class BroadcastRelay:
         self.stats.blocked += len(blocked)
         self.stats.failed += len(failed)
         self.stats.deferred += len(later)
+        self.stats.skipped += len(skipped)
+        self.stats.held += len(held)
+        await self._release_reopened([item for item, _ in held])
+
+    async def _release_reopened(self, items: list[_Item]) -> None:
+        """Held rows whose worker wrote meanwhile (their release may have run first) go now."""
+        for item in items:
+            if item.worker_id is None or item.address is None:
+                continue
+            if await self.opening.reopened(item.address):
+                async with self.database.transaction() as session:
+                    await session.execute(release_deliveries(item.worker_id, self.channel))
 
 
 def lesson_button(topic: str, language: str) -> Choice:

@@ -33,8 +33,8 @@ from storage.outage import storage_unreachable
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[Sequence[Outbound], Effects], Awaitable[None]]
-#: Moves a worker known under a previous pseudonym key to the current one; returns the old
-#: pseudonym if it did (``WorkerProfileService.adopt_previous``).
+#: Moves a worker known under a previous pseudonym (an alias, or a previous key) to the current
+#: one; returns the old pseudonym if it did (``WorkerProfileService.adopt_previous``).
 Adopt = Callable[[WorkerRef], Awaitable[str | None]]
 
 
@@ -87,19 +87,31 @@ class ConversationGateway:
         messenger_id: str | int,
         address: str | int,
         capabilities: ChannelCapabilities = LEAST_CAPABILITIES,
+        *,
+        aliases: Sequence[str | int] = (),
     ) -> WorkerRef:
         """Who the conversation is with, and what their ``channel`` declared it can do (the
-        words of the core follow; a channel that declares nothing is taken at its least)."""
-        pseudonym = self.pseudonymizer.pseudonym(channel, messenger_id)
-        previous = self.pseudonymizer.previous_pseudonyms(channel, messenger_id)
+        words of the core follow; a channel that declares nothing is taken at its least).
+
+        ``aliases``: other ids of the same person on ``channel`` that they may be known under
+        from before (a WhatsApp phone number beside the business-scoped user id,
+        ``whatsapp/identity.py``). A worker known under one of those, or under a previous
+        WVB_SECRET_KEY, is moved to the pseudonym of ``messenger_id`` when they write; the
+        first in this order that is known is taken."""
+        pseudonymizer = self.pseudonymizer
+        pseudonym = pseudonymizer.pseudonym(channel, messenger_id)
+        previous = [pseudonymizer.pseudonym(channel, alias) for alias in aliases]
+        for known_as in (messenger_id, *aliases):
+            previous += pseudonymizer.previous_pseudonyms(channel, known_as)
         return WorkerRef(
-            pseudonym, channel, str(address), previous_pseudonyms=previous,
+            pseudonym, channel, str(address),
+            previous_pseudonyms=tuple(dict.fromkeys(p for p in previous if p != pseudonym)),
             capabilities=capabilities,
         )  # fmt: skip
 
     async def _adopt_previous(self, worker: WorkerRef) -> None:
-        """A worker known under a previous WVB_SECRET_KEY is moved to the current one, with
-        their unfinished conversation."""
+        """A worker known under another of their ids, or under a previous WVB_SECRET_KEY, is
+        moved to their current pseudonym, with their unfinished conversation."""
         if not worker.previous_pseudonyms or self.adopt is None:
             return
         old = await self.adopt(worker)

@@ -3,6 +3,11 @@
 Each message is claimed for a while with a compare-and-set, sent, then marked sent, so two bot
 processes never send the same row; a crash mid-send lets the claim run out and the message is
 sent again later (at least once: at most the message in flight at the crash is repeated).
+
+A message the messenger will not take because the worker's window is closed (WhatsApp's 24
+hours) is held, not failed: the neutral template asks the worker to write, at most once per
+closed window, and the message goes when they do (``services/window_hold.py``). Staff are not
+told it failed: it has not.
 """
 
 from __future__ import annotations
@@ -23,20 +28,24 @@ from bot.channels.sending import (
     RetryAfter,
     Sender,
     Unreachable,
+    WindowClosed,
     external_ref,
     numeric_ids,
 )
+from bot.channels.window_closed import WindowOpening
 from conversations.messages import Outbound
 from domain.parties import Side
 from domain.statuses import OutboxStatus
 from services.casework import tell_staff_unreachable
 from services.outbox import NO_CHANNEL, Outbox, row_purpose
+from services.window_hold import CLOSED_AFTER_SENDING, release_outbox
 from services.workers import address_purpose, mark_blocked
 from storage.crypto import DecryptionError, Keyring
 from storage.database import Database
 from storage.models import OutboxMessage, Worker, WorkerAddress, utc_now
 from storage.outage import OutageLog
 from storage.recent_ids import ChatHistory
+from storage.whatsapp_window import WhatsAppWindow
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +57,15 @@ CHANNEL_DOWN_SECONDS = 30  # how long a message waits when its channel itself fa
 
 class NotConfigured(Exception):
     """There is nowhere to send this kind of message (e.g. no staff chat is set)."""
+
+
+class HeldForWindow(Exception):
+    """The worker's window is closed: the message waits for them to write (``reason``)."""
+
+    def __init__(self, reason: str, address: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.address = address
 
 
 def backoff(attempts: int) -> timedelta:
@@ -65,10 +83,13 @@ class OutboxRelay:
         staff_channel: str = "telegram",
         wake: asyncio.Event | None = None,
         history: ChatHistory | None = None,
+        window: WhatsAppWindow | None = None,
     ) -> None:
         """``senders``: the channels this process sends on (conversation lane), by name; the
         relay takes only rows for those. ``staff_address``: the staff chat on ``staff_channel``
-        (None: staff alerts fail with a clear reason, unless no process can send them)."""
+        (None: staff alerts fail with a clear reason, unless no process can send them).
+        ``window``: when each worker last wrote on WhatsApp, and whether the template asking
+        them to write has gone (``bot/channels/window_closed.py``)."""
         self.database = database
         self.keyring = keyring
         self.senders = dict(senders)
@@ -77,6 +98,7 @@ class OutboxRelay:
         self.wake = wake or asyncio.Event()
         # Messages sent to a worker join their chat history, so /forget deletes them too.
         self.history = history
+        self.opening = WindowOpening(window)
         self.channels = sorted({*self.senders, NO_CHANNEL})
 
     async def run_once(self, limit: int = 100) -> int:
@@ -121,6 +143,7 @@ class OutboxRelay:
         # leaves the claim to run out, and the message is sent again (at least once).
         status, error, retry_at, ref = OutboxStatus.SENT, None, None, None
         counts_as_attempt = True
+        held: HeldForWindow | None = None
         try:
             message = Outbound.from_bytes(
                 self.keyring.decrypt(row.payload_ciphertext, row_purpose(row))
@@ -131,6 +154,12 @@ class OutboxRelay:
             # database: its content goes to nobody, and the relay carries on.
             status, error = OutboxStatus.FAILED, "does not decrypt (a removed key or a changed row)"
             log.error("outbox message %d not sent: it does not decrypt", row.id)
+        except HeldForWindow as waiting:
+            # Not a failure: no attempt spent, staff not told; it goes when the worker writes.
+            status, error, counts_as_attempt, held = (
+                OutboxStatus.PENDING, waiting.reason, False, waiting
+            )  # fmt: skip
+            log.info("outbox message %d waits for the worker to write", row.id)
         except NotConfigured as reason:
             status, error = OutboxStatus.FAILED, str(reason)[:200]
             log.warning("outbox message %d not sent: %s", row.id, reason)
@@ -162,6 +191,7 @@ class OutboxRelay:
                 log.warning("outbox message %d will be retried: %s", row.id, error)
         async with self.database.transaction() as session:
             values: dict[str, object] = {"status": status, "last_error": error}
+            values["held_for_window"] = held is not None
             if counts_as_attempt:
                 values["attempts"] = OutboxMessage.attempts + 1
             if status == OutboxStatus.SENT:
@@ -173,6 +203,14 @@ class OutboxRelay:
             await session.execute(
                 update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values)
             )
+        if (
+            held is not None
+            and row.worker_id is not None
+            and await self.opening.reopened(held.address)
+        ):
+            # The worker wrote while this was being held: their release may have come first.
+            async with self.database.transaction() as session:
+                await session.execute(release_outbox(row.worker_id, row.channel))
         return True
 
     async def _deliver(self, row: OutboxMessage, message: Outbound) -> str | None:
@@ -185,11 +223,18 @@ class OutboxRelay:
             sent = await sender.send(self.staff_address, replace(message, protect_content=True))
             return external_ref(sender, sent)
         if row.recipient == Side.WORKER:
-            pseudonym, channel, address = await self._address(row)
+            pseudonym, channel, address, language = await self._address(row)
             sender = self.senders.get(channel)
             if sender is None:
                 raise NotConfigured(f"no {channel} channel is running")
-            sent = await sender.send(address, message)
+            if row.last_error == CLOSED_AFTER_SENDING:
+                await self.opening.messenger_said_closed(address)
+            try:
+                sent = await sender.send(address, message)
+            except WindowClosed:
+                raise HeldForWindow(
+                    await self.opening.ask(sender, address, language), address
+                ) from None
             if self.history is not None:
                 try:
                     await self.history.add(pseudonym, numeric_ids(sent))
@@ -206,16 +251,19 @@ class OutboxRelay:
         async with self.database.transaction() as session:
             await tell_staff_unreachable(session, outbox, [row.case_id], reason)
 
-    async def _address(self, row: OutboxMessage) -> tuple[str, str, str]:
-        """The worker's pseudonym, channel and decrypted address (the worker has one address:
-        their pseudonym is of one channel)."""
+    async def _address(self, row: OutboxMessage) -> tuple[str, str, str, str]:
+        """The worker's pseudonym, channel, decrypted address and language (the worker has one
+        address: their pseudonym is of one channel)."""
         if row.worker_id is None:
             raise Unreachable("the worker used /forget")
         async with self.database.sessions() as session:
             found = (
                 await session.execute(
                     select(
-                        Worker.pseudonym, WorkerAddress.channel, WorkerAddress.address_ciphertext
+                        Worker.pseudonym,
+                        WorkerAddress.channel,
+                        WorkerAddress.address_ciphertext,
+                        Worker.language,
                     )
                     .join(WorkerAddress, WorkerAddress.worker_id == Worker.id)
                     .where(Worker.id == row.worker_id)
@@ -225,10 +273,10 @@ class OutboxRelay:
             ).first()
         if found is None:
             raise Unreachable("no address for the worker")
-        pseudonym, channel, ciphertext = found
+        pseudonym, channel, ciphertext, language = found
         purpose = address_purpose(pseudonym, channel, row.worker_id)
         address = self.keyring.decrypt(ciphertext, purpose).decode()
-        return pseudonym, channel, address
+        return pseudonym, channel, address, language
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set; wake early when a new message is queued."""

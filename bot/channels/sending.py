@@ -36,6 +36,7 @@ __all__ = [
     "Sender",
     "Unreachable",
     "WindowClosed",
+    "WindowOpener",
     "external_ref",
     "numeric_ids",
 ]
@@ -113,3 +114,15 @@ def external_ref(sender: Sender, message_ids: list[str]) -> str | None:
     if message_ids and isinstance(sender, MessageRefs) and sender.ids_are_refs:
         return message_ids[-1]
     return None
+
+
+@runtime_checkable
+class WindowOpener(Protocol):
+    """A sender on a messenger with a customer-service window (WhatsApp): it can send the
+    neutral, pre-approved template that asks the worker to write, which may go when nothing
+    else may ("You have a new message. Reply to see it.")."""
+
+    async def send_window_opener(self, address: str, language: str) -> list[str]:
+        """Send the template in ``language`` (or the configured fallback's) to ``address``;
+        return the ids of what was sent. Raises a ``SendFailure`` (``Rejected`` when no
+        template is configured)."""

@@ -32,13 +32,20 @@ from aiohttp import web
 from bot.channels.gateway import ConversationGateway
 from bot.channels.sending import RetryAfter, Sender
 from bot.channels.whatsapp.api import GraphClient, WaError, WaMediaTooLarge
+from bot.channels.whatsapp.identity import identify
 from bot.channels.whatsapp.sender import (
     CHANNEL,
     TemplateLookup,
     WhatsAppSender,
     WindowCheck,
 )
-from bot.channels.whatsapp.updates import WaMessage, WaStatus, WebhookUpdates, to_inbound
+from bot.channels.whatsapp.updates import (
+    MessageKind,
+    WaMessage,
+    WaStatus,
+    WebhookUpdates,
+    to_inbound,
+)
 from bot.channels.whatsapp.webhook import WhatsAppWebhook, start_webhook
 from bot.errors import ChannelStartError
 from conversations.messages import ChannelCapabilities, Effects, Outbound
@@ -59,8 +66,9 @@ MAX_MEDIA_BYTES: Final = 20 * 1024 * 1024
 #: A turn's reply refused by the pair rate (131056) is tried this many times more.
 CHAT_RATE_RETRIES: Final = 3
 
-#: Called with the worker and their message's time (Unix seconds) when they write.
-OnWorkerWrote = Callable[[WorkerRef, int], Awaitable[None]]
+#: Called with the worker and their message's time (Unix seconds) when they write; returns how
+#: many messages held for their 24-hour window it released.
+OnWorkerWrote = Callable[[WorkerRef, int], Awaitable[int]]
 #: Called with the status callbacks of one webhook POST.
 OnStatuses = Callable[[Sequence[WaStatus]], Awaitable[None]]
 
@@ -196,12 +204,23 @@ class WhatsAppChannel:
                     log.error("whatsapp turn failed (%s)", type(error).__name__)
 
     def worker(self, message: WaMessage) -> WorkerRef:
-        return self.gateway.worker(CHANNEL, message.sender, message.sender, CAPABILITIES)
+        """Who wrote, by the rule of ``identity.py``: known by the BSUID, adopted from the phone
+        number beside it, written back to at both."""
+        identity = identify(message)
+        return self.gateway.worker(
+            CHANNEL, identity.messenger_id, identity.address, CAPABILITIES,
+            aliases=identity.aliases,
+        )  # fmt: skip
 
     async def _turn(self, message: WaMessage) -> None:
         worker = self.worker(message)
+        released = 0
         if self.on_worker_wrote is not None:
-            await self.on_worker_wrote(worker, message.timestamp)
+            released = await self.on_worker_wrote(worker, message.timestamp)
+        if message.kind is MessageKind.TEMPLATE_REPLY and released:
+            # "Show message" on the neutral template: what was held is on its way; a turn would
+            # only answer a button the conversation does not know.
+            return
         inbound = to_inbound(message, self._download)
 
         async def deliver(replies: Sequence[Outbound], effects: Effects) -> None:

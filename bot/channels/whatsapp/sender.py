@@ -13,6 +13,10 @@ auth (0, 190, 10, 200-299), 5xx, network ``ChannelDown``: waits, no attempt spen
 anything else (131009, 100, 132xxx ...)  ``Rejected``
 =======================================  =============================================
 
+An address holds the worker's ids (``identity.format_address``): each message goes to the
+business-scoped user id first, and to the phone number only if Meta answers 131062 (a BSUID
+recipient not supported for this message).
+
 The ids it hands back are never Graph's message ids (a wamid encodes the recipient's phone
 number): they are the keyed tokens ``RedisKeyNames.token("wa_msg", wamid)``, which the relays may
 store and a status callback can be matched against.
@@ -37,12 +41,14 @@ from bot.channels.sending import (
 from bot.channels.whatsapp.api import (
     GraphClient,
     WaAuthFailed,
+    WaBadRequest,
     WaError,
     WaRateLimited,
     WaUnavailable,
     WaUnreachable,
     WaWindowClosed,
 )
+from bot.channels.whatsapp.identity import BSUID_RECIPIENT_NOT_SUPPORTED, recipients
 from bot.channels.whatsapp.rendering import render
 from conversations.messages import Outbound
 from locales import SOURCE_LANGUAGE
@@ -139,9 +145,18 @@ class WhatsAppSender:
     def _ref(self, message_id: str) -> str:
         return self.names.token(MESSAGE_REF_KIND, message_id)
 
-    async def _post(self, payload: dict[str, object], to: str) -> str:
+    async def _post(self, payload: dict[str, object], address: str) -> str:
         async def attempt() -> str:
-            return await self.graph.send_payload(payload, to=to)
+            # The worker's ids in order (``identity.recipients``): the BSUID, then the phone
+            # number only where Meta refuses a BSUID recipient for this message (131062).
+            *first, last = recipients(address) or ("",)
+            for to in first:
+                try:
+                    return await self.graph.send_payload(payload, to=to)
+                except WaBadRequest as error:
+                    if error.code != BSUID_RECIPIENT_NOT_SUPPORTED:
+                        raise
+            return await self.graph.send_payload(payload, to=last)
 
         try:
             if self.paced:

@@ -7,6 +7,10 @@ and keeps every entry, every change and every message and status of a batch, in 
 
 A wamid encodes the recipient's phone number, and ``from`` / ``wa_id`` are phone numbers: the
 records keep them out of their ``repr`` so a stray log line or traceback cannot show them.
+
+A message keeps both of its sender's ids, the phone number (``wa_id``) and the business-scoped
+user id (``user_id``, a BSUID), each when the payload has it: who the sender is, and where to
+write back, is decided from both in ``identity.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import partial
 
+from bot.channels.whatsapp.identity import is_user_id, is_wa_id, language_hint
 from conversations.messages import Inbound, InboundKind
 
 #: A timestamp longer than this is not a Unix time (and ``int()`` of a huge digit string raises).
@@ -28,7 +33,8 @@ _MEDIA_NAMES = {"image": "photo", "document": "document", "audio": "audio", "voi
 
 class MessageKind(StrEnum):
     TEXT = "text"
-    CHOICE = "choice"  # a reply button, a list row, or a template's quick-reply button
+    CHOICE = "choice"  # a reply button or a list row
+    TEMPLATE_REPLY = "template_reply"  # the quick-reply button of a template ("Show message")
     IMAGE = "image"
     DOCUMENT = "document"
     AUDIO = "audio"
@@ -54,16 +60,24 @@ class WaMedia:
 
 @dataclass(frozen=True)
 class WaMessage:
-    """One message a user sent. ``sender`` is their phone-less user id (BSUID) when the payload
-    has one, else their wa_id (a phone number)."""
+    """One message a user sent, with each of the sender's ids the payload gave: ``wa_id`` (their
+    phone number, digits) and ``user_id`` (their business-scoped user id); at least one is set,
+    the other may be empty."""
 
-    sender: str = field(repr=False)
+    wa_id: str = field(repr=False)
+    user_id: str = field(repr=False)
     message_id: str = field(repr=False)
     timestamp: int
     kind: MessageKind
     text: str = field(default="", repr=False)
     payload: str = ""  # the id of the button or list row pressed
     media: WaMedia | None = None
+
+    @property
+    def sender(self) -> str:
+        """The id the sender is known by: the BSUID when there is one, else the wa_id
+        (``identity.identify`` says why, and what becomes of the other)."""
+        return self.user_id or self.wa_id
 
 
 @dataclass(frozen=True)
@@ -151,27 +165,38 @@ def _timestamp(value: object) -> int:
     return 0
 
 
-def _sender(message: dict[str, object], contacts: list[dict[str, object]]) -> str:
-    """The phone-less user id if the payload has one, else the wa_id."""
-    user_id = _str(message.get("from_user_id"))
-    if user_id:
-        return user_id
-    wa_id = _str(message.get("from"))
+def _sender_ids(message: dict[str, object], contacts: list[dict[str, object]]) -> tuple[str, str]:
+    """The sender's (wa_id, user_id), each "" when the payload gives no well-formed one. A
+    ``from`` that is not digits is taken for a user id (a phone-less user's ``from``, should Meta
+    send one); an id the message lacks is taken from its contact card, matched by the other."""
+    sent_from = _str(message.get("from"))
+    wa_id = sent_from if is_wa_id(sent_from) else ""
+    user_id = _str(message.get("from_user_id")) or ("" if wa_id else sent_from)
+    user_id = user_id if is_user_id(user_id) else ""
     for contact in contacts:
-        if wa_id and _str(contact.get("wa_id")) == wa_id and _str(contact.get("user_id")):
-            return _str(contact.get("user_id"))
-    return wa_id
+        contact_wa_id, contact_user_id = _str(contact.get("wa_id")), _str(contact.get("user_id"))
+        if wa_id and not user_id and contact_wa_id == wa_id and is_user_id(contact_user_id):
+            user_id = contact_user_id
+        elif user_id and not wa_id and contact_user_id == user_id and is_wa_id(contact_wa_id):
+            wa_id = contact_wa_id
+    return wa_id, user_id
 
 
 def _message(item: object, contacts: list[dict[str, object]]) -> WaMessage | None:
     if not isinstance(item, dict) or item.get("group_id") is not None:
         return None  # group messages: the bot talks to one worker at a time
-    sender = _sender(item, contacts)
-    message_id = _str(item.get("id"))
-    if not sender or not message_id:
-        return None
-    base = WaMessage(sender, message_id, _timestamp(item.get("timestamp")), MessageKind.UNSUPPORTED)
     kind = _str(item.get("type"))
+    if kind == "system":
+        # "user_changed_number" / "user_changed_user_id": Meta telling us of an id change,
+        # written by nobody; answering it would write to the old number (docs/design/whatsapp.md,
+        # "Decisions (built): identity").
+        return None
+    wa_id, user_id = _sender_ids(item, contacts)
+    message_id = _str(item.get("id"))
+    if not (wa_id or user_id) or not message_id:
+        return None
+    timestamp = _timestamp(item.get("timestamp"))
+    base = WaMessage(wa_id, user_id, message_id, timestamp, MessageKind.UNSUPPORTED)
     if kind == "text":
         body = _str(_dict(item.get("text")).get("body"))
         return replace(base, kind=MessageKind.TEXT, text=body) if body else base
@@ -181,8 +206,9 @@ def _message(item: object, contacts: list[dict[str, object]]) -> WaMessage | Non
         if _str(interactive.get("type")) in ("button_reply", "list_reply"):
             return _choice(base, _str(reply.get("id")))
         return base
-    if kind == "button":  # a template's quick-reply button
-        return _choice(base, _str(_dict(item.get("button")).get("payload")))
+    if kind == "button":  # a template's quick-reply button: whatever its payload, "show me"
+        payload = _str(_dict(item.get("button")).get("payload"))
+        return replace(base, kind=MessageKind.TEMPLATE_REPLY, payload=payload)
     if kind in ("image", "document", "audio", "voice"):
         media = _dict(item.get(kind))
         media_id = _str(media.get("id"))
@@ -235,17 +261,23 @@ def command_name(text: str) -> str | None:
 
 
 def to_inbound(message: WaMessage, download: DownloadMedia) -> Inbound:
-    """The core's event for a message; media is fetched only if the core asks (``fetch``)."""
+    """The core's event for a message; media is fetched only if the core asks (``fetch``). The
+    language hint comes from the BSUID's country (``identity.language_hint``), never from the
+    phone number."""
+    hint = language_hint(message.user_id)
     if message.kind is MessageKind.TEXT:
         name = command_name(message.text)
-        return Inbound.command_of(name) if name else Inbound.text_of(message.text)
+        return Inbound.command_of(name, hint) if name else Inbound.text_of(message.text, hint)
     if message.kind is MessageKind.CHOICE:
-        return Inbound.choice_of(message.payload)
+        return Inbound.choice_of(message.payload, hint)
+    if message.kind is MessageKind.TEMPLATE_REPLY:  # "Show message" with nothing held: where am I
+        return Inbound.command_of("menu", hint)
     if message.media is not None and message.kind.value in _MEDIA_NAMES:
         return Inbound.media_of(
             _MEDIA_NAMES[message.kind.value],
             message.media.caption,
             mime=message.media.mime,
             fetch=partial(download, message.media.media_id),
+            language_hint=hint,
         )
-    return Inbound(InboundKind.UNSUPPORTED)
+    return Inbound(InboundKind.UNSUPPORTED, language_hint=hint)
