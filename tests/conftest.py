@@ -1,6 +1,7 @@
 """Shared fixtures: every storage-touching test runs on SQLite + memory state and on
 PostgreSQL + Redis; every end-to-end test over the fake Bot API also on both Telegram runtimes,
-aiogram and python-telegram-bot (``telegram_runtime``).
+aiogram and python-telegram-bot (``telegram_runtime``); the end-to-end tests of what a worker
+does, on WhatsApp too (``messenger``, see tests/messenger_driver.py).
 
 The real servers are used, never fakes. Under ``CI=true`` a missing PostgreSQL or Redis fails the
 run; on a developer machine those parameters are skipped with a message saying what is missing.
@@ -57,6 +58,8 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 BACKENDS = ["sqlite-memory", "postgres-redis"]
 #: The Telegram libraries the bot can run on (WVB_TELEGRAM_RUNTIME); end-to-end tests run on each.
 TELEGRAM_RUNTIMES = ["aiogram", "ptb"]
+#: The channels a worker can be on (the ``messenger`` fixture): each Telegram runtime, WhatsApp.
+CHANNELS = [*TELEGRAM_RUNTIMES, "whatsapp"]
 T = TypeVar("T")
 
 
@@ -213,6 +216,24 @@ async def fake_whatsapp() -> AsyncIterator[FakeWhatsAppServer]:
 def telegram_runtime(request: pytest.FixtureRequest) -> str:
     """The Telegram runtime a test's bot runs on (``start_bot(backend, server, runtime)``)."""
     return str(request.param)
+
+
+@pytest.fixture(params=CHANNELS)
+async def messenger(
+    request: pytest.FixtureRequest, backend: Backend, fake_telegram: FakeTelegramServer
+) -> AsyncIterator[Any]:
+    """The channel a test's worker is on, with its fake server(s) and the bot (started by the
+    test, ``messenger.start(...)``): a ``tests.messenger_driver.Messenger``. A test only about
+    Telegram narrows it with ``@telegram_only``."""
+    from tests.messenger_driver import open_messenger
+
+    async with open_messenger(str(request.param), backend, fake_telegram) as opened:
+        yield opened
+
+
+#: For a test about what only Telegram does (deleting messages, protected content, its
+#: command menu, webhook or polling): the ``messenger`` fixture on the Telegram runtimes only.
+telegram_only = pytest.mark.parametrize("messenger", TELEGRAM_RUNTIMES, indirect=True)
 
 
 @pytest.fixture

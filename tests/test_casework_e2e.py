@@ -1,5 +1,6 @@
-"""Casework end to end: staff act through the `wvb` CLI, the worker answers in Telegram, and
-only the worker's "yes" closes the case — on SQLite + memory and PostgreSQL + Redis."""
+"""Casework end to end: staff act through the `wvb` CLI (or the Telegram staff chat), the worker
+answers on their messenger (Telegram on both runtimes, WhatsApp), and only the worker's "yes"
+closes the case — on SQLite + memory and PostgreSQL + Redis."""
 
 from __future__ import annotations
 
@@ -10,141 +11,112 @@ import pytest
 from sqlalchemy import text
 
 from storage.database import Database
-from tests.bot_driver import (
-    CommandResult,
-    RunningBot,
-    ask,
-    bot_with_staff_chat,
-    data_of,
-    has,
-    onboard,
-    press,
-    report,
-    run_wvb,
-)
-from tests.conftest import Backend
-from tests.fake_telegram_api import FakeTelegramServer, SimulatedUser
+from tests.bot_driver import CommandResult, run_wvb
+from tests.messenger_driver import Messenger, Worker, ask, has, onboard, press, reply, report
+from tests.test_media_sanitizer import opus_with_tags
 
 STAFF_CHAT = -100_888_000
 
 
 @pytest.fixture
-async def bot(
-    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
-) -> AsyncIterator[RunningBot]:
-    async with bot_with_staff_chat(backend, fake_telegram, telegram_runtime, STAFF_CHAT) as running:
-        yield running
+async def bot(messenger: Messenger) -> AsyncIterator[Messenger]:
+    async with messenger.running(staff_chat=STAFF_CHAT):
+        yield messenger
 
 
-async def wvb(bot: RunningBot, backend: Backend, *args: str) -> CommandResult:
-    return await run_wvb(backend.environment(bot.settings), *args)
+async def wvb(bot: Messenger, *args: str) -> CommandResult:
+    return await run_wvb(bot.environment(), *args)
 
 
-async def staff_does(bot: RunningBot, backend: Backend, *args: str) -> dict[str, object]:
-    result = await wvb(bot, backend, "cases", *args, "--json")
+async def staff_does(bot: Messenger, *args: str) -> dict[str, object]:
+    result = await wvb(bot, "cases", *args, "--json")
     assert result.returncode == 0, result.stderr
     document: dict[str, object] = json.loads(result.stdout)
     return document
 
 
-async def worker_receives(
-    server: FakeTelegramServer, user: SimulatedUser, payload: str, since: int = 0
-) -> None:
-    await server.wait_for(lambda m: m.chat_id == user.chat_id and any(
-        payload in d for d in data_of(m)), timeout=20, start=since)  # fmt: skip
+async def worker_receives(user: Worker, payload: str, since: int = 0) -> None:
+    await reply(user, lambda m: any(payload in p for p in m.payloads), since)
 
 
-async def test_a_case_closes_only_when_the_worker_confirms_the_fix(
-    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
-) -> None:
-    server = fake_telegram
-    user = server.user(5_100_001, language_code="en")
-    await onboard(server, user, "en")
-    receipt = await report(server, user, categories=("wages",))
+async def test_a_case_closes_only_when_the_worker_confirms_the_fix(bot: Messenger) -> None:
+    user = bot.user(5_100_001, language_code="en")
+    await onboard(user, "en")
+    receipt = await report(user, categories=("wages",))
     assert receipt is not None
     ref = receipt.reference
 
-    assert (await staff_does(bot, backend, "acknowledge", ref))["status"] == "acknowledged"
-    await server.wait_for(lambda m: m.chat_id == user.chat_id and "read by our staff" in m.text,
-                          timeout=20)  # fmt: skip
+    assert (await staff_does(bot, "acknowledge", ref))["status"] == "acknowledged"
+    await reply(user, lambda m: "read by our staff" in m.text)
 
-    await staff_does(bot, backend, "reply", ref, "--text", "Which month was not paid?")
-    await worker_receives(server, user, f"ans:{ref}")
-    question = next(m for m in reversed(user.messages()) if f"ans:{ref}" in data_of(m))
+    await staff_does(bot, "reply", ref, "--text", "Which month was not paid?")
+    await worker_receives(user, f"ans:{ref}")
+    question = next(m for m in reversed(user.messages()) if f"ans:{ref}" in m.payloads)
     assert "Which month was not paid?" in question.text
-    assert question.protect_content
-    await press(server, user, f"ans:{ref}", lambda m: "Type your answer" in m.text)
-    await ask(server, user, lambda: user.send_text("October and November"),
-              has("menu:report"))  # fmt: skip
+    assert question.protected is bot.protects
+    await press(user, f"ans:{ref}", lambda m: "Type your answer" in m.text)
+    await ask(user, lambda: user.text("October and November"), has("menu:report"))
 
-    refused = await wvb(bot, backend, "cases", "close", ref)
+    refused = await wvb(bot, "cases", "close", ref)
     assert refused.returncode != 0
     assert refused.stderr.count("\n") == 1
     assert "confirm" in refused.stderr
 
-    remediated = await staff_does(
-        bot, backend, "remediate", ref, "--summary", "Back pay was paid on 1 Dec."
-    )
+    remediated = await staff_does(bot, "remediate", ref, "--summary", "Back pay was paid on 1 Dec.")
     assert remediated["status"] == "awaiting_validation"
-    await worker_receives(server, user, f"val:{ref}:yes")
-    prompt = next(m for m in reversed(user.messages()) if f"val:{ref}:no" in data_of(m))
-    labels = " ".join(b["text"] for b in prompt.buttons())
+    await worker_receives(user, f"val:{ref}:yes")
+    prompt = next(m for m in reversed(user.messages()) if f"val:{ref}:no" in m.payloads)
+    labels = " ".join(prompt.labels)
     for word in ("Yes", "Partly", "No", "Not sure"):
         assert word in labels
     assert "Back pay was paid on 1 Dec." in prompt.text
-    await press(server, user, f"val:{ref}:no", has("comment:skip"))
-    await ask(server, user, lambda: user.send_text("Only half was paid."), has("menu:report"))
-    case = await staff_does(bot, backend, "show", ref)
+    await press(user, f"val:{ref}:no", has("comment:skip"))
+    await ask(user, lambda: user.text("Only half was paid."), has("menu:report"))
+    case = await staff_does(bot, "show", ref)
     assert case["status"] == "reopened"
     texts = [e.get("text") for e in case["entries"]]  # type: ignore[union-attr]
     assert texts[-2:] == ["October and November", "Only half was paid."]
-    await server.wait_for(lambda m: m.chat_id == STAFF_CHAT and ref in m.text and "'no'" in m.text,
-                          timeout=20)  # fmt: skip
+    await bot.telegram.wait_for(lambda m: m.chat_id == STAFF_CHAT and ref in m.text
+                                and "'no'" in m.text, timeout=20)  # fmt: skip
 
-    await staff_does(bot, backend, "status", ref, "investigating")
-    since = len(server.sent)
-    await staff_does(bot, backend, "remediate", ref, "--summary", "The rest was paid.",
-               "--summary-in", "en=The rest of the back pay was paid.")  # fmt: skip
-    await worker_receives(server, user, f"val:{ref}:yes", since)
-    latest = [m for m in user.messages() if f"val:{ref}:yes" in data_of(m)][-1]
+    await staff_does(bot, "status", ref, "investigating")
+    since = bot.mark()
+    await staff_does(bot, "remediate", ref, "--summary", "The rest was paid.",
+                     "--summary-in", "en=The rest of the back pay was paid.")  # fmt: skip
+    await worker_receives(user, f"val:{ref}:yes", since)
+    latest = [m for m in user.messages() if f"val:{ref}:yes" in m.payloads][-1]
     assert "The rest of the back pay was paid." in latest.text
     assert "another language" not in latest.text
-    await press(server, user, f"val:{ref}:yes", has("comment:skip"))
-    assert (await staff_does(bot, backend, "show", ref))["status"] == "closed"
-    assert (await staff_does(bot, backend, "close", ref))[
-        "status"
-    ] == "closed"  # nothing left to do
+    await press(user, f"val:{ref}:yes", has("comment:skip"))
+    assert (await staff_does(bot, "show", ref))["status"] == "closed"
+    assert (await staff_does(bot, "close", ref))["status"] == "closed"  # nothing left to do
 
-    events = [e["action"] for e in (await staff_does(bot, backend, "show", ref))["events"]]  # type: ignore[index]
+    events = [e["action"] for e in (await staff_does(bot, "show", ref))["events"]]  # type: ignore[index]
     assert events == ["received", "acknowledged", "staff_message", "worker_message",
                       "remediation", "validation_no", "worker_message", "status_changed",
                       "remediation", "validation_yes"]  # fmt: skip
 
 
-async def test_staff_can_close_unvalidated_only_with_a_reason(
-    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
-) -> None:
-    user = fake_telegram.user(5_100_002, language_code="th")
-    await onboard(fake_telegram, user, "th")
-    receipt = await report(fake_telegram, user)
+async def test_staff_can_close_unvalidated_only_with_a_reason(bot: Messenger) -> None:
+    user = bot.user(5_100_002, language_code="th")
+    await onboard(user, "th")
+    receipt = await report(user)
     assert receipt is not None
-    no_reason = await wvb(bot, backend, "cases", "close", receipt.reference, "--unvalidated")
+    no_reason = await wvb(bot, "cases", "close", receipt.reference, "--unvalidated")
     assert no_reason.returncode != 0
     assert "--reason" in no_reason.stderr
-    closed = await staff_does(bot, backend, "close", receipt.reference, "--unvalidated",
-                        "--reason", "The factory closed down.")  # fmt: skip
+    closed = await staff_does(bot, "close", receipt.reference, "--unvalidated",
+                              "--reason", "The factory closed down.")  # fmt: skip
     assert closed["status"] == "closed_unvalidated"
-    listing = await wvb(bot, backend, "cases", "list", "--status", "closed_unvalidated", "--json")
+    listing = await wvb(bot, "cases", "list", "--status", "closed_unvalidated", "--json")
     listed = json.loads(listing.stdout)
     assert [c["reference"] for c in listed] == [receipt.reference]
 
 
-async def test_the_database_refuses_closed_without_a_workers_yes(
-    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
-) -> None:
-    user = fake_telegram.user(5_100_003, language_code="en")
-    await onboard(fake_telegram, user, "en")
-    receipt = await report(fake_telegram, user)
+async def test_the_database_refuses_closed_without_a_workers_yes(bot: Messenger) -> None:
+    user = bot.user(5_100_003, language_code="en")
+    await onboard(user, "en")
+    receipt = await report(user)
     assert receipt is not None
     database = Database(bot.settings.database_url)
 
@@ -171,24 +143,23 @@ async def test_the_database_refuses_closed_without_a_workers_yes(
 
 
 async def test_reply_to_a_forgotten_worker_tells_staff_they_cannot_be_reached(
-    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
+    bot: Messenger,
 ) -> None:
-    user = fake_telegram.user(5_100_004, language_code="en")
-    await onboard(fake_telegram, user, "en")
-    receipt = await report(fake_telegram, user)
+    user = bot.user(5_100_004, language_code="en")
+    await onboard(user, "en")
+    receipt = await report(user)
     assert receipt is not None
-    await ask(fake_telegram, user, lambda: user.send_command("forget"), has("forget:yes"))
-    await press(fake_telegram, user, "forget:yes", lambda m: "/start" in m.text)
-    result = await wvb(bot, backend, "cases", "reply", receipt.reference, "--text", "Hello?")
+    await ask(user, lambda: user.command("forget"), has("forget:yes"))
+    await press(user, "forget:yes", lambda m: "/start" in m.text)
+    result = await wvb(bot, "cases", "reply", receipt.reference, "--text", "Hello?")
     assert result.returncode == 1
     assert "cannot be reached" in result.stderr
 
 
 async def test_staff_commands_in_telegram_follow_roles_and_strangers_get_nothing(
-    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
+    bot: Messenger,
 ) -> None:
-    server = fake_telegram
-    env = backend.environment(bot.settings)
+    env = bot.environment()
     for name, role, telegram_id in (("Mai", "case_handler", 7_000_001),
                                     ("Viktor", "viewer", 7_000_002)):  # fmt: skip
         added = await run_wvb(env, "staff", "add", name, "--role", role,
@@ -197,38 +168,34 @@ async def test_staff_commands_in_telegram_follow_roles_and_strangers_get_nothing
     listed = await run_wvb(env, "staff", "list", "--json")
     assert str(7_000_001) not in listed.stdout, "staff ids are stored only as pseudonyms"
 
-    worker = server.user(5_200_001, language_code="en")
-    await onboard(server, worker, "en")
-    receipt = await report(server, worker, details=("The fire exit is locked.",))
+    worker = bot.user(5_200_001, language_code="en")
+    await onboard(worker, "en")
+    receipt = await report(worker, details=("The fire exit is locked.",))
     assert receipt is not None
     ref = receipt.reference
 
-    handler = server.user(7_000_001, language_code="en")
-    viewer = server.user(7_000_002, language_code="en")
-    stranger = server.user(7_000_003, language_code="en")
+    handler = bot.staff_member(7_000_001)
+    viewer = bot.staff_member(7_000_002)
+    stranger = bot.staff_member(7_000_003)
 
-    shown = await ask(server, viewer, lambda: viewer.send_text(f"/case {ref}"),
-                      lambda m: ref in m.text)  # fmt: skip
+    shown = await ask(viewer, lambda: viewer.text(f"/case {ref}"), lambda m: ref in m.text)
     assert "The fire exit is locked." not in shown.text, "/case is a summary, not the content"
-    refused = await ask(server, viewer, lambda: viewer.send_text(f"/ack {ref}"),
-                        lambda m: "cannot" in m.text)  # fmt: skip
+    refused = await ask(viewer, lambda: viewer.text(f"/ack {ref}"), lambda m: "cannot" in m.text)
     assert "viewer" in refused.text
 
-    before = len(server.sent)
-    stranger.send_text(f"/ack {ref}")
-    stranger.send_text("/cases")
-    await ask(server, stranger, lambda: stranger.send_command("help"), lambda m: True)
-    assert [m for m in server.sent[before:] if "/cases" in m.text or ref in m.text] == []
+    before = stranger.messenger.mark()
+    await stranger.text(f"/ack {ref}")
+    await stranger.text("/cases")
+    await ask(stranger, lambda: stranger.command("help"), lambda m: True)
+    assert [m for m in stranger.messenger.sent(before) if "/cases" in m.text or ref in m.text] == []
 
-    acked = await ask(server, handler, lambda: handler.send_text(f"/ack {ref}"),
-                      lambda m: ref in m.text)  # fmt: skip
+    acked = await ask(handler, lambda: handler.text(f"/ack {ref}"), lambda m: ref in m.text)
     assert "acknowledged" in acked.text
-    await ask(server, handler, lambda: handler.send_text(f"/remediate {ref} The exit is open."),
+    await ask(handler, lambda: handler.text(f"/remediate {ref} The exit is open."),
               lambda m: "awaiting_validation" in m.text)  # fmt: skip
-    await worker_receives(server, worker, f"val:{ref}:yes")
-    await press(server, worker, f"val:{ref}:yes", has("comment:skip"))
-    closed = await ask(server, handler, lambda: handler.send_text(f"/close {ref}"),
-                       lambda m: ref in m.text)  # fmt: skip
+    await worker_receives(worker, f"val:{ref}:yes")
+    await press(worker, f"val:{ref}:yes", has("comment:skip"))
+    closed = await ask(handler, lambda: handler.text(f"/close {ref}"), lambda m: ref in m.text)
     assert "closed" in closed.text
 
     database = Database(bot.settings.database_url)
@@ -246,27 +213,26 @@ async def test_staff_commands_in_telegram_follow_roles_and_strangers_get_nothing
 
 
 async def test_site_validation_asks_other_workers_without_the_case_and_hides_small_counts(
-    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
+    bot: Messenger,
 ) -> None:
-    server = fake_telegram
-    env = backend.environment(bot.settings)
+    env = bot.environment()
     added = await run_wvb(env, "workplaces", "add", "Sunrise Garments", "--json")
     workplace = json.loads(added.stdout)["id"]
-    workers = [server.user(5_300_000 + n, language_code="en") for n in range(7)]
+    workers = [bot.user(5_300_000 + n, language_code="en") for n in range(7)]
     references = []
     for worker in workers:
-        await onboard(server, worker, "en")
-        receipt = await report(server, worker, workplace=f"wp:{workplace}")
+        await onboard(worker, "en")
+        receipt = await report(worker, workplace=f"wp:{workplace}")
         assert receipt is not None
         references.append(receipt.reference)
-        await press(server, worker, "panel:yes", has("menu:report"))
+        await press(worker, "panel:yes", has("menu:report"))
     reporter, ref = workers[0], references[0]
 
-    since = len(server.sent)
-    await staff_does(bot, backend, "remediate", ref, "--summary", "Toilets were repaired.",
+    since = bot.mark()
+    await staff_does(bot, "remediate", ref, "--summary", "Toilets were repaired.",
                      "--site-sample", "6")  # fmt: skip
-    questions = await server.wait_for(
-        lambda m: m.chat_id != reporter.chat_id and "site:" in str(m.buttons()),
+    questions = await bot.wait_for(
+        lambda m: m.to != reporter.address and any(p.startswith("site:") for p in m.payloads),
         count=6,
         timeout=20,
         start=since,
@@ -274,59 +240,55 @@ async def test_site_validation_asks_other_workers_without_the_case_and_hides_sma
     for question in questions:
         assert "Sunrise Garments" in question.text
         assert "Toilets were repaired." in question.text
-        assert not any(r in question.text or r in str(question.buttons()) for r in references)
+        shown = question.text + " ".join(question.payloads) + " ".join(question.labels)
+        assert not any(r in shown for r in references)
 
-    asked = {m.chat_id: m for m in questions}
-    panel = [w for w in workers[1:] if w.chat_id in asked]
+    asked = {m.to: m for m in questions}
+    panel = [w for w in workers[1:] if w.address in asked]
     for worker in panel[:4]:
-        payload = next(b["callback_data"] for b in asked[worker.chat_id].buttons()
-                       if b["callback_data"].endswith(":no"))  # fmt: skip
-        await press(server, worker, payload, has("menu:report"))
-    hidden = (await staff_does(bot, backend, "show", ref))["site_validation"]
+        payload = next(p for p in asked[worker.address].payload_list if p.endswith(":no"))
+        await press(worker, payload, has("menu:report"))
+    hidden = (await staff_does(bot, "show", ref))["site_validation"]
     assert hidden == {"asked": 6, "answered": 4,
                       "answers": "hidden: fewer than 5 answers"}  # fmt: skip
     for worker in panel[4:]:
-        payload = next(b["callback_data"] for b in asked[worker.chat_id].buttons()
-                       if b["callback_data"].endswith(":yes"))  # fmt: skip
-        await press(server, worker, payload, has("menu:report"))
-    shown = (await staff_does(bot, backend, "show", ref))["site_validation"]
+        payload = next(p for p in asked[worker.address].payload_list if p.endswith(":yes"))
+        await press(worker, payload, has("menu:report"))
+    shown = (await staff_does(bot, "show", ref))["site_validation"]
     assert shown == {"asked": 6, "answered": 6, "answers": {"no": 4, "yes": 2}}
-    case = await staff_does(bot, backend, "show", ref)
+    case = await staff_does(bot, "show", ref)
     assert case["status"] == "awaiting_validation", "other workers' yes never closes a case"
 
 
 async def test_assignment_voice_answers_and_an_unreachable_worker_are_all_on_the_case(
-    backend: Backend, bot: RunningBot, fake_telegram: FakeTelegramServer
+    bot: Messenger,
 ) -> None:
-    server = fake_telegram
-    env = backend.environment(bot.settings)
+    env = bot.environment()
     assert (await run_wvb(env, "staff", "add", "Mai", "--role", "case_handler")).returncode == 0
-    user = server.user(5_400_001, language_code="en")
-    await onboard(server, user, "en")
-    receipt = await report(server, user)
+    user = bot.user(5_400_001, language_code="en")
+    await onboard(user, "en")
+    receipt = await report(user)
     assert receipt is not None
     ref = receipt.reference
-    unknown = await wvb(bot, backend, "cases", "assign", ref, "--to", "Nobody")
+    unknown = await wvb(bot, "cases", "assign", ref, "--to", "Nobody")
     assert unknown.returncode == 1
     assert "staff list" in unknown.stderr
-    await staff_does(bot, backend, "assign", ref, "--to", "Mai")
-    assert (await staff_does(bot, backend, "show", ref))["assigned_to"] == "Mai"
+    await staff_does(bot, "assign", ref, "--to", "Mai")
+    assert (await staff_does(bot, "show", ref))["assigned_to"] == "Mai"
 
-    await staff_does(bot, backend, "reply", ref, "--text", "Can you tell us more?")
-    await worker_receives(server, user, f"ans:{ref}")
-    await press(server, user, f"ans:{ref}", lambda m: "Type your answer" in m.text)
-    from tests.test_media_sanitizer import opus_with_tags
-
+    await staff_does(bot, "reply", ref, "--text", "Can you tell us more?")
+    await worker_receives(user, f"ans:{ref}")
+    await press(user, f"ans:{ref}", lambda m: "Type your answer" in m.text)
     voice = opus_with_tags()  # a real Ogg Opus voice note, tagged with its author's name
-    await ask(server, user, lambda: user.send_voice(data=voice), has("menu:report"))
-    entries = (await staff_does(bot, backend, "show", ref))["entries"]
+    await ask(user, lambda: user.voice(voice), has("menu:report"))
+    entries = (await staff_does(bot, "show", ref))["entries"]
     [answer] = [e for e in entries if e["kind"] == "voice"]  # type: ignore[union-attr]
     assert answer["author"] == "worker"
     assert answer["mime_type"].startswith("audio/")
 
-    server.block(user.chat_id)
-    await staff_does(bot, backend, "reply", ref, "--text", "Are you safe?")
-    await server.wait_for(lambda m: m.chat_id == STAFF_CHAT and ref in m.text
-                          and "could not reach" in m.text, timeout=20)  # fmt: skip
-    events = [e["action"] for e in (await staff_does(bot, backend, "show", ref))["events"]]  # type: ignore[index]
+    bot.block(user)
+    await staff_does(bot, "reply", ref, "--text", "Are you safe?")
+    await bot.telegram.wait_for(lambda m: m.chat_id == STAFF_CHAT and ref in m.text
+                                and "could not reach" in m.text, timeout=20)  # fmt: skip
+    events = [e["action"] for e in (await staff_does(bot, "show", ref))["events"]]  # type: ignore[index]
     assert "worker_unreachable" in events

@@ -1,6 +1,10 @@
 """End to end: the real Telegram runtimes, aiogram and python-telegram-bot (`serve`, as `wvb run`
 runs it), against a fake Bot API server on 127.0.0.1 that speaks the real wire format. Runs on
 SQLite + memory state and on PostgreSQL + Redis.
+
+What is about Telegram itself: its updates and their garbage, 429s, the command menu, polling and
+webhook mode, its limits and refusals. What a worker does on any messenger (fifty at once, each in
+their own language, among others) is in the suites over ``tests/messenger_driver.py``.
 """
 
 from __future__ import annotations
@@ -11,18 +15,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from sqlalchemy import func, select
 
 from conversations.commands import WORKER_COMMANDS
 from locales import LANGUAGES, translator
-from storage.database import Database
-from storage.models import Worker
 from tests import bot_driver
 from tests.bot_driver import RunningBot, data_of, start_bot, stop_bot, unpaced_sender
 from tests.conftest import Backend
 from tests.fake_telegram_api import FakeTelegramServer, SentMessage, SimulatedUser
-
-MENU_PROMPT = "Main menu. What would you like to do?"
 
 
 @pytest.fixture
@@ -35,41 +34,6 @@ async def running_bot(
 
 async def onboard(bot: RunningBot, user: SimulatedUser, language: str) -> SentMessage:
     return await bot_driver.onboard(bot.server, user, language)
-
-
-async def test_fifty_workers_at_once_each_answered_in_their_own_language(
-    running_bot: RunningBot,
-) -> None:
-    codes = list(LANGUAGES)
-    users = [
-        running_bot.server.user(
-            5_000_000 + index, first_name=f"W{index}", language_code=codes[index % len(codes)]
-        )
-        for index in range(50)
-    ]
-
-    async def one_worker(user: SimulatedUser, language: str) -> None:
-        menu = await onboard(running_bot, user, language)
-        expected = translator(language).gettext(MENU_PROMPT)
-        assert menu.text == expected
-        again = await running_bot.ask(
-            user, lambda: user.send_command("menu"), lambda m: "menu:report" in data_of(m)
-        )
-        assert again.text == expected
-
-    await asyncio.gather(
-        *(one_worker(user, codes[index % len(codes)]) for index, user in enumerate(users))
-    )
-    database = Database(running_bot.settings.database_url)
-    try:
-        async with database.sessions() as session:
-            count = await session.scalar(select(func.count()).select_from(Worker))
-            languages = (await session.execute(select(Worker.language))).scalars().all()
-    finally:
-        await database.dispose()
-    assert count == 50
-    assert sorted(languages) == sorted(codes[index % len(codes)] for index in range(50))
-    assert all(request.status == 200 for request in running_bot.server.requests)
 
 
 async def test_garbage_never_crashes_and_gets_a_reprompt(
@@ -91,12 +55,16 @@ async def test_garbage_never_crashes_and_gets_a_reprompt(
         lambda: user.press("x" * 64),
         lambda: user.edit_last_message("edited"),
     ):
-        reply = await running_bot.ask(user, act, lambda m: "menu:report" in data_of(m))
+        reply = await bot_driver.ask(
+            running_bot.server, user, act, lambda m: "menu:report" in data_of(m)
+        )
         assert len(reply.text) < 1000
     before = len(server.sent)
     user.send_from_group("/start")
     user.send_channel_post("hello")
-    await running_bot.ask(user, lambda: user.send_command("menu"), lambda m: True)
+    await bot_driver.ask(
+        running_bot.server, user, lambda: user.send_command("menu"), lambda m: True
+    )
     group_replies = [m for m in server.sent[before:] if m.chat_id != user.chat_id]
     assert group_replies == [], "the bot stays silent in groups and channels"
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
@@ -108,8 +76,11 @@ async def test_rate_limit_is_waited_out_and_retried(running_bot: RunningBot) -> 
     user = server.user(6_000_002, language_code="th")
     server.fail_next("sendMessage", status=429, retry_after=1)
     started = time.monotonic()
-    picker = await running_bot.ask(
-        user, lambda: user.send_command("start"), lambda m: "lang:th" in data_of(m)
+    picker = await bot_driver.ask(
+        running_bot.server,
+        user,
+        lambda: user.send_command("start"),
+        lambda m: "lang:th" in data_of(m),
     )
     assert time.monotonic() - started >= 1.0
     assert server.too_many_requests == 1
@@ -130,7 +101,9 @@ async def test_polling_deletes_the_webhook_first_and_asks_for_three_kinds_of_upd
     running_bot: RunningBot,
 ) -> None:
     user = running_bot.server.user(6_000_006, language_code="en")
-    await running_bot.ask(user, lambda: user.send_command("start"), lambda m: True)
+    await bot_driver.ask(
+        running_bot.server, user, lambda: user.send_command("start"), lambda m: True
+    )
     methods = [request.method for request in running_bot.server.requests]  # those answered
     assert methods[0] == "getMe"
     assert methods.index("deleteWebhook") < methods.index("getUpdates")
@@ -142,11 +115,11 @@ async def test_a_command_for_another_bot_is_only_text(running_bot: RunningBot) -
     server = running_bot.server
     user = server.user(6_000_005, language_code="en")
     await onboard(running_bot, user, "en")
-    other = await running_bot.ask(user, lambda: user.send_text("/forget@another_bot"),
-                                  lambda m: True)  # fmt: skip
-    assert "forget:yes" not in data_of(other)
-    ours = await running_bot.ask(user, lambda: user.send_text(f"/forget@{server.bot_username}"),
+    other = await bot_driver.ask(server, user, lambda: user.send_text("/forget@another_bot"),
                                  lambda m: True)  # fmt: skip
+    assert "forget:yes" not in data_of(other)
+    ours_too = f"/forget@{server.bot_username}"
+    ours = await bot_driver.ask(server, user, lambda: user.send_text(ours_too), lambda m: True)
     assert "forget:yes" in data_of(ours)
 
 
@@ -239,7 +212,7 @@ async def test_webhook_mode_rejects_requests_without_the_secret(
         await asyncio.sleep(0.3)
         assert fake_telegram.sent[before:] == []
         assert await fake_telegram.deliver_webhook(update, secret="s3cret-Token_1") == 200
-        picker = await bot.reply(user, lambda m: "lang:es" in data_of(m), before)
+        picker = await bot_driver.reply(bot.server, user, lambda m: "lang:es" in data_of(m), before)
         assert "Español ✓" in picker.button_labels(), "language_code is marked"
     finally:
         await stop_bot(bot)

@@ -1,5 +1,7 @@
-"""No dead ends and no silent loss for the worker, end to end over the fake Telegram Bot API:
+"""No dead ends and no silent loss for the worker, end to end on each messenger (Telegram on
+both runtimes, WhatsApp), on SQLite + memory and PostgreSQL + Redis:
 
+- fifty workers writing at once are each answered in their own language;
 - an unfinished report resumes at its first open question, and Back walks to the earlier ones;
 - a lone number typed where the bot asks for words is words ("3" while describing is not Menu);
 - deleting a report and /forget ask once more, with the safe choice first;
@@ -9,170 +11,168 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
+from locales import LANGUAGES, translator
 from storage.database import Database
-from tests.bot_driver import (
-    DETAILS_CHOICES,
-    RunningBot,
+from storage.models import Worker as WorkerRow
+from tests.bot_driver import run_wvb
+from tests.messenger_driver import (
+    Messenger,
+    Said,
+    Worker,
     ask,
-    bot_with_staff_chat,
+    begin_report,
     check_status,
-    data_of,
     has,
+    is_details,
     onboard,
     press,
+    reply,
     report,
-    run_wvb,
-    start_bot,
-    stop_bot,
-    ticked,
 )
-from tests.conftest import Backend
-from tests.fake_telegram_api import FakeTelegramServer, SentMessage, SimulatedUser
 
 STAFF_CHAT = -100_555_000
-
-
-def is_details(message: SentMessage) -> bool:
-    return data_of(message) == DETAILS_CHOICES
+MENU_PROMPT = "Main menu. What would you like to do?"
 
 
 @pytest.fixture
-async def bot(
-    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
-) -> AsyncIterator[RunningBot]:
-    running = await start_bot(backend, fake_telegram, telegram_runtime)
+async def bot(messenger: Messenger) -> AsyncIterator[Messenger]:
+    async with messenger.running():
+        yield messenger
+
+
+async def test_fifty_workers_at_once_each_answered_in_their_own_language(
+    bot: Messenger,
+) -> None:
+    codes = list(LANGUAGES)
+    users = [
+        bot.user(5_000_000 + index, name=f"W{index}", language_code=codes[index % len(codes)])
+        for index in range(50)
+    ]
+
+    async def one_worker(user: Worker, language: str) -> None:
+        menu = await onboard(user, language)
+        expected = translator(language).gettext(MENU_PROMPT)
+        assert menu.text == expected
+        again = await ask(user, lambda: user.command("menu"), has("menu:report"))
+        assert again.text == expected
+
+    await asyncio.gather(
+        *(one_worker(user, codes[index % len(codes)]) for index, user in enumerate(users))
+    )
+    database = Database(bot.settings.database_url)
     try:
-        yield running
+        async with database.sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(WorkerRow))
+            languages = (await session.execute(select(WorkerRow.language))).scalars().all()
     finally:
-        await stop_bot(running)
+        await database.dispose()
+    assert count == 50
+    assert sorted(languages) == sorted(codes[index % len(codes)] for index in range(50))
+    assert bot.all_requests_ok()
 
 
-async def begin_report(server: FakeTelegramServer, user: SimulatedUser) -> None:
-    """/report, Wages, Done, no workplace, no agency: the bot now asks what happened."""
-    await ask(server, user, lambda: user.send_command("report"), has("cat:wages"))
-    await press(server, user, "cat:wages", ticked("cat:wages"))
-    await press(server, user, "report:done", has("wp:skip"))
-    await press(server, user, "wp:skip", has("agency:none"))
-    await press(server, user, "agency:none", is_details)
-
-
-async def finish_report(
-    server: FakeTelegramServer, user: SimulatedUser, *, first: Callable[[], object]
-) -> SentMessage:
-    """From "When did it happen?" (reached by ``first``) to the review screen."""
-    await ask(server, user, first, has("when:ongoing"))
-    await press(server, user, "when:week", has("who:me"))
-    await press(server, user, "who:few", has("danger:yes"))
-    await press(server, user, "danger:no", has("share:share"))
-    return await press(server, user, "share:confidential", has("review:send"))
+async def finish_report(worker: Worker) -> Said:
+    """From "what happened?" (Done pressed) to the review screen."""
+    await press(worker, "report:done", has("when:ongoing"))
+    await press(worker, "when:week", has("who:me"))
+    await press(worker, "who:few", has("danger:yes"))
+    await press(worker, "danger:no", has("share:share"))
+    return await press(worker, "share:confidential", has("review:send"))
 
 
 @pytest.mark.parametrize("backend", ["sqlite-memory"], indirect=True)
 async def test_a_resumed_report_opens_at_its_first_open_question_and_back_reaches_the_answers(
-    bot: RunningBot, fake_telegram: FakeTelegramServer
+    bot: Messenger,
 ) -> None:
-    server = fake_telegram
-    user = server.user(5_600_001, language_code="en")
-    await onboard(server, user, "en")
-    await begin_report(server, user)
-    await ask(server, user, lambda: user.send_text("They kept my March wages."), is_details)
-    await press(server, user, "report:done", has("when:ongoing"))
-    await press(server, user, "nav:menu", has("menu:report"))  # leaves; the draft is kept
+    user = bot.user(5_600_001, language_code="en")
+    await onboard(user, "en")
+    await begin_report(user)
+    await ask(user, lambda: user.text("They kept my March wages."), is_details)
+    await press(user, "report:done", has("when:ongoing"))
+    await press(user, "nav:menu", has("menu:report"))  # leaves; the draft is kept
 
-    await ask(server, user, lambda: user.send_command("report"), has("resume:continue"))
-    question = await press(server, user, "resume:continue", lambda m: bool(m.buttons()))
-    assert "when:ongoing" in data_of(question), "straight to the first unanswered question"
+    await ask(user, lambda: user.command("report"), has("resume:continue"))
+    question = await press(user, "resume:continue", lambda m: bool(m.choices))
+    assert "when:ongoing" in question.payloads, "straight to the first unanswered question"
     assert "When did it happen?" in question.text
 
-    described = await press(server, user, "nav:back", lambda m: bool(m.buttons()))
+    described = await press(user, "nav:back", lambda m: bool(m.choices))
     assert is_details(described), "Back reaches the question answered before, not the menu"
-    agency = await press(server, user, "nav:back", lambda m: bool(m.buttons()))
-    assert "agency:none" in data_of(agency)
-    await press(server, user, "agency:none", is_details)
-    review = await finish_report(
-        server, user, first=lambda: user.press("report:done", user.last_message())
-    )
+    agency = await press(user, "nav:back", lambda m: bool(m.choices))
+    assert "agency:none" in agency.payloads
+    await press(user, "agency:none", is_details)
+    review = await finish_report(user)
     assert "They kept my March wages." in review.text, "the earlier answers were kept"
     assert "Wages" in review.text
 
 
 @pytest.mark.parametrize("backend", ["sqlite-memory"], indirect=True)
-async def test_a_lone_number_typed_while_describing_is_part_of_the_story(
-    bot: RunningBot, fake_telegram: FakeTelegramServer
-) -> None:
-    server = fake_telegram
-    user = server.user(5_600_002, language_code="en")
-    await onboard(server, user, "en")
-    await begin_report(server, user)
-    added = await ask(server, user, lambda: user.send_text("3"), lambda m: bool(m.buttons()))
-    assert "menu:report" not in data_of(added), "3 is not the third button (Menu)"
+async def test_a_lone_number_typed_while_describing_is_part_of_the_story(bot: Messenger) -> None:
+    user = bot.user(5_600_002, language_code="en")
+    await onboard(user, "en")
+    await begin_report(user)
+    added = await ask(user, lambda: user.text("3"), lambda m: bool(m.choices))
+    assert "menu:report" not in added.payloads, "3 is not the third button (Menu)"
     assert is_details(added)
     assert "Added" in added.text
-    review = await finish_report(
-        server, user, first=lambda: user.press("report:done", user.last_message())
-    )
+    review = await finish_report(user)
     assert "“3”" in review.text
 
 
 @pytest.mark.parametrize("backend", ["sqlite-memory"], indirect=True)
-async def test_cancelling_a_report_asks_first_with_keeping_it_first(
-    bot: RunningBot, fake_telegram: FakeTelegramServer
-) -> None:
-    server = fake_telegram
-    user = server.user(5_600_003, language_code="en")
-    await onboard(server, user, "en")
-    await report(server, user, send=False)
-    confirm = await press(server, user, "nav:cancel", lambda m: bool(m.buttons()))
-    assert [b["callback_data"] for b in confirm.buttons()] == ["cancel:no", "cancel:yes"]
-    assert "No, keep it" in confirm.buttons()[0]["text"]
-    kept = await press(server, user, "cancel:no", lambda m: bool(m.buttons()))
-    assert "review:send" in data_of(kept), "back to the review, the report untouched"
+async def test_cancelling_a_report_asks_first_with_keeping_it_first(bot: Messenger) -> None:
+    user = bot.user(5_600_003, language_code="en")
+    await onboard(user, "en")
+    await report(user, send=False)
+    confirm = await press(user, "nav:cancel", lambda m: bool(m.choices))
+    assert confirm.payload_list == ["cancel:no", "cancel:yes"]
+    assert "No, keep it" in confirm.labels[0]
+    kept = await press(user, "cancel:no", lambda m: bool(m.choices))
+    assert "review:send" in kept.payloads, "back to the review, the report untouched"
     assert "I was not paid for two months." in kept.text
 
-    await press(server, user, "nav:cancel", has("cancel:yes"))
-    deleted = await press(server, user, "cancel:yes", has("menu:report"))
+    await press(user, "nav:cancel", has("cancel:yes"))
+    deleted = await press(user, "cancel:yes", has("menu:report"))
     assert any("deleted" in m.text for m in user.messages()[-2:]), deleted.text
-    fresh = await ask(server, user, lambda: user.send_command("report"), has("nav:menu"))
-    assert "resume:continue" not in data_of(fresh), "the report is gone"
-    assert "cat:wages" in data_of(fresh)
+    fresh = await ask(user, lambda: user.command("report"), has("nav:menu"))
+    assert "resume:continue" not in fresh.payloads, "the report is gone"
+    assert "cat:wages" in fresh.payloads
 
 
 @pytest.fixture
-async def staffed_bot(
-    backend: Backend, fake_telegram: FakeTelegramServer, telegram_runtime: str
-) -> AsyncIterator[RunningBot]:
-    async with bot_with_staff_chat(backend, fake_telegram, telegram_runtime, STAFF_CHAT) as running:
-        yield running
+async def staffed_bot(messenger: Messenger) -> AsyncIterator[Messenger]:
+    async with messenger.running(staff_chat=STAFF_CHAT):
+        yield messenger
 
 
 async def test_forget_while_staff_wait_for_the_workers_answer_warns_and_the_case_records_it(
-    backend: Backend, staffed_bot: RunningBot, fake_telegram: FakeTelegramServer
+    staffed_bot: Messenger,
 ) -> None:
-    server = fake_telegram
-    env = backend.environment(staffed_bot.settings)
-    user = server.user(5_600_004, language_code="en")
-    await onboard(server, user, "en")
-    receipt = await report(server, user)
+    bot = staffed_bot
+    env = bot.environment()
+    user = bot.user(5_600_004, language_code="en")
+    await onboard(user, "en")
+    receipt = await report(user)
     assert receipt is not None
     ref = receipt.reference
     remediated = await run_wvb(env, "cases", "remediate", ref, "--summary", "Wages were paid.")
     assert remediated.returncode == 0, remediated.stderr
-    await server.wait_for(lambda m: m.chat_id == user.chat_id and f"val:{ref}:yes" in data_of(m),
-                          timeout=20)  # fmt: skip
+    await reply(user, has(f"val:{ref}:yes"))
 
-    confirm = await ask(server, user, lambda: user.send_command("forget"), has("forget:yes"))
-    assert [b["callback_data"] for b in confirm.buttons()] == ["forget:no", "forget:yes"]
+    confirm = await ask(user, lambda: user.command("forget"), has("forget:yes"))
+    assert confirm.payload_list == ["forget:no", "forget:yes"]
     assert "staff will not be able to ask you whether it was fixed" in confirm.text
     assert ref in confirm.text
-    await press(server, user, "forget:yes", lambda m: "/start" in m.text)
+    await press(user, "forget:yes", lambda m: "/start" in m.text)
 
-    [alert] = await server.wait_for(
+    [alert] = await bot.telegram.wait_for(
         lambda m: m.chat_id == STAFF_CHAT and ref in m.text and "/forget" in m.text, timeout=20
     )
     assert "--unvalidated" in alert.text, "staff are told what they can do now"
@@ -181,7 +181,7 @@ async def test_forget_while_staff_wait_for_the_workers_answer_warns_and_the_case
     case = json.loads(shown.stdout)
     assert case["status"] == "awaiting_validation", "only the worker's yes may close it"
     assert [e["action"] for e in case["events"]][-1] == "reporter_forgot"
-    database = Database(staffed_bot.settings.database_url)
+    database = Database(bot.settings.database_url)
     try:
         async with database.sessions() as session:
             tasks = (await session.execute(text(
@@ -194,8 +194,8 @@ async def test_forget_while_staff_wait_for_the_workers_answer_warns_and_the_case
     assert all(r == (True, "reporter_forgot") for r in reminders), "nobody left to remind"
     assert [done for kind, done, _ in tasks if kind == "validation_overdue"] == [False]
 
-    other = server.user(5_600_005, language_code="en")  # the worker on another account
-    status = await check_status(server, other, ref, receipt.code)
+    other = bot.user(5_600_005, language_code="en")  # the worker on another account
+    status = await check_status(other, ref, receipt.code)
     assert "Waiting for your answer" in status.text
     assert "We will ask you" not in status.text
     assert "/forget" in status.text
