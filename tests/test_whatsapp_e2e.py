@@ -11,15 +11,18 @@ import json
 import logging
 import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from bot.app import open_app
 from bot.channels.whatsapp.webhook import MAX_BODY_BYTES
+from scheduler.case_clock import CaseClock
 from storage.database import Database
-from storage.models import Case, CaseEntry
+from storage.models import Case, CaseEntry, utc_now
 from tests.bot_driver import RECEIPT_CODE, REFERENCE, ask, data_of, run_wvb
 from tests.conftest import Backend
 from tests.dumps import database_dump, leaks, redis_dump
@@ -231,3 +234,48 @@ async def test_a_thai_worker_types_the_translated_menu_word(
         assert menu.type == "interactive"
         list_button = menu.payload["interactive"]["action"].get("button")
         assert list_button in (None, "เลือก"), "a list opens with the Thai 'Choose'"
+
+
+async def test_a_confirmed_fix_is_followed_by_the_retaliation_check_in_and_a_yes_opens_a_case(
+    backend: Backend, fake_whatsapp: FakeWhatsAppServer
+) -> None:
+    """After the worker's yes closes the case, the check-in 30 days later reaches them on
+    WhatsApp (inside their window: they had just written) and a "yes, I was treated badly" opens
+    a linked urgent case; /stop and /subscribe are typed words too."""
+    async with whatsapp_bot(backend, fake_whatsapp) as bot:
+        worker = bot.worker("66833333333")
+        await onboard(worker)
+        await worker.text("/report", says("What is the problem about?"))
+        await worker.choose("Wages", says("Wages"))
+        await worker.choose("Done", offers("wp:skip"))
+        await worker.press("wp:skip", says("agency"))
+        await worker.choose("No", says("Tell us what happened"))
+        await worker.text("Overtime was not paid.", says("dded"))
+        await worker.choose("Done", offers("when:ongoing"))
+        await worker.press("when:week", offers("who:me"))
+        await worker.press("who:me", offers("danger:yes"))
+        await worker.press("danger:no", offers("share:share"))
+        await worker.press("share:confidential", offers("review:send"))
+        receipt = await worker.press("review:send", says("receipt code"))
+        found = REFERENCE.search(receipt.text or "")
+        assert found is not None, receipt.text
+        reference = found.group(1)
+        env = backend.environment(bot.settings)
+        done = await run_wvb(env, "cases", "remediate", reference, "--summary", "Paid in full.")
+        assert done.returncode == 0, done.stderr
+        await worker.wait_for(offers(f"val:{reference}:yes"), 0)
+        await worker.press(f"val:{reference}:yes", lambda m: True)
+        shown = json.loads((await run_wvb(env, "cases", "show", reference, "--json")).stdout)
+        assert shown["status"] == "closed"
+
+        await worker.text("/stop", says("/subscribe"))
+        await worker.text("/subscribe", lambda m: True)
+        async with open_app(bot.settings) as app:  # the clock, 31 days on
+            later = utc_now() + timedelta(days=31)
+            assert await CaseClock(app.database, app.outbox, now=lambda: later).run_due() >= 1
+        check_in = await worker.wait_for(offers(f"ret:{reference}:yes"), 0)
+        assert "treated you badly" in (check_in.text or "")
+        await worker.press(f"ret:{reference}:yes", says("Case reference"))
+    async with open_app(bot.settings) as app, app.database.sessions() as session:
+        urgent = await session.scalar(select(func.count()).where(Case.urgent.is_(True)))
+    assert urgent == 1, "a linked urgent case was opened"
