@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
 from datetime import datetime, timedelta
 from io import StringIO
 from pathlib import Path
@@ -187,7 +186,7 @@ async def test_a_private_staff_chat_gets_the_alert_the_worker_is_promised(
 async def run_briefly(backend: Backend, server: FakeTelegramServer, tmp_path: Path,
                       **extra: str) -> str:  # fmt: skip
     """`wvb run` until it polls, then SIGTERM; returns what it logged."""
-    from tests.test_run_process import WVB, start_process
+    from tests.test_run_process import WVB, kill_if_running, start_process, stop_and_read
 
     env = backend.environment(backend.settings())
     env.update(WVB_TELEGRAM_TOKEN=server.token, WVB_TELEGRAM_API_BASE=server.base_url, **extra)
@@ -195,14 +194,9 @@ async def run_briefly(backend: Backend, server: FakeTelegramServer, tmp_path: Pa
     assert await upgrade.wait() == 0
     process = await start_process(env, tmp_path, server, stdout=asyncio.subprocess.PIPE)
     try:
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+        return await stop_and_read(process)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0
-    return stdout.decode() + stderr.decode()
+        await kill_if_running(process)
 
 
 @pytest.mark.parametrize("backend", ["sqlite-memory"], indirect=True)

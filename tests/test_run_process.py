@@ -57,14 +57,9 @@ async def test_wvb_run_serves_workers_stops_on_sigterm_and_logs_nothing_identify
                       lambda m: "menu:report" in data_of(m))  # fmt: skip
         await ask(fake_telegram, user, lambda: user.send_command("menu"),
                   lambda m: "menu:report" in data_of(m))  # fmt: skip
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+        logs = await stop_and_read(process)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    logs = stdout.decode() + stderr.decode()
-    assert process.returncode == 0, logs
+        await kill_if_running(process)
     assert "stopped cleanly" in logs
     assert "conversation" in logs, "operators see each turn, by pseudonym prefix"
     token_secret = fake_telegram.token.split(":", 1)[1]
@@ -96,6 +91,22 @@ async def start_process(
             await process.wait()
         raise
     return process
+
+
+async def stop_and_read(process: Process) -> str:
+    """SIGTERM a process started with its output piped; everything it wrote, once it exited 0."""
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    logs = stdout.decode() + stderr.decode()
+    assert process.returncode == 0, logs
+    return logs
+
+
+async def kill_if_running(process: Process) -> None:
+    """What a test that failed before stopping ``process`` leaves: nothing running."""
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
 
 
 @pytest.mark.parametrize("backend", ["postgres-redis"], indirect=True)

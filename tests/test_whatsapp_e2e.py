@@ -9,8 +9,8 @@ import hashlib
 import io
 import json
 import logging
-import signal
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,11 +30,12 @@ from tests.fake_telegram_api import FakeTelegramServer
 from tests.fake_whatsapp_api import (
     DEFAULT_APP_SECRET,
     FakeWhatsAppServer,
+    JSONDict,
     SimulatedWaUser,
     WebhookDeliverer,
 )
 from tests.test_media_sanitizer import opus_with_tags
-from tests.test_run_process import WVB, start_process
+from tests.test_run_process import WVB, kill_if_running, start_process, stop_and_read
 from tests.whatsapp_driver import (
     VERIFY_TOKEN,
     WaWorker,
@@ -59,6 +60,32 @@ async def onboard(worker: WaWorker, language: str = "en") -> None:
     await worker.press("sub:no", offers("menu:report"))
 
 
+async def report_about_wages(
+    worker: WaWorker, details: str, *, evidence: Sequence[JSONDict] = (), affected: str
+) -> str:
+    """An onboarded worker reports unpaid wages as a person would on WhatsApp: typing the
+    numbers of the long category list, tapping buttons, then ``details`` and each ``evidence``
+    message; not urgent, kept confidential. Returns the reference on the receipt."""
+    await worker.text("/report", says("What is the problem about?"))
+    await worker.choose("Wages", says("Wages"))
+    await worker.choose("Done", offers("wp:skip"))
+    await worker.press("wp:skip", says("agency"))
+    await worker.choose("No", says("Tell us what happened"))
+    await worker.text(details, says("dded"))
+    for value in evidence:
+        await worker.ask(value, says("dded"))
+    await worker.choose("Done", offers("when:ongoing"))
+    await worker.press("when:week", offers("who:me"))
+    await worker.press(f"who:{affected}", offers("danger:yes"))
+    await worker.press("danger:no", offers("share:share"))
+    await worker.press("share:confidential", offers("review:send"))
+    receipt = await worker.press("review:send", says("receipt code"))
+    found = REFERENCE.search(receipt.text or "")
+    assert found is not None, receipt.text
+    assert RECEIPT_CODE.search(receipt.text or ""), receipt.text
+    return found.group(1)
+
+
 PHONE = "66811111111"
 
 
@@ -74,26 +101,12 @@ async def test_a_report_with_a_photo_and_a_voice_note_becomes_one_case_and_a_no_
     async with whatsapp_bot(backend, server) as bot:
         worker = bot.worker(PHONE)
         await onboard(worker)
-        await worker.text("/report", says("What is the problem about?"))
-        await worker.choose("Wages", says("Wages"))
-        await worker.choose("Done", offers("wp:skip"))
-        await worker.press("wp:skip", says("agency"))
-        await worker.choose("No", says("Tell us what happened"))
-        await worker.text("My wages for October were not paid.", says("dded"))
         photo = server.add_media(photo_bytes(), "image/jpeg")
-        await worker.ask(worker.user.image(photo, caption="the pay slip"), says("dded"))
         voice = server.add_media(opus_with_tags(), "audio/ogg; codecs=opus")
-        await worker.ask(worker.user.voice(voice), says("dded"))
-        await worker.choose("Done", offers("when:ongoing"))
-        await worker.press("when:week", offers("who:me"))
-        await worker.press("who:few", offers("danger:yes"))
-        await worker.press("danger:no", offers("share:share"))
-        await worker.press("share:confidential", offers("review:send"))
-        receipt = await worker.press("review:send", says("receipt code"))
-        found = REFERENCE.search(receipt.text or "")
-        assert found is not None, receipt.text
-        assert RECEIPT_CODE.search(receipt.text or ""), receipt.text
-        reference = found.group(1)
+        evidence = [worker.user.image(photo, caption="the pay slip"), worker.user.voice(voice)]
+        reference = await report_about_wages(
+            worker, "My wages for October were not paid.", evidence=evidence, affected="few"
+        )
         assert set(server.downloads) == {photo.id, voice.id}, "both files fetched with the token"
 
         env = backend.environment(bot.settings)
@@ -208,14 +221,9 @@ async def test_wvb_run_serves_telegram_and_whatsapp_side_by_side_and_stops_on_si
         on_telegram = fake_telegram.user(424242, language_code="th")
         await ask(fake_telegram, on_telegram, lambda: on_telegram.send_command("start"),
                   lambda m: "lang:en" in data_of(m))  # fmt: skip
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+        logs = await stop_and_read(process)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    logs = stdout.decode() + stderr.decode()
-    assert process.returncode == 0, logs
+        await kill_if_running(process)
     assert "WhatsApp channel ready" in logs
     assert "stopped cleanly" in logs
     for leak in (PHONE, fake_whatsapp.token, DEFAULT_APP_SECRET, VERIFY_TOKEN, "424242"):
@@ -245,21 +253,7 @@ async def test_a_confirmed_fix_is_followed_by_the_retaliation_check_in_and_a_yes
     async with whatsapp_bot(backend, fake_whatsapp) as bot:
         worker = bot.worker("66833333333")
         await onboard(worker)
-        await worker.text("/report", says("What is the problem about?"))
-        await worker.choose("Wages", says("Wages"))
-        await worker.choose("Done", offers("wp:skip"))
-        await worker.press("wp:skip", says("agency"))
-        await worker.choose("No", says("Tell us what happened"))
-        await worker.text("Overtime was not paid.", says("dded"))
-        await worker.choose("Done", offers("when:ongoing"))
-        await worker.press("when:week", offers("who:me"))
-        await worker.press("who:me", offers("danger:yes"))
-        await worker.press("danger:no", offers("share:share"))
-        await worker.press("share:confidential", offers("review:send"))
-        receipt = await worker.press("review:send", says("receipt code"))
-        found = REFERENCE.search(receipt.text or "")
-        assert found is not None, receipt.text
-        reference = found.group(1)
+        reference = await report_about_wages(worker, "Overtime was not paid.", affected="me")
         env = backend.environment(bot.settings)
         done = await run_wvb(env, "cases", "remediate", reference, "--summary", "Paid in full.")
         assert done.returncode == 0, done.stderr
