@@ -45,12 +45,11 @@ from tests.fake_whatsapp_api import (
     SimulatedWaUser,
     WebhookDeliverer,
 )
+from tests.patterns import RECEIPT_CODE, REFERENCE
 from tests.whatsapp_driver import VERIFY_TOKEN, whatsapp_settings
 
 REPLY_TIMEOUT = 30.0
 
-REFERENCE = re.compile(r"(?<![-\w])([0-9A-Z]{4}-[0-9A-Z]{4})(?![-\w])")
-RECEIPT_CODE = re.compile(r"(?<![-\w])([0-9A-Z]{4}(?:-[0-9A-Z]{4}){3})(?![-\w])")
 DETAILS_CHOICES = {"report:done", "nav:back", "nav:menu"}
 
 

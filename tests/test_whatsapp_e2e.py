@@ -10,7 +10,6 @@ import io
 import json
 import logging
 import time
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,14 +22,13 @@ from bot.channels.whatsapp.webhook import MAX_BODY_BYTES
 from scheduler.case_clock import CaseClock
 from storage.database import Database
 from storage.models import Case, CaseEntry, utc_now
-from tests.bot_driver import RECEIPT_CODE, REFERENCE, ask, data_of, run_wvb
+from tests.bot_driver import ask, data_of, run_wvb
 from tests.conftest import Backend
 from tests.dumps import database_dump, leaks, redis_dump
 from tests.fake_telegram_api import FakeTelegramServer
 from tests.fake_whatsapp_api import (
     DEFAULT_APP_SECRET,
     FakeWhatsAppServer,
-    JSONDict,
     SimulatedWaUser,
     WebhookDeliverer,
 )
@@ -38,9 +36,10 @@ from tests.test_media_sanitizer import opus_with_tags
 from tests.test_run_process import WVB, kill_if_running, start_process, stop_and_read
 from tests.whatsapp_driver import (
     VERIFY_TOKEN,
-    WaWorker,
     offers,
+    onboard,
     says,
+    send_a_report,
     whatsapp_bot,
     whatsapp_settings,
 )
@@ -50,40 +49,6 @@ def photo_bytes() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, "JPEG")
     return buffer.getvalue()
-
-
-async def onboard(worker: WaWorker, language: str = "en") -> None:
-    """A first "hello", the language, the privacy notice, no updates: the main menu."""
-    await worker.text("hello", offers(f"lang:{language}"))
-    await worker.press(f"lang:{language}", offers("privacy:ok"))
-    await worker.press("privacy:ok", offers("sub:no"))
-    await worker.press("sub:no", offers("menu:report"))
-
-
-async def report_about_wages(
-    worker: WaWorker, details: str, *, evidence: Sequence[JSONDict] = (), affected: str
-) -> str:
-    """An onboarded worker reports unpaid wages as a person would on WhatsApp: typing the
-    numbers of the long category list, tapping buttons, then ``details`` and each ``evidence``
-    message; not urgent, kept confidential. Returns the reference on the receipt."""
-    await worker.text("/report", says("What is the problem about?"))
-    await worker.choose("Wages", says("Wages"))
-    await worker.choose("Done", offers("wp:skip"))
-    await worker.press("wp:skip", says("agency"))
-    await worker.choose("No", says("Tell us what happened"))
-    await worker.text(details, says("dded"))
-    for value in evidence:
-        await worker.ask(value, says("dded"))
-    await worker.choose("Done", offers("when:ongoing"))
-    await worker.press("when:week", offers("who:me"))
-    await worker.press(f"who:{affected}", offers("danger:yes"))
-    await worker.press("danger:no", offers("share:share"))
-    await worker.press("share:confidential", offers("review:send"))
-    receipt = await worker.press("review:send", says("receipt code"))
-    found = REFERENCE.search(receipt.text or "")
-    assert found is not None, receipt.text
-    assert RECEIPT_CODE.search(receipt.text or ""), receipt.text
-    return found.group(1)
 
 
 PHONE = "66811111111"
@@ -104,7 +69,7 @@ async def test_a_report_with_a_photo_and_a_voice_note_becomes_one_case_and_a_no_
         photo = server.add_media(photo_bytes(), "image/jpeg")
         voice = server.add_media(opus_with_tags(), "audio/ogg; codecs=opus")
         evidence = [worker.user.image(photo, caption="the pay slip"), worker.user.voice(voice)]
-        reference = await report_about_wages(
+        reference, _ = await send_a_report(
             worker, "My wages for October were not paid.", evidence=evidence, affected="few"
         )
         assert set(server.downloads) == {photo.id, voice.id}, "both files fetched with the token"
@@ -253,7 +218,7 @@ async def test_a_confirmed_fix_is_followed_by_the_retaliation_check_in_and_a_yes
     async with whatsapp_bot(backend, fake_whatsapp) as bot:
         worker = bot.worker("66833333333")
         await onboard(worker)
-        reference = await report_about_wages(worker, "Overtime was not paid.", affected="me")
+        reference, _ = await send_a_report(worker, "Overtime was not paid.")
         env = backend.environment(bot.settings)
         done = await run_wvb(env, "cases", "remediate", reference, "--summary", "Paid in full.")
         assert done.returncode == 0, done.stderr

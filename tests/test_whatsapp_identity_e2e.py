@@ -18,40 +18,26 @@ from sqlalchemy import func, select
 from bot.channels.whatsapp.identity import BSUID_RECIPIENT_NOT_SUPPORTED
 from storage.database import Database
 from storage.models import Worker
-from tests.bot_driver import RECEIPT_CODE, REFERENCE, check_status, run_wvb
+from tests.bot_driver import check_status, run_wvb
 from tests.bot_driver import onboard as onboard_on_telegram
 from tests.bot_driver import report as report_on_telegram
 from tests.conftest import Backend
 from tests.dumps import database_dump, leaks, phone_needles, redis_dump
 from tests.fake_telegram_api import FakeTelegramServer
 from tests.fake_whatsapp_api import FakeWhatsAppServer, SimulatedWaUser
-from tests.test_whatsapp_e2e import onboard
-from tests.whatsapp_driver import WaBot, WaWorker, offers, says, whatsapp_bot
+from tests.whatsapp_driver import (
+    WaBot,
+    WaWorker,
+    offers,
+    onboard,
+    says,
+    send_a_report,
+    whatsapp_bot,
+)
 
 PHONE = "66812345678"
 BSUID = "TH.4455667788990011"
 BURMESE_BSUID = "MM.1029384756"
-
-
-async def send_a_report(worker: WaWorker, details: str) -> tuple[str, str]:
-    """/report about wages, no workplace or agency, ``details``, the usual answers, sent; the
-    reference and receipt code the bot gives."""
-    await worker.text("/report", says("What is the problem about?"))
-    await worker.choose("Wages", says("Wages"))
-    await worker.choose("Done", offers("wp:skip"))
-    await worker.press("wp:skip", says("agency"))
-    await worker.choose("No", says("Tell us what happened"))
-    await worker.text(details, says("dded"))
-    await worker.choose("Done", offers("when:ongoing"))
-    await worker.press("when:week", offers("who:me"))
-    await worker.press("who:me", offers("danger:yes"))
-    await worker.press("danger:no", offers("share:share"))
-    await worker.press("share:confidential", offers("review:send"))
-    receipt = (await worker.press("review:send", says("receipt code"))).text or ""
-    reference, code = REFERENCE.search(receipt), RECEIPT_CODE.search(receipt)
-    assert reference is not None, receipt
-    assert code is not None, receipt
-    return reference.group(1), code.group(1)
 
 
 async def whatsapp_status(worker: WaWorker, reference: str, code: str) -> str:

@@ -17,8 +17,7 @@ from services.window_hold import HELD_REASON
 from tests.case_factory import insert_case
 from tests.conftest import Backend
 from tests.fake_whatsapp_api import FakeWhatsAppServer, SentWaMessage, SimulatedWaUser
-from tests.test_whatsapp_e2e import onboard
-from tests.whatsapp_driver import REPLY_TIMEOUT, WaBot, WaWorker, whatsapp_bot
+from tests.whatsapp_driver import REPLY_TIMEOUT, WaBot, WaWorker, onboard, whatsapp_bot
 
 PHONE = "66811111111"
 OTHER_PHONE = "66822222222"

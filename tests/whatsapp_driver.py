@@ -8,7 +8,7 @@ import asyncio
 import re
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -24,6 +24,7 @@ from tests.fake_whatsapp_api import (
     SimulatedWaUser,
     WebhookDeliverer,
 )
+from tests.patterns import RECEIPT_CODE, REFERENCE
 
 REPLY_TIMEOUT = 30.0
 VERIFY_TOKEN = "fake-verify-token"
@@ -208,3 +209,42 @@ async def whatsapp_bot(
         stop.set()
         await asyncio.wait_for(task, 30)
         await deliverer.close()
+
+
+async def onboard(worker: WaWorker, language: str = "en") -> None:
+    """A first "hello", the language, the privacy notice, no updates: the main menu."""
+    await worker.text("hello", offers(f"lang:{language}"))
+    await worker.press(f"lang:{language}", offers("privacy:ok"))
+    await worker.press("privacy:ok", offers("sub:no"))
+    await worker.press("sub:no", offers("menu:report"))
+
+
+async def send_a_report(
+    worker: WaWorker,
+    details: str,
+    *,
+    evidence: Sequence[JSONDict] = (),
+    affected: str = "me",
+) -> tuple[str, str]:
+    """An onboarded worker reports unpaid wages as a person would on WhatsApp: typing the
+    numbers of the long category list, tapping buttons, then ``details`` and each ``evidence``
+    message; no workplace or agency, not urgent, kept confidential. The reference and receipt
+    code the bot gives."""
+    await worker.text("/report", says("What is the problem about?"))
+    await worker.choose("Wages", says("Wages"))
+    await worker.choose("Done", offers("wp:skip"))
+    await worker.press("wp:skip", says("agency"))
+    await worker.choose("No", says("Tell us what happened"))
+    await worker.text(details, says("dded"))
+    for value in evidence:
+        await worker.ask(value, says("dded"))
+    await worker.choose("Done", offers("when:ongoing"))
+    await worker.press("when:week", offers("who:me"))
+    await worker.press(f"who:{affected}", offers("danger:yes"))
+    await worker.press("danger:no", offers("share:share"))
+    await worker.press("share:confidential", offers("review:send"))
+    receipt = (await worker.press("review:send", says("receipt code"))).text or ""
+    reference, code = REFERENCE.search(receipt), RECEIPT_CODE.search(receipt)
+    assert reference is not None, receipt
+    assert code is not None, receipt
+    return reference.group(1), code.group(1)
