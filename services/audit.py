@@ -11,6 +11,7 @@ import pwd
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.access import Actor
 from storage.audit_chain import ChainReport
 from storage.audit_chain import verify as verify_chain
 from storage.database import Database
@@ -34,12 +35,12 @@ def cli_actor() -> str:
 
 def record(
     session: AsyncSession,
-    actor: str,
+    actor: str | Actor,
     action: str,
     subject: str | None = None,
     **details: object,
 ) -> None:
-    session.add(AuditEntry(actor=actor, action=action, subject=subject, details=details))
+    session.add(AuditEntry(actor=str(actor), action=action, subject=subject, details=details))
 
 
 async def verify(database: Database) -> ChainReport:

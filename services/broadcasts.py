@@ -32,6 +32,7 @@ from domain.errors import NotFound, Refusal
 from domain.statuses import BROADCAST_ENDED, BroadcastState, DeliveryStatus, OutsideWindow
 from locales import LANGUAGES, translator
 from services import audit
+from services.access import ActorLike
 from services.reporters import reporter_id
 from services.window_hold import BROADCAST_HOLD_DAYS, HELD_REASON
 from storage.crypto import Keyring
@@ -287,7 +288,7 @@ class BroadcastService:
 
     async def create(
         self,
-        actor: str,
+        actor: ActorLike,
         texts: dict[str, str],
         segment: Segment,
         *,
@@ -311,7 +312,7 @@ class BroadcastService:
                 fallback=fallback,
                 outside_window=outside_window,
                 scheduled_at=max(at, now) if at else now,
-                created_by=actor[:64],
+                created_by=str(actor)[:64],
             )
             session.add(broadcast)
             await session.flush()
@@ -450,7 +451,7 @@ class BroadcastService:
             )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def cancel(self, actor: str, broadcast_id: int) -> dict[str, Any]:
+    async def cancel(self, actor: ActorLike, broadcast_id: int) -> dict[str, Any]:
         async with self.database.transaction() as session:
             broadcast = await session.get(Broadcast, broadcast_id)
             if broadcast is None:
@@ -476,7 +477,7 @@ class BroadcastService:
         return await self.status(actor, broadcast_id, audited=False)
 
     async def status(
-        self, actor: str, broadcast_id: int, *, audited: bool = True
+        self, actor: ActorLike, broadcast_id: int, *, audited: bool = True
     ) -> dict[str, Any]:
         now = utc_now()
         async with self.database.transaction() as session:
@@ -591,7 +592,7 @@ class BroadcastService:
     # -- tags staff put on workers, through a case they reported -------------------------------
 
     async def tag_reporter(
-        self, actor: str, reference: str, tag: str, *, remove: bool = False
+        self, actor: ActorLike, reference: str, tag: str, *, remove: bool = False
     ) -> None:
         """Tag (or untag) the worker who reported a case, for segments; staff never see who."""
         tag = check_tag(tag)

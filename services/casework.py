@@ -31,6 +31,7 @@ from domain.statuses import TERMINAL, CaseStatus
 from locales import LANGUAGES
 from media.sandbox import CleaningSandbox
 from services import audit, lifecycle
+from services.access import ActorLike
 from services.cases import (
     CasePolicy,
     case_purpose,
@@ -116,7 +117,7 @@ class CaseworkService:
         self,
         session: AsyncSession,
         case: Case,
-        actor: str,
+        actor: ActorLike,
         action: str,
         new_status: CaseStatus | None = None,
         note: str | None = None,
@@ -154,7 +155,7 @@ class CaseworkService:
 
     # -- staff -------------------------------------------------------------------------------
 
-    async def acknowledge(self, actor: str, reference: str) -> str:
+    async def acknowledge(self, actor: ActorLike, reference: str) -> str:
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
             new_status = lifecycle.staff_sets(case.status, CaseStatus.ACKNOWLEDGED)
@@ -167,7 +168,7 @@ class CaseworkService:
         self.outbox.wake()
         return status
 
-    async def set_status(self, actor: str, reference: str, status: str) -> str:
+    async def set_status(self, actor: ActorLike, reference: str, status: str) -> str:
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
             new_status = lifecycle.staff_sets(case.status, status)
@@ -175,7 +176,7 @@ class CaseworkService:
             audit.record(session, actor, "case.status", case.reference, status=status)
             return case.status
 
-    async def assign(self, actor: str, reference: str, staff_name: str) -> None:
+    async def assign(self, actor: ActorLike, reference: str, staff_name: str) -> None:
         """Give the case to a staff member (an empty name takes it back)."""
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
@@ -192,7 +193,7 @@ class CaseworkService:
             self._event(session, case, actor, CaseAction.ASSIGNED, note=name or "unassigned")
             audit.record(session, actor, "case.assign", case.reference, to=name)
 
-    async def add_note(self, actor: str, reference: str, text: str) -> None:
+    async def add_note(self, actor: ActorLike, reference: str, text: str) -> None:
         """A staff-only note: never shown to the worker."""
         if not text.strip():
             raise Refusal("text", "must not be empty")
@@ -201,7 +202,7 @@ class CaseworkService:
             self._event(session, case, actor, CaseAction.NOTE, note=text)
             audit.record(session, actor, "case.note", case.reference)
 
-    async def reply(self, actor: str, reference: str, text: str) -> None:
+    async def reply(self, actor: ActorLike, reference: str, text: str) -> None:
         """An anonymous follow-up message to the worker, who can answer with the button."""
         if not text.strip():
             raise Refusal("text", "must not be empty")
@@ -222,7 +223,7 @@ class CaseworkService:
         self.outbox.wake()
 
     async def remediate(
-        self, actor: str, reference: str, remediation: Remediation, site_sample: int = 0
+        self, actor: ActorLike, reference: str, remediation: Remediation, site_sample: int = 0
     ) -> str:
         """Record what the employer or buyer says was done; ask the worker if it is true."""
         if not remediation.summary.strip():
@@ -328,7 +329,7 @@ class CaseworkService:
         )
 
     async def close(
-        self, actor: str, reference: str, *, unvalidated: bool, reason: str | None
+        self, actor: ActorLike, reference: str, *, unvalidated: bool, reason: str | None
     ) -> str:
         async with self.database.transaction() as session:
             case = await self._case(session, reference)

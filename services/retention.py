@@ -27,6 +27,7 @@ from domain.history import CaseAction
 from domain.parties import SYSTEM_ACTOR
 from domain.statuses import TERMINAL, OutboxStatus
 from services import audit
+from services.access import ActorLike
 from services.outbox import Outbox
 from storage.database import Database
 from storage.models import (
@@ -73,7 +74,7 @@ class PurgeResult:
 
 
 async def purge_content(
-    session: AsyncSession, case: Case, actor: str, now: datetime
+    session: AsyncSession, case: Case, actor: ActorLike, now: datetime
 ) -> PurgeResult:
     """Delete a case's content, keep what the counts need, record it in the case history.
     ``case`` should be locked by the caller's transaction."""
@@ -145,7 +146,7 @@ class RetentionService:
         self.policy = policy or RetentionPolicy()
         self.now = now
 
-    async def purge(self, actor: str, reference: str) -> PurgeResult:
+    async def purge(self, actor: ActorLike, reference: str) -> PurgeResult:
         """Staff delete one case's content now (audited). A case purged before stays so."""
         async with self.database.transaction() as session:
             case = await CaseRepository(session).named(reference, lock=True)

@@ -18,6 +18,7 @@ from domain.parties import Respondent
 from domain.statuses import CaseStatus
 from locales import LANGUAGES
 from services import audit
+from services.access import ActorLike
 from services.cases import ANY, case_purpose, entry_purpose
 from services.reporters import reporter_id
 from services.views import (
@@ -89,7 +90,7 @@ class StaffService:
         )
 
     async def list_cases(
-        self, actor: str, status: str | None = None, *, typed_workplaces: bool = False
+        self, actor: ActorLike, status: str | None = None, *, typed_workplaces: bool = False
     ) -> list[CaseSummary]:
         if status is not None and status not in set(CaseStatus):
             raise Refusal(
@@ -106,7 +107,7 @@ class StaffService:
             )  # fmt: skip
             return [self._summary(case, typed_workplace=typed_workplaces) for case in cases]
 
-    async def case_overview(self, actor: str, reference: str) -> CaseOverview:
+    async def case_overview(self, actor: ActorLike, reference: str) -> CaseOverview:
         """The summary and the size of the file, decrypting nothing (audited as a summary)."""
         async with self.database.transaction() as session:
             case = await CaseRepository(session).named(reference, load=_CASE_FILE)
@@ -114,7 +115,7 @@ class StaffService:
             texts = sum(1 for entry in case.entries if entry.kind == "text")
             return CaseOverview(self._summary(case), texts, len(case.entries) - texts)
 
-    async def show_case(self, actor: str, reference: str) -> CaseDetail:
+    async def show_case(self, actor: ActorLike, reference: str) -> CaseDetail:
         async with self.database.transaction() as session:
             case = await CaseRepository(session).named(reference, load=_CASE_FILE)
             audit.record(session, actor, "case.view", case.reference)
@@ -189,7 +190,7 @@ class StaffService:
             return replace(shown, text=plain.decode())
         return replace(shown, size=len(plain))
 
-    async def export_files(self, actor: str, reference: str) -> list[tuple[str, bytes]]:
+    async def export_files(self, actor: ActorLike, reference: str) -> list[tuple[str, bytes]]:
         """Decrypted evidence files of a case, as (file name, content), for a staff member's
         own machine. Audited separately from viewing."""
         await self.show_case(actor, reference)  # the view is audited too, as before
@@ -210,7 +211,7 @@ class StaffService:
     # -- configuration the report conversation offers ------------------------------------------
 
     async def add_workplace(
-        self, actor: str, name: str, country: str | None, timezone: str | None = None
+        self, actor: ActorLike, name: str, country: str | None, timezone: str | None = None
     ) -> WorkplaceView:
         name = name.strip()
         if not name or len(name) > 200:
@@ -248,7 +249,7 @@ class StaffService:
             rows = (await session.execute(select(Workplace).order_by(Workplace.name))).scalars()
             return [ListedWorkplace(w.id, w.name, w.country, w.timezone, w.active) for w in rows]
 
-    async def remove_workplace(self, actor: str, name: str) -> None:
+    async def remove_workplace(self, actor: ActorLike, name: str) -> None:
         async with self.database.transaction() as session:
             workplace = await session.scalar(select(Workplace).where(Workplace.name == name))
             if workplace is None:
@@ -256,7 +257,9 @@ class StaffService:
             workplace.active = False  # cases keep pointing at it
             audit.record(session, actor, "workplace.remove", str(workplace.id), name=name)
 
-    async def set_contacts(self, actor: str, country: str, language: str, text: str) -> ContactView:
+    async def set_contacts(
+        self, actor: ActorLike, country: str, language: str, text: str
+    ) -> ContactView:
         """Set (or replace) the contacts for a country and a language; returns them as stored."""
         country = country.upper() if country != ANY else ANY
         if country != ANY and (len(country) != 2 or not country.isalpha()):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from domain.access import Actor, ActorLike
 from domain.errors import NotFound, Refusal
 from domain.parties import StaffRole
 from services import audit
@@ -16,28 +17,23 @@ from storage.models import StaffMember
 
 log = logging.getLogger(__name__)
 
-#: Permission -> roles that have it. Case summaries are open to every role; reading what the
-#: worker wrote (``cases.read``) and changing a case are not.
-PERMISSIONS: dict[str, frozenset[StaffRole]] = {
-    "cases.view": frozenset(StaffRole),
-    "cases.read": frozenset({StaffRole.ADMIN, StaffRole.CASE_HANDLER}),
-    "cases.change": frozenset({StaffRole.ADMIN, StaffRole.CASE_HANDLER}),
-    "broadcasts": frozenset({StaffRole.ADMIN, StaffRole.EDUCATOR}),
-    "staff.manage": frozenset({StaffRole.ADMIN}),
-}
-
 
 @dataclass(frozen=True)
 class Staff:
     name: str
     role: str
+    assigned_only: bool = False
 
     @property
-    def actor(self) -> str:
-        return f"staff:{self.name}"
+    def actor(self) -> Actor:
+        """This member acting in the staff chat (``services/access.py`` enforces the role)."""
+        return self.acting_on("staff")
+
+    def acting_on(self, surface: str) -> Actor:
+        return Actor.staff(self.name, self.role, surface=surface, assigned_only=self.assigned_only)
 
     def may(self, permission: str) -> bool:
-        return self.role in PERMISSIONS[permission]
+        return self.acting_on("staff").may(permission)
 
 
 def _sealed_fields(member: StaffMember) -> str:
@@ -64,7 +60,7 @@ class StaffAccounts:
         self.pseudonymizer = pseudonymizer
         self.keyring = keyring
 
-    async def add(self, actor: str, name: str, role: str, telegram_id: int | None) -> Staff:
+    async def add(self, actor: ActorLike, name: str, role: str, telegram_id: int | None) -> Staff:
         name = name.strip()
         if not name or len(name) > 64:
             raise Refusal("name", "a staff name needs 1 to 64 characters")
@@ -83,7 +79,7 @@ class StaffAccounts:
             audit.record(session, actor, "staff.add", name, role=role)
         return Staff(name, role)
 
-    async def remove(self, actor: str, name: str) -> None:
+    async def remove(self, actor: ActorLike, name: str) -> None:
         async with self.database.transaction() as session:
             member = await session.scalar(select(StaffMember).where(StaffMember.name == name))
             if member is None:
@@ -157,7 +153,7 @@ class StaffAccounts:
             )
         return None if member is None else Staff(member.name, member.role)
 
-    async def refused(self, actor: str, command: str, why: str) -> None:
+    async def refused(self, actor: ActorLike, command: str, why: str) -> None:
         """An unregistered sender, or a role without the permission: audited, and logged."""
         log.warning("staff command /%s refused: %s", command, why)
         async with self.database.transaction() as session:

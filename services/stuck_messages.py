@@ -15,6 +15,7 @@ from domain.errors import NotFound, Refusal
 from domain.parties import Side
 from domain.statuses import OutboxStatus
 from services import audit
+from services.access import ActorLike
 from services.outbox import NO_CHANNEL
 from services.views import QueuedMessageView
 from services.window_hold import HELD_REASON
@@ -42,7 +43,9 @@ class StuckMessages:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    async def list_messages(self, actor: str, status: str | None = None) -> list[QueuedMessageView]:
+    async def list_messages(
+        self, actor: ActorLike, status: str | None = None
+    ) -> list[QueuedMessageView]:
         """Messages not sent (or only those in ``status``), oldest first. Audited like
         ``cases list``: the view names case references."""
         if status is not None and status not in STUCK_STATUSES:
@@ -83,7 +86,7 @@ class StuckMessages:
             for row, reference in rows
         ]
 
-    async def retry(self, actor: str, message_id: int | None = None) -> list[int]:
+    async def retry(self, actor: ActorLike, message_id: int | None = None) -> list[int]:
         """Put failed messages (all, or the one ``message_id``) back in the queue, due now,
         with a fresh allowance of attempts: a message that failed for good has spent them all,
         and one retry would fail it again at once. Returns the ids put back."""

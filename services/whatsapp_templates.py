@@ -31,6 +31,7 @@ from sqlalchemy import select
 from domain.errors import NotFound, Refusal
 from locales import LANGUAGES, SOURCE_LANGUAGE
 from services import audit
+from services.access import ActorLike
 from storage.database import Database
 from storage.models import WhatsAppTemplate, utc_now
 
@@ -145,7 +146,7 @@ class WhatsAppTemplates:
         return covered
 
     async def set(
-        self, actor: str, language: str, name: str, template_language: str | None = None
+        self, actor: ActorLike, language: str, name: str, template_language: str | None = None
     ) -> WhatsAppTemplateView:
         """Name the template for workers of ``language`` (replacing any), approved at Meta in
         ``template_language`` (default: ``language`` itself). Audited."""
@@ -165,7 +166,7 @@ class WhatsAppTemplates:
                          name=name, template_language=code, previous=previous)  # fmt: skip
             return _view(row)
 
-    async def remove(self, actor: str, language: str) -> WhatsAppTemplateView:
+    async def remove(self, actor: ActorLike, language: str) -> WhatsAppTemplateView:
         """Stop sending a template of its own to workers of ``language`` (they get the
         fallback's). Audited; returns what was removed."""
         check_language(language)
