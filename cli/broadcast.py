@@ -20,10 +20,10 @@ from cli.common import (
     print_json,
     run_until_stopped,
     settings_or_exit,
+    staff_actor,
 )
 from cli.usage import JSON_OPTION, CommandGroup, usage_error
 from domain.statuses import BROADCAST_ENDED, OutsideWindow
-from services.audit import cli_actor
 from services.broadcasts import BroadcastService, topic_texts
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def broadcast_create(
         if dry_run:
             return await service.preview(texts, chosen, fallback, outside_window)
         return await service.create(
-            cli_actor(), texts, chosen, topic=topic, at=moment, urgent=urgent, fallback=fallback,
+            staff_actor(), texts, chosen, topic=topic, at=moment, urgent=urgent, fallback=fallback,
             outside_window=outside_window,
         )  # fmt: skip
 
@@ -158,7 +158,7 @@ def broadcast_status(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """How far a broadcast has got: sent, failed (blocked included), pending."""
-    status = call(lambda service: service.status(cli_actor(), broadcast_id))
+    status = call(lambda service: service.status(staff_actor(), broadcast_id))
     if as_json:
         print_json(status)
         return
@@ -185,7 +185,7 @@ def broadcast_watch(
 
     async def watch(app: App) -> dict[str, Any]:
         service = app.broadcasts
-        status = await service.status(cli_actor(), broadcast_id)
+        status = await service.status(staff_actor(), broadcast_id)
         with Progress(
             TextColumn("broadcast {task.fields[id]}"),
             BarColumn(),
@@ -203,7 +203,7 @@ def broadcast_watch(
                 if status["state"] in BROADCAST_ENDED or _only_held_left(status):
                     return status
                 await asyncio.sleep(interval)
-                status = await service.status(cli_actor(), broadcast_id, audited=False)
+                status = await service.status(staff_actor(), broadcast_id, audited=False)
 
     try:
         final = call_app(watch)
@@ -242,7 +242,7 @@ def broadcast_cancel(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Stop a broadcast: messages not yet sent are not sent."""
-    status = call(lambda service: service.cancel(cli_actor(), broadcast_id))
+    status = call(lambda service: service.cancel(staff_actor(), broadcast_id))
     if as_json:
         print_json(status)
     else:
@@ -274,7 +274,7 @@ def subscribers_tag(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Tag the worker who reported a case (for --segment tag=...); you never see who they are."""
-    call(lambda service: service.tag_reporter(cli_actor(), reference, tag, remove=remove))
+    call(lambda service: service.tag_reporter(staff_actor(), reference, tag, remove=remove))
     if as_json:
         print_json({"reference": reference, "tag": tag, "tagged": not remove})
     else:

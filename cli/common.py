@@ -6,18 +6,24 @@ import asyncio
 import json
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 
 from bot.errors import ChannelStartError, SchemaOutdatedError, ServiceUnavailableError
 from bot.settings import Settings, SettingsError, load_settings
+from domain.access import Actor
 from domain.errors import NotFound, Refusal
+from services.audit import cli_actor, os_account
 
 if TYPE_CHECKING:
     from bot.app import App
 
 T = TypeVar("T")
+
+#: Who runs this command, resolved once per ``call_app`` (``staff_actor``).
+_ACTOR: ContextVar[Actor] = ContextVar("cli_actor")
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
@@ -107,6 +113,7 @@ def call_app(action: Callable[[App], Awaitable[T]]) -> T:
 
     async def main() -> None:
         async with open_app(settings) as app:
+            _ACTOR.set(await app.staff_accounts.command_line_actor(os_account(), cli_actor()))
             result.append(await action(app))
 
     try:
@@ -114,6 +121,13 @@ def call_app(action: Callable[[App], Awaitable[T]]) -> T:
     except Refusal as refusal:
         fail(refusal_line(refusal))
     return result[0]
+
+
+def staff_actor() -> Actor:
+    """Who runs this command, for the services to check (``services/access.py``): the staff
+    account named like the OS account, with its role, or else the server's operator. Valid
+    inside an action given to ``call_app``."""
+    return _ACTOR.get()
 
 
 def run_until_stopped(serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:

@@ -7,10 +7,9 @@ from datetime import datetime
 
 import typer
 
-from cli.common import call_app, print_json
+from cli.common import call_app, print_json, staff_actor
 from cli.usage import JSON_OPTION, CommandGroup
 from locales import staff_gettext as _
-from services.audit import cli_actor
 from services.views import QueuedMessageView
 
 outbox_app = CommandGroup(help="Messages waiting to be sent, or that failed (never their content).")
@@ -59,7 +58,7 @@ def outbox_list(
 
     Failed messages go out again after `wvb outbox retry`; unreachable ones cannot: the worker
     used /forget or blocked the bot."""
-    messages = call_app(lambda app: app.stuck_messages().list_messages(cli_actor(), status))
+    messages = call_app(lambda app: app.stuck_messages().list_messages(staff_actor(), status))
     if as_json:
         print_json(messages)
         return
@@ -80,7 +79,7 @@ def outbox_retry(
     """Put failed messages back in the queue (audited).
 
     Each gets a fresh set of tries; the running bot sends them within seconds."""
-    retried = call_app(lambda app: app.stuck_messages().retry(cli_actor(), message_id))
+    retried = call_app(lambda app: app.stuck_messages().retry(staff_actor(), message_id))
     if as_json:
         print_json({"retried": retried})
     elif retried:

@@ -18,20 +18,19 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from cli.common import call_app, print_json
+from cli.common import call_app, print_json, staff_actor
 from cli.usage import JSON_OPTION, CommandGroup, usage_error
 from conversations.categories import AFFECTED, CONFIDENTIALITY, OCCURRED
 from conversations.status import STAGES
 from domain.statuses import CaseStatus
 from locales import LANGUAGES, staff_gettext
-from services.audit import cli_actor, os_account
 from services.casework import CaseworkService, Remediation
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
 from services.views import CaseDetail, CaseSummary, to_json
 
 if TYPE_CHECKING:
-    from bot.app import App
+    pass
 
 T = TypeVar("T")
 
@@ -75,12 +74,8 @@ def cases_list(
 ) -> None:
     """List cases, oldest first: one line each; a quoted workplace is one the worker typed."""
 
-    async def listing(app: App) -> list[CaseSummary]:
-        # A typed workplace is what a worker wrote: left out for a role that may not read that.
-        typed = await app.staff_accounts.may_at_command_line(os_account(), "cases.read")
-        return await app.staff.list_cases(cli_actor(), status, typed_workplaces=typed)
-
-    cases = call_app(listing)
+    # A typed workplace is what a worker wrote: left out for a role that may not read that.
+    cases = call_app(lambda app: app.staff.list_cases(staff_actor(), status))
     if as_json:
         print_json(cases)
         return
@@ -147,15 +142,10 @@ def cases_show(
 ) -> None:
     """Show one case with its file and history (decrypted; the worker stays anonymous).
     Staff accounts named like an OS account need the admin or case_handler role."""
-
-    async def read(app: App, action: Callable[[StaffService], Awaitable[T]]) -> T:
-        await app.staff_accounts.require_at_command_line(os_account(), "cases.read", "cases show")
-        return await action(app.staff)
-
-    case = call_app(lambda app: read(app, lambda s: s.show_case(cli_actor(), reference)))
+    case = call_app(lambda app: app.staff.show_case(staff_actor(), reference))
     exported: list[str] | None = None
     if export_files is not None:
-        files = call_app(lambda app: read(app, lambda s: s.export_files(cli_actor(), reference)))
+        files = call_app(lambda app: app.staff.export_files(staff_actor(), reference))
         export_files.mkdir(parents=True, exist_ok=True)
         for name, content in files:
             path = export_files / name
@@ -257,7 +247,7 @@ def cases_acknowledge(
     reference: str = typer.Argument(..., help="The case reference."), as_json: bool = JSON_OPTION
 ) -> None:
     """Tell the worker their report was read (status: acknowledged)."""
-    status = casework_call(lambda s: s.acknowledge(cli_actor(), reference))
+    status = casework_call(lambda s: s.acknowledge(staff_actor(), reference))
     done(as_json, reference, status, f"{reference}: {status}; the worker is told")
 
 
@@ -268,7 +258,7 @@ def cases_status(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Move a case to acknowledged or investigating (other statuses have their own commands)."""
-    new = casework_call(lambda s: s.set_status(cli_actor(), reference, status))
+    new = casework_call(lambda s: s.set_status(staff_actor(), reference, status))
     done(as_json, reference, new, f"{reference}: {new}")
 
 
@@ -281,7 +271,7 @@ def cases_assign(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Assign the case to a staff member."""
-    casework_call(lambda s: s.assign(cli_actor(), reference, to))
+    casework_call(lambda s: s.assign(staff_actor(), reference, to))
     done(as_json, reference, None, f"{reference}: assigned to {to or 'nobody'}")
 
 
@@ -292,7 +282,7 @@ def cases_note(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Add a staff-only note to the case history."""
-    casework_call(lambda s: s.add_note(cli_actor(), reference, text))
+    casework_call(lambda s: s.add_note(staff_actor(), reference, text))
     done(as_json, reference, None, f"{reference}: note added")
 
 
@@ -303,7 +293,7 @@ def cases_reply(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Send an anonymous follow-up message to the worker (they can answer it)."""
-    casework_call(lambda s: s.reply(cli_actor(), reference, text))
+    casework_call(lambda s: s.reply(staff_actor(), reference, text))
     done(as_json, reference, None, f"{reference}: message queued for the worker")
 
 
@@ -328,7 +318,7 @@ def cases_remediate(
     if site_sample < 0:
         usage_error("--site-sample takes a number of workers, 0 or more")
     status = casework_call(
-        lambda s: s.remediate(cli_actor(), reference, remediation, site_sample=site_sample)
+        lambda s: s.remediate(staff_actor(), reference, remediation, site_sample=site_sample)
     )
     done(as_json, reference, status, f"{reference}: {status}; the worker is asked to confirm")
 
@@ -346,7 +336,7 @@ def cases_close(
 ) -> None:
     """Close a case. Refused unless workers confirmed the fix, or --unvalidated --reason."""
     status = casework_call(
-        lambda s: s.close(cli_actor(), reference, unvalidated=unvalidated, reason=reason)
+        lambda s: s.close(staff_actor(), reference, unvalidated=unvalidated, reason=reason)
     )
     done(as_json, reference, status, f"{reference}: {status}")
 
@@ -359,7 +349,7 @@ def cases_purge(
     """Delete the case's content now: entries, files, note and reason texts, validations and
     queued messages (audited). Status, categories, workplace and dates to the day remain, so
     the case still counts. Cannot be undone."""
-    result = call_app(lambda app: app.retention.purge(cli_actor(), reference))
+    result = call_app(lambda app: app.retention.purge(staff_actor(), reference))
     if as_json:
         print_json(result)
         return
@@ -384,7 +374,7 @@ def workplaces_add(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Add a workplace to the list workers pick from (or re-activate or update it)."""
-    workplace = call(lambda service: service.add_workplace(cli_actor(), name, country, timezone))
+    workplace = call(lambda service: service.add_workplace(staff_actor(), name, country, timezone))
     if as_json:
         print_json(workplace)
     else:
@@ -411,7 +401,7 @@ def workplaces_remove(
     name: str = typer.Argument(..., help="The workplace's name."), as_json: bool = JSON_OPTION
 ) -> None:
     """Stop offering a workplace (its cases keep it)."""
-    call(lambda service: service.remove_workplace(cli_actor(), name))
+    call(lambda service: service.remove_workplace(staff_actor(), name))
     if as_json:
         print_json({"name": name, "active": False})
     else:
@@ -430,7 +420,7 @@ def contacts_set(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Set the emergency contacts for a country and language."""
-    contact = call(lambda service: service.set_contacts(cli_actor(), country, language, text))
+    contact = call(lambda service: service.set_contacts(staff_actor(), country, language, text))
     if as_json:
         print_json(contact)
     else:
@@ -466,7 +456,7 @@ def staff_add(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Register (or update) a staff member; with --telegram-id they get staff commands there."""
-    member = staff_accounts_call(lambda a: a.add(cli_actor(), name, role, telegram_id))
+    member = staff_accounts_call(lambda a: a.add(staff_actor(), name, role, telegram_id))
     if as_json:
         print_json({"name": member.name, "role": member.role})
     else:
@@ -490,7 +480,7 @@ def staff_remove(
     name: str = typer.Argument(..., help="The staff member's name."), as_json: bool = JSON_OPTION
 ) -> None:
     """Remove a staff member's access (their past actions stay in the audit log)."""
-    staff_accounts_call(lambda a: a.remove(cli_actor(), name))
+    staff_accounts_call(lambda a: a.remove(staff_actor(), name))
     if as_json:
         print_json({"name": name, "active": False})
     else:

@@ -11,9 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import call_app, print_json
+from cli.common import call_app, print_json, staff_actor
 from cli.usage import JSON_OPTION, CommandGroup
-from services.audit import cli_actor
 from services.whatsapp_templates import WhatsAppTemplateView
 
 whatsapp_app = CommandGroup(help="The WhatsApp channel: what staff configure for it.")
@@ -67,7 +66,7 @@ def templates_set(
 ) -> None:
     """Name the template sent to workers of LANG whose 24-hour window is closed (audited)."""
     view = call_app(
-        lambda app: app.whatsapp_templates.set(cli_actor(), language, name, template_language)
+        lambda app: app.whatsapp_templates.set(staff_actor(), language, name, template_language)
     )
     if as_json:
         print_json(view)
@@ -81,7 +80,7 @@ def templates_remove(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Stop sending LANG's own template; those workers get the fallback's (audited)."""
-    view = call_app(lambda app: app.whatsapp_templates.remove(cli_actor(), language))
+    view = call_app(lambda app: app.whatsapp_templates.remove(staff_actor(), language))
     if as_json:
         print_json(view)
     else:

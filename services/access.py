@@ -13,13 +13,14 @@ import logging
 from domain.access import PERMISSIONS, REFUSED, Actor, ActorLike, Forbidden
 from services import audit
 from storage.database import Database
+from storage.repositories import CaseRepository
 
 log = logging.getLogger(__name__)
 
 
 async def refuse(database: Database, actor: Actor, action: str, why: str) -> None:
     """Audit a refusal (in its own transaction, since the action's is rolled back)."""
-    log.warning("staff action %s refused: %s", action, why)
+    log.info("staff action %s refused: %s", action, why)
     async with database.transaction() as session:
         audit.record(session, actor.audit_name, "staff.refused", None, command=action, why=why)
 
@@ -44,4 +45,22 @@ async def require_case(
     raise Forbidden("this case is not assigned to you")
 
 
-__all__ = ["PERMISSIONS", "Actor", "ActorLike", "Forbidden", "refuse", "require", "require_case"]
+async def require_case_access(
+    database: Database, actor: ActorLike, permission: str, reference: str, action: str
+) -> Actor:
+    """``require``, and for a case handler who works only on assigned cases, that this case is
+    assigned to them. Checked in a short read of its own before the action's transaction, so a
+    refusal is audited without waiting on the action's write lock."""
+    who = await require(database, actor, permission, action)
+    if who.assigned_only:
+        async with database.sessions() as session:
+            case = await CaseRepository(session).named(reference)
+            assigned_to = case.assigned_to
+        await require_case(database, who, assigned_to, action)
+    return who
+
+
+__all__ = [
+    "PERMISSIONS", "Actor", "ActorLike", "Forbidden", "refuse", "require", "require_case",
+    "require_case_access",
+]  # fmt: skip

@@ -32,7 +32,7 @@ from domain.errors import NotFound, Refusal
 from domain.statuses import BROADCAST_ENDED, BroadcastState, DeliveryStatus, OutsideWindow
 from locales import LANGUAGES, translator
 from services import audit
-from services.access import ActorLike
+from services.access import ActorLike, require
 from services.reporters import reporter_id
 from services.window_hold import BROADCAST_HOLD_DAYS, HELD_REASON
 from storage.crypto import Keyring
@@ -298,6 +298,7 @@ class BroadcastService:
         fallback: str = "skip",
         outside_window: str = OutsideWindow.SKIP,
     ) -> dict[str, Any]:
+        actor = await require(self.database, actor, "broadcasts", "broadcast.create")
         texts = self._check_texts(texts)
         self._check_fallback(fallback)
         self._check_outside_window(outside_window)
@@ -452,6 +453,7 @@ class BroadcastService:
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def cancel(self, actor: ActorLike, broadcast_id: int) -> dict[str, Any]:
+        actor = await require(self.database, actor, "broadcasts", "broadcast.cancel")
         async with self.database.transaction() as session:
             broadcast = await session.get(Broadcast, broadcast_id)
             if broadcast is None:
@@ -479,6 +481,7 @@ class BroadcastService:
     async def status(
         self, actor: ActorLike, broadcast_id: int, *, audited: bool = True
     ) -> dict[str, Any]:
+        actor = await require(self.database, actor, "broadcasts", "broadcast.status")
         now = utc_now()
         async with self.database.transaction() as session:
             broadcast = await session.get(Broadcast, broadcast_id)
@@ -595,6 +598,7 @@ class BroadcastService:
         self, actor: ActorLike, reference: str, tag: str, *, remove: bool = False
     ) -> None:
         """Tag (or untag) the worker who reported a case, for segments; staff never see who."""
+        actor = await require(self.database, actor, "broadcasts", "broadcast.tag")
         tag = check_tag(tag)
         async with self.database.transaction() as session:
             case = await CaseRepository(session).named(reference)

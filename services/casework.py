@@ -31,7 +31,7 @@ from domain.statuses import TERMINAL, CaseStatus
 from locales import LANGUAGES
 from media.sandbox import CleaningSandbox
 from services import audit, lifecycle
-from services.access import ActorLike
+from services.access import ActorLike, require_case_access
 from services.cases import (
     CasePolicy,
     case_purpose,
@@ -125,7 +125,7 @@ class CaseworkService:
         session.add(
             CaseEvent(
                 case_id=case.id,
-                actor=actor,
+                actor=str(actor),
                 action=action,
                 from_status=case.status if new_status else None,
                 to_status=new_status,
@@ -156,6 +156,9 @@ class CaseworkService:
     # -- staff -------------------------------------------------------------------------------
 
     async def acknowledge(self, actor: ActorLike, reference: str) -> str:
+        actor = await require_case_access(
+            self.database, actor, "cases.change", reference, "case.acknowledge"
+        )
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
             new_status = lifecycle.staff_sets(case.status, CaseStatus.ACKNOWLEDGED)
@@ -169,6 +172,9 @@ class CaseworkService:
         return status
 
     async def set_status(self, actor: ActorLike, reference: str, status: str) -> str:
+        actor = await require_case_access(
+            self.database, actor, "cases.change", reference, "case.status"
+        )
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
             new_status = lifecycle.staff_sets(case.status, status)
@@ -178,6 +184,9 @@ class CaseworkService:
 
     async def assign(self, actor: ActorLike, reference: str, staff_name: str) -> None:
         """Give the case to a staff member (an empty name takes it back)."""
+        actor = await require_case_access(
+            self.database, actor, "cases.change", reference, "case.assign"
+        )
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
             name = staff_name.strip() or None
@@ -195,6 +204,9 @@ class CaseworkService:
 
     async def add_note(self, actor: ActorLike, reference: str, text: str) -> None:
         """A staff-only note: never shown to the worker."""
+        actor = await require_case_access(
+            self.database, actor, "cases.change", reference, "case.note"
+        )
         if not text.strip():
             raise Refusal("text", "must not be empty")
         async with self.database.transaction() as session:
@@ -204,6 +216,9 @@ class CaseworkService:
 
     async def reply(self, actor: ActorLike, reference: str, text: str) -> None:
         """An anonymous follow-up message to the worker, who can answer with the button."""
+        actor = await require_case_access(
+            self.database, actor, "cases.change", reference, "case.reply"
+        )
         if not text.strip():
             raise Refusal("text", "must not be empty")
         async with self.database.transaction() as session:
@@ -226,6 +241,9 @@ class CaseworkService:
         self, actor: ActorLike, reference: str, remediation: Remediation, site_sample: int = 0
     ) -> str:
         """Record what the employer or buyer says was done; ask the worker if it is true."""
+        actor = await require_case_access(
+            self.database, actor, "cases.change", reference, "case.remediate"
+        )
         if not remediation.summary.strip():
             raise Refusal("summary", "must not be empty")
         for language in remediation.translations:
@@ -331,6 +349,9 @@ class CaseworkService:
     async def close(
         self, actor: ActorLike, reference: str, *, unvalidated: bool, reason: str | None
     ) -> str:
+        actor = await require_case_access(
+            self.database, actor, "cases.change", reference, "case.close"
+        )
         async with self.database.transaction() as session:
             case = await self._case(session, reference)
             if case.status == CaseStatus.CLOSED and not unvalidated:

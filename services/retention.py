@@ -27,7 +27,7 @@ from domain.history import CaseAction
 from domain.parties import SYSTEM_ACTOR
 from domain.statuses import TERMINAL, OutboxStatus
 from services import audit
-from services.access import ActorLike
+from services.access import ActorLike, require
 from services.outbox import Outbox
 from storage.database import Database
 from storage.models import (
@@ -102,7 +102,7 @@ async def purge_content(
     if case.ended_at is not None:
         case.ended_at = to_the_day(case.ended_at)
     case.purged_at = to_the_day(now)
-    session.add(CaseEvent(case_id=case_id, actor=actor, action=CaseAction.CONTENT_PURGED,
+    session.add(CaseEvent(case_id=case_id, actor=str(actor), action=CaseAction.CONTENT_PURGED,
                           at=to_the_day(now)))  # fmt: skip
     await session.flush()
     return PurgeResult(
@@ -148,6 +148,7 @@ class RetentionService:
 
     async def purge(self, actor: ActorLike, reference: str) -> PurgeResult:
         """Staff delete one case's content now (audited). A case purged before stays so."""
+        actor = await require(self.database, actor, "staff.manage", "case.purge")
         async with self.database.transaction() as session:
             case = await CaseRepository(session).named(reference, lock=True)
             if case.purged_at is not None:

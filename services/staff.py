@@ -18,7 +18,7 @@ from domain.parties import Respondent
 from domain.statuses import CaseStatus
 from locales import LANGUAGES
 from services import audit
-from services.access import ActorLike
+from services.access import ActorLike, require, require_case_access
 from services.cases import ANY, case_purpose, entry_purpose
 from services.reporters import reporter_id
 from services.views import (
@@ -90,8 +90,14 @@ class StaffService:
         )
 
     async def list_cases(
-        self, actor: ActorLike, status: str | None = None, *, typed_workplaces: bool = False
+        self, actor: ActorLike, status: str | None = None, *, typed_workplaces: bool | None = None
     ) -> list[CaseSummary]:
+        """Every case (an ``assigned_only`` handler: theirs), oldest first. A workplace the worker
+        typed is shown only to those who may read what workers wrote (``typed_workplaces``
+        defaults to that)."""
+        who = await require(self.database, actor, "cases.view", "cases.list")
+        if typed_workplaces is None:
+            typed_workplaces = who.may("cases.read")
         if status is not None and status not in set(CaseStatus):
             raise Refusal(
                 "status", f"unknown status {status!r}; use one of: {', '.join(CaseStatus)}"
@@ -100,15 +106,20 @@ class StaffService:
             query = select(Case).options(selectinload(Case.workplace)).order_by(Case.id)
             if status is not None:
                 query = query.where(Case.status == status)
+            if who.assigned_only:
+                query = query.where(Case.assigned_to == who.staff_name)
             cases = (await session.execute(query)).scalars().all()
             audit.record(
-                session, actor, "cases.list", None, status=status, count=len(cases),
+                session, who, "cases.list", None, status=status, count=len(cases),
                 typed_workplaces=typed_workplaces,
             )  # fmt: skip
             return [self._summary(case, typed_workplace=typed_workplaces) for case in cases]
 
     async def case_overview(self, actor: ActorLike, reference: str) -> CaseOverview:
         """The summary and the size of the file, decrypting nothing (audited as a summary)."""
+        actor = await require_case_access(
+            self.database, actor, "cases.view", reference, "case.summary"
+        )
         async with self.database.transaction() as session:
             case = await CaseRepository(session).named(reference, load=_CASE_FILE)
             audit.record(session, actor, "case.summary", case.reference)
@@ -116,6 +127,9 @@ class StaffService:
             return CaseOverview(self._summary(case), texts, len(case.entries) - texts)
 
     async def show_case(self, actor: ActorLike, reference: str) -> CaseDetail:
+        actor = await require_case_access(
+            self.database, actor, "cases.read", reference, "case.view"
+        )
         async with self.database.transaction() as session:
             case = await CaseRepository(session).named(reference, load=_CASE_FILE)
             audit.record(session, actor, "case.view", case.reference)
@@ -193,6 +207,9 @@ class StaffService:
     async def export_files(self, actor: ActorLike, reference: str) -> list[tuple[str, bytes]]:
         """Decrypted evidence files of a case, as (file name, content), for a staff member's
         own machine. Audited separately from viewing."""
+        actor = await require_case_access(
+            self.database, actor, "cases.read", reference, "case.export"
+        )
         await self.show_case(actor, reference)  # the view is audited too, as before
         files: list[tuple[str, bytes]] = []
         async with self.database.transaction() as session:
@@ -213,6 +230,7 @@ class StaffService:
     async def add_workplace(
         self, actor: ActorLike, name: str, country: str | None, timezone: str | None = None
     ) -> WorkplaceView:
+        actor = await require(self.database, actor, "staff.manage", "workplace.add")
         name = name.strip()
         if not name or len(name) > 200:
             raise Refusal("name", "a workplace name needs 1 to 200 characters")
@@ -250,6 +268,7 @@ class StaffService:
             return [ListedWorkplace(w.id, w.name, w.country, w.timezone, w.active) for w in rows]
 
     async def remove_workplace(self, actor: ActorLike, name: str) -> None:
+        actor = await require(self.database, actor, "staff.manage", "workplace.remove")
         async with self.database.transaction() as session:
             workplace = await session.scalar(select(Workplace).where(Workplace.name == name))
             if workplace is None:
@@ -261,6 +280,7 @@ class StaffService:
         self, actor: ActorLike, country: str, language: str, text: str
     ) -> ContactView:
         """Set (or replace) the contacts for a country and a language; returns them as stored."""
+        actor = await require(self.database, actor, "staff.manage", "contacts.set")
         country = country.upper() if country != ANY else ANY
         if country != ANY and (len(country) != 2 or not country.isalpha()):
             raise Refusal("country", "must be a two-letter ISO country code, or * for any")

@@ -11,6 +11,7 @@ from domain.access import Actor, ActorLike
 from domain.errors import NotFound, Refusal
 from domain.parties import StaffRole
 from services import audit
+from services.access import require
 from storage.crypto import Keyring, Pseudonymizer
 from storage.database import Database
 from storage.models import StaffMember
@@ -61,6 +62,7 @@ class StaffAccounts:
         self.keyring = keyring
 
     async def add(self, actor: ActorLike, name: str, role: str, telegram_id: int | None) -> Staff:
+        actor = await require(self.database, actor, "staff.manage", "staff.add")
         name = name.strip()
         if not name or len(name) > 64:
             raise Refusal("name", "a staff name needs 1 to 64 characters")
@@ -80,6 +82,7 @@ class StaffAccounts:
         return Staff(name, role)
 
     async def remove(self, actor: ActorLike, name: str) -> None:
+        actor = await require(self.database, actor, "staff.manage", "staff.remove")
         async with self.database.transaction() as session:
             member = await session.scalar(select(StaffMember).where(StaffMember.name == name))
             if member is None:
@@ -121,28 +124,14 @@ class StaffAccounts:
                 seal_staff(member, self.keyring)
             return Staff(member.name, member.role)
 
-    async def require_at_command_line(
-        self, account: str | None, permission: str, command: str
-    ) -> None:
-        """At the command line a staff member is the active staff account named like their OS
-        account (``services.audit.os_account``). Refused (audited) when that account's role
-        lacks ``permission``. An OS account with no staff account is the server's operator, who
-        holds the keys: a role would be no boundary for them, so it is not refused."""
+    async def command_line_actor(self, account: str | None, audit_name: str) -> Actor:
+        """Who acts at the command line: the active staff account named like the OS account
+        (``services.audit.os_account``), with its role, or else the server's operator, who holds
+        the keys (a role would be no boundary for them)."""
         member = await self._command_line_member(account)
-        if member is None or member.may(permission):
-            return
-        await self.refused(f"cli:{account}", command, f"role {member.role}")
-        raise Refusal(
-            None,
-            f"your staff role ({member.role}) cannot read what workers wrote; "
-            "an admin or a case handler can",
-        )
-
-    async def may_at_command_line(self, account: str | None, permission: str) -> bool:
-        """Whether the command line's user has ``permission``, refusing nothing: a listing
-        leaves out what they may not read instead (same rule as ``require_at_command_line``)."""
-        member = await self._command_line_member(account)
-        return member is None or member.may(permission)
+        if member is None:
+            return Actor.operator(audit_name)
+        return member.acting_on("cli")
 
     async def _command_line_member(self, account: str | None) -> Staff | None:
         if account is None:

@@ -15,7 +15,7 @@ from domain.errors import NotFound, Refusal
 from domain.parties import Side
 from domain.statuses import OutboxStatus
 from services import audit
-from services.access import ActorLike
+from services.access import ActorLike, require
 from services.outbox import NO_CHANNEL
 from services.views import QueuedMessageView
 from services.window_hold import HELD_REASON
@@ -48,6 +48,7 @@ class StuckMessages:
     ) -> list[QueuedMessageView]:
         """Messages not sent (or only those in ``status``), oldest first. Audited like
         ``cases list``: the view names case references."""
+        actor = await require(self.database, actor, "staff.manage", "outbox.list")
         if status is not None and status not in STUCK_STATUSES:
             raise Refusal(
                 "status", f"unknown status {status!r}; use one of: {', '.join(STUCK_STATUSES)}"
@@ -90,6 +91,7 @@ class StuckMessages:
         """Put failed messages (all, or the one ``message_id``) back in the queue, due now,
         with a fresh allowance of attempts: a message that failed for good has spent them all,
         and one retry would fail it again at once. Returns the ids put back."""
+        actor = await require(self.database, actor, "staff.manage", "outbox.retry")
         async with self.database.transaction() as session:
             if message_id is not None:
                 found = await session.get(OutboxMessage, message_id)

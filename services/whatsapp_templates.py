@@ -31,7 +31,7 @@ from sqlalchemy import select
 from domain.errors import NotFound, Refusal
 from locales import LANGUAGES, SOURCE_LANGUAGE
 from services import audit
-from services.access import ActorLike
+from services.access import ActorLike, require
 from storage.database import Database
 from storage.models import WhatsAppTemplate, utc_now
 
@@ -150,6 +150,7 @@ class WhatsAppTemplates:
     ) -> WhatsAppTemplateView:
         """Name the template for workers of ``language`` (replacing any), approved at Meta in
         ``template_language`` (default: ``language`` itself). Audited."""
+        actor = await require(self.database, actor, "staff.manage", "whatsapp.template.set")
         check_language(language)
         check_name(name)
         code = check_template_language(template_language or language, language)
@@ -169,6 +170,7 @@ class WhatsAppTemplates:
     async def remove(self, actor: ActorLike, language: str) -> WhatsAppTemplateView:
         """Stop sending a template of its own to workers of ``language`` (they get the
         fallback's). Audited; returns what was removed."""
+        actor = await require(self.database, actor, "staff.manage", "whatsapp.template.remove")
         check_language(language)
         async with self.database.transaction() as session:
             row = await session.get(WhatsAppTemplate, language)

@@ -19,14 +19,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import typer
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from typer.core import TyperArgument, TyperOption
 from typer.testing import CliRunner
 
 from cli.main import app
 from services.cases import case_purpose
 from storage.database import Database
-from storage.models import Case, Workplace
+from storage.models import Case, StaffMember, Workplace
 from tests.case_factory import app_keyring, insert_case
 from tests.conftest import Backend
 
@@ -275,16 +275,31 @@ async def test_the_case_list_is_one_line_per_case_in_80_columns_with_the_workpla
 
 
 @pytest.mark.parametrize("backend", ["sqlite-memory"], indirect=True)
-async def test_a_viewer_lists_cases_without_the_workplace_a_worker_typed(
+async def test_a_viewer_at_the_command_line_sees_no_cases_and_cannot_promote_themselves(
     backend: Backend, tmp_path: Path
 ) -> None:
+    """A viewer sees reports only (issue 13): their OS account's staff role holds at the command
+    line too, refused in one line, and they cannot give themselves another role."""
     env, _ = await _cases(backend)
     account = pwd.getpwuid(os.getuid()).pw_name
     assert run("staff", "add", account, "--role", "viewer", cwd=tmp_path, env=env).returncode == 0
     for words in (("cases", "list"), ("cases", "list", "--json")):
         listed = run(*words, cwd=tmp_path, env=env)
-        assert listed.returncode == 0, listed.stderr
-        assert "Sunrise Knit" not in listed.stdout, "what a worker wrote is not for a viewer"
-        assert "Golden Thread" in listed.stdout
-    run("staff", "add", account, "--role", "case_handler", cwd=tmp_path, env=env)
-    assert "Sunrise Knit" in run("cases", "list", cwd=tmp_path, env=env).stdout
+        assert listed.returncode == 1
+        assert listed.stdout == ""
+        assert listed.stderr.strip().splitlines() == [
+            "error: your staff role (viewer) cannot see cases; an admin or a case handler can"
+        ]
+    promoted = run("staff", "add", account, "--role", "case_handler", cwd=tmp_path, env=env)
+    assert promoted.returncode == 1, "a viewer cannot make themselves a case handler"
+    database = Database(backend.database_url)  # the operator, with the account gone, can
+    try:
+        async with database.transaction() as session:
+            await session.execute(delete(StaffMember).where(StaffMember.name == account))
+    finally:
+        await database.dispose()
+    added = run("staff", "add", account, "--role", "case_handler", cwd=tmp_path, env=env)
+    assert added.returncode == 0, added.stderr
+    listed = run("cases", "list", cwd=tmp_path, env=env)
+    assert "Sunrise Knit" in listed.stdout
+    assert "Golden Thread" in listed.stdout

@@ -132,7 +132,10 @@ async def test_only_admins_and_case_handlers_read_case_content_at_the_command_li
     assert refused.stdout == ""
     assert "viewer" in refused.stderr
     listed = await run_wvb(env, "cases", "list", "--json")
-    assert listed.returncode == 0, "a summary is for every role"
-    await run_wvb(env, "staff", "add", account, "--role", "case_handler")
+    assert listed.returncode == 1, "a viewer sees reports only"
+    promoted = await run_wvb(env, "staff", "add", account, "--role", "case_handler")
+    assert promoted.returncode == 1, "nor can they promote themselves"
+    async with open_app(settings) as app:
+        await app.staff_accounts.add("cli:operator", account, "case_handler", None)
     allowed = await run_wvb(env, "cases", "show", "K7M3-9Q2X", "--json")
     assert allowed.returncode == 0, allowed.stderr

@@ -46,24 +46,27 @@ class StaffChat:
         staff: StaffService,
         casework: CaseworkService,
         broadcasts: BroadcastService | None = None,
+        console_url: str | None = None,
     ) -> None:
+        self.console_url = console_url.rstrip("/") if console_url else None
         self.accounts = accounts
         self.staff = staff
         self.casework = casework
         self.broadcasts = broadcasts
-        self.handlers: dict[str, tuple[str, Handler]] = {
-            "cases": ("cases.view", self.cases),
-            "case": ("cases.view", self.case),
-            "ack": ("cases.change", self.ack),
-            "note": ("cases.change", self.note),
-            "assign": ("cases.change", self.assign),
-            "reply": ("cases.change", self.reply),
-            "remediate": ("cases.change", self.remediate),
-            "close": ("cases.change", self.close),
+        # The services check each member's role (services/access.py), as for every surface.
+        self.handlers: dict[str, Handler] = {
+            "cases": self.cases,
+            "case": self.case,
+            "ack": self.ack,
+            "note": self.note,
+            "assign": self.assign,
+            "reply": self.reply,
+            "remediate": self.remediate,
+            "close": self.close,
         }
         if broadcasts is not None:
-            self.handlers["broadcast"] = ("broadcasts", self.broadcast)
-            self.handlers["bstatus"] = ("broadcasts", self.broadcast_status)
+            self.handlers["broadcast"] = self.broadcast
+            self.handlers["bstatus"] = self.broadcast_status
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -78,12 +81,8 @@ class StaffChat:
         if member is None:
             await self.accounts.refused("unregistered", name, "not a registered staff member")
             return None
-        permission, handler = self.handlers[name]
-        if not member.may(permission):
-            await self.accounts.refused(member.actor, name, f"role {member.role}")
-            return f"Your role ({member.role}) cannot use /{name}."
         try:
-            answer = await handler(member, args.strip())
+            answer = await self.handlers[name](member, args.strip())
         except Refusal as refusal:
             answer = self.refused(name, refusal)
         return answer
@@ -125,8 +124,11 @@ class StaffChat:
                 f"received {case.created_at:%Y-%m-%d} · acknowledge by "
                 f"{case.acknowledge_due_at:%Y-%m-%d} · respond by {case.response_due_at:%Y-%m-%d}",
                 f"in the file: {overview.texts} message(s), {overview.files} file(s)",
-                f"Read it on the server: wvb cases show {case.reference} "
-                "(admin or case handler; not shown in a messenger).",
+                # What the worker wrote is never posted into a messenger: the link opens the
+                # case page, behind the console's login.
+                f"Open it in the staff console: {self.console_url}/cases/{case.reference}"
+                if self.console_url
+                else f"Read it on the server: wvb cases show {case.reference}",
             ]
         )
 
