@@ -160,6 +160,19 @@ def run() -> None:
     run_until_stopped(lambda stop: serve(settings, stop))
 
 
+@app.command("console")
+def console() -> None:
+    """Serve the staff web console on WVB_CONSOLE_LISTEN (default 127.0.0.1:8081) until SIGINT
+    or SIGTERM. Run it beside `wvb run`, on the same database and Redis; behind a reverse proxy
+    with TLS for anyone not on this machine (README, "The staff console")."""
+    settings = settings_or_exit()
+    from bot.logging_setup import configure_logging
+    from web.app import run_console
+
+    configure_logging(settings.log_level, settings.log_secrets())
+    run_until_stopped(lambda stop: run_console(settings, stop))
+
+
 @app.command("chat")
 def chat(
     identity: str = typer.Option(

@@ -6,6 +6,7 @@ done is a ``domain.errors.Refusal`` naming the field and the reason."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
@@ -15,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from conversations.categories import CATEGORIES
 from domain.errors import NotFound, Refusal
 from domain.parties import Respondent
-from domain.statuses import CaseStatus
+from domain.statuses import OPEN, CaseStatus
 from locales import LANGUAGES
 from services import audit
 from services.access import ActorLike, require, require_case_access
@@ -25,7 +26,9 @@ from services.views import (
     CaseDetail,
     CaseEntryView,
     CaseEventView,
+    CaseFilter,
     CaseOverview,
+    CasePage,
     CaseSummary,
     ContactView,
     ListedWorkplace,
@@ -50,7 +53,23 @@ StaffError = Refusal
 #: Site-validation counts are shown to staff only when at least this many workers answered, so
 #: no single worker's answer can be picked out.
 MIN_GROUP_SIZE = 5
+
+
 #: What a case view loads with the case.
+def case_overdue(case: Case, now: datetime) -> bool:
+    """Past a deadline: not acknowledged by the acknowledgement target, or still open past the
+    response target (the clocks of ``services/cases.py``)."""
+    ack_due = _aware(case.acknowledge_due_at)
+    response_due = _aware(case.response_due_at)
+    if case.status == CaseStatus.RECEIVED and ack_due < now:
+        return True
+    return case.status in OPEN and response_due < now
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 _CASE_FILE = (selectinload(Case.workplace), selectinload(Case.entries), selectinload(Case.events))
 
 
@@ -224,6 +243,71 @@ class StaffService:
                 files.append((f"{case.reference}-{entry.id}-{entry.kind}.{extension}", plain))
             audit.record(session, actor, "case.export", case.reference, files=len(files))
         return files
+
+    async def evidence_file(
+        self, actor: ActorLike, reference: str, entry_id: int
+    ) -> tuple[str, str, bytes]:
+        """One evidence file of a case, decrypted, as (file name, MIME type, content): for the
+        console, which shows a cleaned image inline and offers other files for download.
+        Audited (``case.file``) each time it is opened."""
+        actor = await require_case_access(
+            self.database, actor, "cases.read", reference, "case.file"
+        )
+        async with self.database.transaction() as session:
+            case = await CaseRepository(session).named(
+                reference, load=(selectinload(Case.entries),)
+            )
+            entry = next((e for e in case.entries if e.id == entry_id and e.kind != "text"), None)
+            if entry is None:
+                raise NotFound("file", f"no file {entry_id} in case {case.reference}")
+            plain = self.keyring.decrypt(entry.ciphertext, self._entry_purpose(case, entry))
+            mime_type = entry.mime_type.split(";")[0].strip() or "application/octet-stream"
+            extension = mime_type.split("/")[-1] or "bin"
+            audit.record(session, actor, "case.file", case.reference, entry=entry.id)
+            return f"{case.reference}-{entry.id}-{entry.kind}.{extension}", mime_type, plain
+
+    async def find_cases(
+        self, actor: ActorLike, filters: CaseFilter, *, now: datetime | None = None
+    ) -> CasePage:
+        """The case list of the console: filtered, newest first, one page of it. Audited as
+        ``cases.list`` with the filters (which hold no worker's words)."""
+        who = await require(self.database, actor, "cases.view", "cases.list")
+        if filters.status is not None and filters.status not in set(CaseStatus):
+            raise Refusal("status", f"unknown status {filters.status!r}")
+        now = now or datetime.now(UTC)
+        async with self.database.transaction() as session:
+            query = select(Case).options(selectinload(Case.workplace)).order_by(Case.id.desc())
+            if filters.status is not None:
+                query = query.where(Case.status == filters.status)
+            if filters.workplace_id is not None:
+                query = query.where(Case.workplace_id == filters.workplace_id)
+            if filters.urgent:
+                query = query.where(Case.urgent.is_(True))
+            if who.assigned_only:
+                query = query.where(Case.assigned_to == who.staff_name)
+            elif filters.assigned_to is not None:
+                query = query.where(Case.assigned_to == filters.assigned_to)
+            cases = [
+                case
+                for case in (await session.execute(query)).scalars().all()
+                if (filters.category is None or filters.category in case.categories)
+                and (not filters.overdue or case_overdue(case, now))
+            ]
+            audit.record(
+                session, who, "cases.list", None, status=filters.status,
+                count=len(cases), filters=filters.describe(),
+            )  # fmt: skip
+            start = (filters.page - 1) * filters.per_page
+            shown = cases[start : start + filters.per_page]
+            return CasePage(
+                total=len(cases),
+                page=filters.page,
+                per_page=filters.per_page,
+                cases=[
+                    self._summary(case, typed_workplace=who.may("cases.read")) for case in shown
+                ],
+                overdue={case.reference for case in shown if case_overdue(case, now)},
+            )
 
     # -- configuration the report conversation offers ------------------------------------------
 

@@ -164,3 +164,38 @@ class QueuedMessageView:
     # WhatsApp: waiting for the worker to write (their 24-hour window was closed; a neutral
     # template asked them to); ``last_error`` says so.
     held_for_window: bool = False
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What the console's case list is narrowed to (every field optional), and which page."""
+
+    status: str | None = None
+    category: str | None = None
+    workplace_id: int | None = None
+    urgent: bool = False
+    overdue: bool = False
+    assigned_to: str | None = None
+    page: int = 1
+    per_page: int = 25
+
+    def describe(self) -> dict[str, object]:
+        """The filters for the audit log (codes and flags only)."""
+        return {
+            key: value
+            for key, value in vars(self).items()
+            if value not in (None, False) and key not in ("page", "per_page")
+        }
+
+
+@dataclass(frozen=True)
+class CasePage:
+    total: int
+    page: int
+    per_page: int
+    cases: list[CaseSummary]
+    overdue: set[str]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
