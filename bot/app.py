@@ -63,6 +63,7 @@ from services.key_canary import KeyEvidence, KeyVerdict, check_and_record, read_
 from services.key_rotation import KeyRotation
 from services.outbox import Outbox, StaffDestination
 from services.quotas import QuotaPolicy, WorkerQuotas
+from services.reports import ReportService
 from services.retention import RetentionPolicy, RetentionService
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
@@ -159,6 +160,7 @@ class App:
     learning: LearningService
     staff: StaffService
     staff_accounts: StaffAccounts
+    reports: ReportService
     broadcasts: BroadcastService
     case_clock: CaseClock
     retention: RetentionService
@@ -633,6 +635,7 @@ async def build_app(
         learning=learning,
         staff=StaffService(database, keyring),
         staff_accounts=StaffAccounts(database, pseudonymizer, keyring),
+        reports=ReportService(database),
         broadcasts=BroadcastService(database, broadcast_policy(settings), keyring),
         case_clock=CaseClock(database, outbox),
         retention=retention,

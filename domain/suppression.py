@@ -25,6 +25,7 @@ export, and it is tested on its own (tests/test_suppression.py).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -179,14 +180,16 @@ def suppress(
     method finds so that none of them can be worked out from the rest (module docstring)."""
     order = {key: index for index, key in enumerate(values)}
     totals = {equation.total for equation in equations}
+    sums = Counter(key for equation in equations for key in equation.members)
     hidden = {key for key, value in values.items() if value < threshold}
 
     def next_smallest(candidates: Iterable[Key]) -> Key | None:
-        """The smallest published count; cells before totals, then the tables' own order."""
+        """The smallest published count; among equals, cells before totals, then the one in
+        fewest sums (hiding it spreads least), then the tables' own order."""
         published = [key for key in candidates if key not in hidden]
         if not published:
             return None
-        return min(published, key=lambda key: (values[key], key in totals, order[key]))
+        return min(published, key=lambda key: (values[key], key in totals, sums[key], order[key]))
 
     while True:
         if _hide_single_unknowns(equations, hidden, next_smallest):
