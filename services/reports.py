@@ -282,12 +282,14 @@ class ReportService:
                 opened = opened.where(Case.created_at < _midnight(until + timedelta(days=1)))
             facts = ReportFacts(
                 cases=await _cases(session, opened),
-                workplaces=[
-                    (row.id, row.name)
-                    for row in await session.execute(
-                        select(Workplace.id, Workplace.name).order_by(Workplace.name)
-                    )
-                ],
+                # By name in code points: the same order on every database and collation.
+                workplaces=sorted(
+                    (
+                        (id_, name)
+                        for id_, name in await session.execute(select(Workplace.id, Workplace.name))
+                    ),
+                    key=lambda workplace: workplace[1],
+                ),
                 site_answers=await _site_answers(session, opened),
                 lesson_feedback={
                     row.topic: (int(row.helpful or 0), int(row.unhelpful or 0))

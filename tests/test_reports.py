@@ -7,16 +7,14 @@ Redis."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from bot.app import App, build_app
-from conversations.ports import ReportDraft, WithdrawOutcome, WorkerRef
+from conversations.ports import WithdrawOutcome
 from domain.access import Actor, Forbidden
 from domain.answers import Answer
 from domain.errors import Refusal
@@ -24,12 +22,10 @@ from domain.parties import StaffRole
 from domain.suppression import HIDDEN, THRESHOLD
 from services.casework import Remediation
 from services.reports import Report, ReportTable
-from storage.models import AuditEntry, Case, CaseEvent, SiteQuestion, Worker, Workplace
+from storage.models import AuditEntry, Workplace
+from tests.case_factory import ACTOR, NARRATIVE, TYPED_WORKPLACE, Programme
 from tests.conftest import Backend
 
-ACTOR = "cli:tester"
-NARRATIVE = "The supervisor Somchai shouts at us every night"
-TYPED_WORKPLACE = "Sunrise Knit, building 4"
 JANUARY = datetime(2026, 1, 5, tzinfo=UTC)
 FEBRUARY = datetime(2026, 2, 9, tzinfo=UTC)
 FIRST_QUARTER = {"since": date(2026, 1, 1), "until": date(2026, 3, 31)}
@@ -42,84 +38,6 @@ async def app(backend: Backend) -> AsyncIterator[App]:
         yield app
     finally:
         await app.close()
-
-
-@dataclass(frozen=True)
-class Filed:
-    reference: str
-    worker: WorkerRef
-    code: str
-
-
-class Programme:
-    """Workers reporting and staff working on their cases, through the app's own services."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.workers = 0
-        self.workplaces: dict[str, int] = {}
-
-    async def workplace(self, name: str) -> int:
-        view = await self.app.staff.add_workplace(ACTOR, name, "TH")
-        self.workplaces[name] = view.id
-        return view.id
-
-    async def report(
-        self, categories: tuple[str, ...], workplace: str | None, opened: datetime
-    ) -> Filed:
-        self.workers += 1
-        worker = WorkerRef(f"{self.workers:064x}", "telegram", str(5000 + self.workers))
-        await self.app.profiles.save(worker, "en")
-        code = self.app.cases.new_receipt_code()
-        draft = ReportDraft(
-            key=str(uuid.uuid4()), language="en", categories=categories,
-            workplace_id=self.workplaces[workplace] if workplace else None,
-            workplace_text=None if workplace else TYPED_WORKPLACE, agency=None,
-            details=(NARRATIVE,), occurred="week", affected="few", danger_now=False,
-            confidentiality="confidential", receipt_code=code,
-        )  # fmt: skip
-        reference = (await self.app.cases.submit(worker, draft)).reference
-        await self.move(reference, opened=opened)
-        return Filed(reference, worker, code)
-
-    async def move(
-        self,
-        reference: str,
-        *,
-        opened: datetime | None = None,
-        acknowledged: datetime | None = None,
-        ended: datetime | None = None,
-    ) -> None:
-        """Put a case's moments where the story needs them (the services stamp the present)."""
-        async with self.app.database.transaction() as session:
-            case = await session.scalar(select(Case).where(Case.reference == reference))
-            assert case is not None
-            if opened is not None:
-                case.created_at = opened
-            if acknowledged is not None:
-                await session.execute(
-                    update(CaseEvent)
-                    .where(CaseEvent.case_id == case.id, CaseEvent.from_status == "received")
-                    .values(at=acknowledged)
-                )
-            if ended is not None:
-                case.ended_at = ended
-
-    async def site_answers(self, panel: list[Filed], answers: list[str]) -> None:
-        """The panel members asked about a remediation answer, one answer each."""
-        by_pseudonym = {filed.worker.pseudonym: filed.worker for filed in panel}
-        async with self.app.database.sessions() as session:
-            asked = (
-                await session.execute(
-                    select(SiteQuestion.token, Worker.pseudonym)
-                    .join(Worker, Worker.id == SiteQuestion.worker_id)
-                    .order_by(SiteQuestion.id)
-                )
-            ).all()
-        assert len(asked) == len(answers)
-        for (token, pseudonym), answer in zip(asked, answers, strict=True):
-            worker = by_pseudonym[pseudonym]
-            assert await self.app.casework.record_site_answer(worker, token, Answer(answer))
 
 
 async def a_first_quarter(app: App) -> None:
