@@ -20,8 +20,9 @@ from domain.answers import Answer
 from domain.errors import Refusal
 from domain.parties import StaffRole
 from domain.suppression import HIDDEN, THRESHOLD
+from locales import translator
 from services.casework import Remediation
-from services.reports import Report, ReportTable
+from services.reports import Report, ReportFacts, ReportTable, build_report, table_csv
 from storage.models import AuditEntry, Workplace
 from tests.case_factory import ACTOR, NARRATIVE, TYPED_WORKPLACE, Programme
 from tests.conftest import Backend
@@ -236,3 +237,16 @@ async def test_listed_workplaces_are_rows_even_without_cases(app: App) -> None:
         session.add(Workplace(name="Closed Mill", active=False))
     report = await app.reports.summary(ACTOR)
     assert report.table("by_workplace").rows == ("Closed Mill", "(unlisted)")
+
+
+def test_titles_and_labels_speak_the_staff_members_language_and_names_stay_as_they_are() -> None:
+    thai = translator("th").gettext
+    report = build_report(ReportFacts([], [(1, "Received")], {}, {}), None, None,
+                          date(2026, 3, 1))  # fmt: skip
+    workplaces = report.table("by_workplace")
+    assert workplaces.to_json(thai)["title"] == "เรื่องร้องเรียนตามที่ทำงาน"
+    assert [workplaces.row_label(row, thai) for row in range(2)] == [
+        "Received", "ที่ทำงานอื่นหรือไม่อยู่ในรายการ",
+    ], "a workplace named like a status keeps its name"  # fmt: skip
+    assert table_csv(workplaces, thai).splitlines()[0] == "ที่ทำงาน,เรื่องร้องเรียน"
+    assert report.table("by_status").row_label(0, thai) == "ส่งถึงแล้ว"
