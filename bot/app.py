@@ -63,6 +63,7 @@ from services.key_canary import KeyEvidence, KeyVerdict, check_and_record, read_
 from services.key_rotation import KeyRotation
 from services.outbox import Outbox, StaffDestination
 from services.quotas import QuotaPolicy, WorkerQuotas
+from services.reports import ReportService
 from services.retention import RetentionPolicy, RetentionService
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
@@ -162,6 +163,7 @@ class App:
     staff_accounts: StaffAccounts
     # The web console's logins and sessions (services/staff_login.py).
     staff_login: StaffLogin
+    reports: ReportService
     broadcasts: BroadcastService
     case_clock: CaseClock
     retention: RetentionService
@@ -643,6 +645,7 @@ async def build_app(
         staff_login=StaffLogin(
             database, keyring, attempts, Blinder(keys.secret_key), login_policy(settings)
         ),
+        reports=ReportService(database),
         broadcasts=BroadcastService(database, broadcast_policy(settings), keyring),
         case_clock=CaseClock(database, outbox),
         retention=retention,
