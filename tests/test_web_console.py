@@ -18,7 +18,7 @@ from domain.parties import StaffRole
 from storage.models import AuditEntry, Case, OutboxMessage
 from tests.case_factory import insert_case
 from tests.conftest import Backend
-from tests.web_client import ConsoleClient, add_staff, console_client
+from tests.web_client import add_staff, console_client
 
 REFERENCE = "K7M3-9Q2X"
 PSEUDONYM = "k7m3-9q2x" * 7
@@ -77,7 +77,8 @@ async def test_no_route_answers_without_a_session(backend: Backend) -> None:
             assert (await console.get("/login")).status_code == 200
         async with app.database.sessions() as session:
             case = await session.scalar(select(Case).where(Case.reference == REFERENCE))
-            assert case is not None and case.status == "received", "nothing changed"
+            assert case is not None
+            assert case.status == "received", "nothing changed"
 
 
 async def test_a_form_without_its_token_or_from_another_site_changes_nothing(
@@ -98,7 +99,8 @@ async def test_a_form_without_its_token_or_from_another_site_changes_nothing(
             assert (await console.post(path, headers=cross)).status_code == 403
             async with app.database.sessions() as session:
                 case = await session.scalar(select(Case).where(Case.reference == REFERENCE))
-                assert case is not None and case.status == "received"
+                assert case is not None
+                assert case.status == "received"
             assert (await console.post(path)).status_code == 303, "the real form works"
 
 
@@ -206,7 +208,9 @@ async def test_casework_from_the_case_page(backend: Backend) -> None:
             assert ">Close<" not in page.text, "no plain close before the worker's yes"
             path = f"/cases/{REFERENCE}"
             assert (await console.post(f"{path}/acknowledge")).status_code == 303
-            assert (await console.post(f"{path}/reply", {"text": "We visit on Monday."})).status_code == 303
+            assert (
+                await console.post(f"{path}/reply", {"text": "We visit on Monday."})
+            ).status_code == 303
             empty = await console.post(f"{path}/note", {"text": "  "})
             assert empty.status_code == 400
             assert "must not be empty" in empty.text
@@ -221,13 +225,15 @@ async def test_casework_from_the_case_page(backend: Backend) -> None:
             assert refused.status_code in (400, 403)
         async with app.database.sessions() as session:
             case = await session.scalar(select(Case).where(Case.reference == REFERENCE))
-            assert case is not None and case.status == "awaiting_validation"
+            assert case is not None
+            assert case.status == "awaiting_validation"
             queued = await session.scalar(
-                select(func.count()).select_from(OutboxMessage).where(
-                    OutboxMessage.case_id == case.id
-                )
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.case_id == case.id)
             )
-            assert queued is not None and queued >= 3  # acknowledgement, reply, question
+            assert queued is not None
+            assert queued >= 3
 
 
 def test_the_vendored_htmx_is_the_one_recorded() -> None:

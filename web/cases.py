@@ -103,7 +103,7 @@ async def _case_page(
         response_clock=_clock(case.response_due_at, now),
         open_case=case.status in {"received", "acknowledged", "investigating", "reopened"},
         settable=[s for s in STAFF_SETTABLE if s != case.status],
-        staff_names=staff_names, languages=LANGUAGES, categories=CATEGORIES,
+        staff_names=staff_names, categories=CATEGORIES,
         inline_images=INLINE_IMAGES,
     )  # fmt: skip
 
