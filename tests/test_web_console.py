@@ -35,6 +35,9 @@ ROUTES: list[tuple[str, str, dict[str, str], str | None]] = [
     ("POST", f"/cases/{REFERENCE}/status", {"status": "investigating"}, "cases.change"),
     ("POST", f"/cases/{REFERENCE}/remediate", {"summary": "Wages were paid."}, "cases.change"),
     ("POST", f"/cases/{REFERENCE}/close", {"reason": "The worker left."}, "cases.change"),
+    ("GET", "/reports", {}, "reports.view"),
+    ("GET", "/reports?since=2026-01-01&until=2027-12-31", {}, "reports.view"),
+    ("GET", "/reports/by_category.csv", {}, "reports.view"),
 ]
 
 
@@ -234,6 +237,24 @@ async def test_casework_from_the_case_page(backend: Backend) -> None:
             )
             assert queued is not None
             assert queued >= 3
+
+
+async def test_reports_show_small_counts_as_less_than_five(backend: Backend) -> None:
+    settings = backend.settings()
+    async with open_app(settings, upgrade_schema=True) as app:
+        await _setup(app)
+        secret = await add_staff(app, "Vi", "viewer")
+        async with console_client(app, settings) as console:
+            await console.log_in("Vi", secret)
+            page = await console.get("/reports")
+            assert page.status_code == 200
+            assert '<td class="cell-hidden">&lt;5</td>' in page.text
+            assert "<svg" in page.text
+            assert ">1<" not in page.text, "the one case is never shown as a 1"
+            csv = await console.get("/reports/by_category.csv")
+            assert csv.headers["content-type"].startswith("text/csv")
+            assert "<5" in csv.text
+            assert (await console.get("/cases")).status_code == 403, "a viewer sees reports only"
 
 
 def test_the_vendored_htmx_is_the_one_recorded() -> None:
