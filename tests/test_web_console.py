@@ -262,3 +262,22 @@ def test_the_vendored_htmx_is_the_one_recorded() -> None:
     digest = hashlib.sha256((static / "htmx-2.0.11.min.js").read_bytes()).hexdigest()
     assert digest == "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
     assert digest in (static / "VENDORED.md").read_text()
+
+
+async def test_the_console_speaks_thai_when_chosen(backend: Backend) -> None:
+    settings = backend.settings()
+    async with open_app(settings, upgrade_schema=True) as app:
+        async with console_client(app, settings) as console:
+            english = await console.get("/login")
+            assert 'lang="en"' in english.text
+            assert "Code from your authenticator app" in english.text
+            chosen = await console.get("/language?lang=th&next=/login")
+            assert chosen.status_code == 303
+            thai = await console.get("/login")
+            assert '<html lang="th">' in thai.text
+            assert "Code from your authenticator app" not in thai.text, "translated"
+            assert any("\u0e00" <= ch <= "\u0e7f" for ch in thai.text), "in Thai script"
+            browser = await console.client.get(
+                "/login", headers={"accept-language": "th-TH,th;q=0.9"}, cookies={}
+            )
+            assert 'lang="th"' in browser.text
