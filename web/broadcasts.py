@@ -88,7 +88,7 @@ def _form(
 ) -> Response:
     return render(
         request, "broadcast_new.html", status, session=session, draft=draft, preview=preview,
-        error=error, topics=topics(), languages=LANGUAGES, fallbacks=FALLBACKS,
+        error=error, topics=topics(), fallbacks=FALLBACKS,
         outside_window_choices=list(OutsideWindow),
     )  # fmt: skip
 
@@ -184,7 +184,7 @@ async def _status_page(
     template = "broadcast_progress.html" if partial else "broadcast.html"
     return render(
         request, template, status_code, session=session, b=status, bar=progress_of(status),
-        error=error, done=request.query_params.get("done"), moment=_iso, languages=LANGUAGES,
+        error=error, done=request.query_params.get("done"), moment=_iso,
     )  # fmt: skip
 
 
