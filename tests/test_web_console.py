@@ -266,8 +266,11 @@ def test_the_vendored_htmx_is_the_one_recorded() -> None:
 
 async def test_the_console_speaks_thai_when_chosen(backend: Backend) -> None:
     settings = backend.settings()
-    async with open_app(settings, upgrade_schema=True) as app:
-        async with console_client(app, settings) as console:
+    async with (
+        open_app(settings, upgrade_schema=True) as app,
+        console_client(app, settings) as console,
+    ):
+        if True:
             english = await console.get("/login")
             assert 'lang="en"' in english.text
             assert "Code from your authenticator app" in english.text
