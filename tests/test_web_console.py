@@ -270,17 +270,16 @@ async def test_the_console_speaks_thai_when_chosen(backend: Backend) -> None:
         open_app(settings, upgrade_schema=True) as app,
         console_client(app, settings) as console,
     ):
-        if True:
-            english = await console.get("/login")
-            assert 'lang="en"' in english.text
-            assert "Code from your authenticator app" in english.text
-            chosen = await console.get("/language?lang=th&next=/login")
-            assert chosen.status_code == 303
-            thai = await console.get("/login")
-            assert '<html lang="th">' in thai.text
-            assert "Code from your authenticator app" not in thai.text, "translated"
-            assert any("\u0e00" <= ch <= "\u0e7f" for ch in thai.text), "in Thai script"
-            browser = await console.client.get(
-                "/login", headers={"accept-language": "th-TH,th;q=0.9"}, cookies={}
-            )
-            assert 'lang="th"' in browser.text
+        english = await console.get("/login")
+        assert 'lang="en"' in english.text
+        assert "Code from your authenticator app" in english.text
+        chosen = await console.get("/language?lang=th&next=/login")
+        assert chosen.status_code == 303
+        thai = await console.get("/login")
+        assert '<html lang="th">' in thai.text
+        assert "Code from your authenticator app" not in thai.text, "translated"
+        assert any("\u0e00" <= ch <= "\u0e7f" for ch in thai.text), "in Thai script"
+        browser = await console.client.get(
+            "/login", headers={"accept-language": "th-TH,th;q=0.9"}, cookies={}
+        )
+        assert 'lang="th"' in browser.text
