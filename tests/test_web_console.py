@@ -6,6 +6,7 @@ and every case view in the audit log."""
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -255,6 +256,28 @@ async def test_reports_show_small_counts_as_less_than_five(backend: Backend) -> 
             assert csv.headers["content-type"].startswith("text/csv")
             assert "<5" in csv.text
             assert (await console.get("/cases")).status_code == 403, "a viewer sees reports only"
+
+
+async def test_no_page_loads_or_links_anything_from_another_site(backend: Backend) -> None:
+    """No CDN, no font or script from elsewhere: every src, href and action is this console's."""
+    settings = backend.settings()
+    async with open_app(settings, upgrade_schema=True) as app:
+        await _setup(app)
+        secret = await add_staff(app, "Ana", "admin")
+        async with console_client(app, settings) as console:
+            pages = [await console.get("/login")]
+            await console.log_in("Ana", secret)
+            for path in ("/cases", f"/cases/{REFERENCE}", "/broadcasts", "/broadcasts/new",
+                         "/reports"):  # fmt: skip
+                pages.append(await console.get(path))
+            for page in pages:
+                assert page.status_code == 200, page.request.url
+                addresses = re.findall(r'(?:src|href|action|hx-get|hx-post)="([^"]*)"', page.text)
+                assert addresses, page.request.url
+                for address in addresses:
+                    assert address.startswith(("/", "#")), (page.request.url, address)
+                assert "@import" not in page.text
+                assert "url(http" not in page.text
 
 
 def test_the_vendored_htmx_is_the_one_recorded() -> None:
