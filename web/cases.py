@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from conversations.categories import CATEGORIES
+from conversations.categories import AFFECTED, CATEGORIES, CONFIDENTIALITY, OCCURRED
 from domain.access import Forbidden
 from domain.errors import NotFound, Refusal
 from domain.statuses import CaseStatus
@@ -97,7 +97,8 @@ async def _case_page(
         response_clock=_clock(case.response_due_at, now),
         open_case=case.status in {"received", "acknowledged", "investigating", "reopened"},
         settable=[s for s in STAFF_SETTABLE if s != case.status],
-        staff_names=staff_names, categories=CATEGORIES,
+        staff_names=staff_names, categories=CATEGORIES, occurred=OCCURRED, affected=AFFECTED,
+        confidentiality=CONFIDENTIALITY,
         inline_images=INLINE_IMAGES,
     )  # fmt: skip
 
