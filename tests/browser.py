@@ -30,6 +30,7 @@ from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -111,7 +112,7 @@ class Browser:
 
         await self.call(lambda d: Select(d.find_element(By.NAME, name)).select_by_value(value))
 
-    async def submit(self, css: str, step: str) -> None:
+    async def click(self, css: str, step: str) -> None:
         """Click the button at ``css`` and wait for the page it leads to; photograph it."""
         self.step = step
 
@@ -140,7 +141,7 @@ class Browser:
         return url.removeprefix(self.base_url)
 
     async def wait_for(
-        self, condition: Callable[[webdriver.Chrome], bool], what: str, timeout: float = 30
+        self, condition: Callable[[WebDriver], bool], what: str, timeout: float = 30
     ) -> None:
         """Until ``condition(driver)`` holds (what the page does by itself, such as HTMX
         polling), or fail saying ``what`` was awaited."""
