@@ -134,10 +134,9 @@ class Browser:
     async def attribute(self, css: str, name: str) -> str | None:
         return await self.call(lambda d: d.find_element(By.CSS_SELECTOR, css).get_attribute(name))
 
-    @property
-    def path(self) -> str:
+    async def path(self) -> str:
         """The path of the page shown now (without the console's address)."""
-        url: str = self.driver.current_url
+        url: str = await self.call(lambda d: d.current_url)
         return url.removeprefix(self.base_url)
 
     async def wait_for(

@@ -78,7 +78,7 @@ async def test_a_staff_member_handles_a_case_end_to_end_in_a_real_browser(
             ref = receipt.reference
 
             await log_in(browser, ADMIN, PASSWORD, totp.now())
-            assert browser.path.startswith("/cases")
+            assert (await browser.path()).startswith("/cases")
 
             await browser.open("/cases", "cases")
             assert ref in await browser.text("table.cases")
@@ -139,7 +139,7 @@ async def test_a_newcomer_enrols_from_their_link_and_logs_in(
 
         # The code just used is spent; the next one (accepted a step early) logs in.
         await log_in(browser, "Mai", PASSWORD, totp.at(time_step_later(totp)))
-        assert browser.path.startswith("/cases")
+        assert (await browser.path()).startswith("/cases")
         await browser.open(link.group(0).removeprefix(base_url), "enrol-link-spent")
         assert not await browser.elements("code.secret"), "an enrolment link works once"
 
