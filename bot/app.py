@@ -63,9 +63,11 @@ from services.key_canary import KeyEvidence, KeyVerdict, check_and_record, read_
 from services.key_rotation import KeyRotation
 from services.outbox import Outbox, StaffDestination
 from services.quotas import QuotaPolicy, WorkerQuotas
+from services.reports import ReportService
 from services.retention import RetentionPolicy, RetentionService
 from services.staff import StaffService
 from services.staff_accounts import StaffAccounts
+from services.staff_login import LoginPolicy, StaffLogin
 from services.stuck_messages import StuckMessages
 from services.whatsapp_templates import WhatsAppTemplates
 from services.window_hold import WindowHold
@@ -159,6 +161,9 @@ class App:
     learning: LearningService
     staff: StaffService
     staff_accounts: StaffAccounts
+    # The web console's logins and sessions (services/staff_login.py).
+    staff_login: StaffLogin
+    reports: ReportService
     broadcasts: BroadcastService
     case_clock: CaseClock
     retention: RetentionService
@@ -415,6 +420,10 @@ def quota_policy(settings: Settings) -> QuotaPolicy:
     )
 
 
+def login_policy(settings: Settings) -> LoginPolicy:
+    return LoginPolicy(idle=timedelta(minutes=settings.console_idle_minutes))
+
+
 def clock_policy(settings: Settings) -> ClockPolicy:
     return ClockPolicy(
         reminder_days=settings.reminder_days,
@@ -633,6 +642,10 @@ async def build_app(
         learning=learning,
         staff=StaffService(database, keyring),
         staff_accounts=StaffAccounts(database, pseudonymizer, keyring),
+        staff_login=StaffLogin(
+            database, keyring, attempts, Blinder(keys.secret_key), login_policy(settings)
+        ),
+        reports=ReportService(database),
         broadcasts=BroadcastService(database, broadcast_policy(settings), keyring),
         case_clock=CaseClock(database, outbox),
         retention=retention,

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     # Free-form messages stop this many minutes before Meta's 24-hour window closes, so a message
     # in flight never arrives after it (the neutral template goes instead).
     whatsapp_window_margin_minutes: int = Field(default=30, ge=0, le=600)
+    # The staff web console (`wvb console`): where it listens, its public base URL behind a
+    # reverse proxy (enrolment links name it; default http://LISTEN), and how long a session
+    # may sit idle before it ends.
+    console_listen: str = "127.0.0.1:8081"
+    console_url: str | None = None
+    console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     staff_chat_id: int | None = None
     quiet_hours: str = "21:00-07:00"
     secret_key: SecretStr | None = None
@@ -154,7 +160,7 @@ class Settings(BaseSettings):
             raise ValueError("must be the digits of the phone number ID in Meta's app dashboard")
         return value
 
-    @field_validator("telegram_api_base", "webhook_url", "whatsapp_api_base")
+    @field_validator("telegram_api_base", "webhook_url", "whatsapp_api_base", "console_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value in (None, ""):
@@ -182,7 +188,7 @@ class Settings(BaseSettings):
             _decode_key(part)
         return value
 
-    @field_validator("webhook_listen", "whatsapp_listen")
+    @field_validator("webhook_listen", "whatsapp_listen", "console_listen")
     @classmethod
     def _listen(cls, value: str) -> str:
         host, _, port = value.rpartition(":")
@@ -263,6 +269,16 @@ class Settings(BaseSettings):
     @property
     def whatsapp_host_port(self) -> tuple[str, int]:
         return _host_port(self.whatsapp_listen)
+
+    @property
+    def console_host_port(self) -> tuple[str, int]:
+        return _host_port(self.console_listen)
+
+    @property
+    def console_base_url(self) -> str:
+        """The console's address as staff reach it (no trailing slash): WVB_CONSOLE_URL, or the
+        address it listens on."""
+        return self.console_url or f"http://{self.console_listen}"
 
     @property
     def messenger_configured(self) -> bool:

@@ -71,6 +71,7 @@ FLAGS = {
     "reason": "--reason",
     "role": "--role",
     "segment": "--segment",
+    "since": "--since",
     "site_sample": "--site-sample",
     "status": "--status",
     "summary": "--summary",
@@ -81,6 +82,7 @@ FLAGS = {
     "timezone": "--timezone",
     "topic": "--topic",
     "unvalidated": "--unvalidated",
+    "until": "--until",
 }
 #: Where to look for what a refusal of this field asks for.
 SEE_ALSO = {

@@ -18,6 +18,7 @@ from cli.common import call_app, fail, print_json, run_async, run_until_stopped,
 from cli.doctor import doctor
 from cli.lessons import lessons_app
 from cli.outbox import outbox_app
+from cli.reports import reports_app
 from cli.staff import cases_app, contacts_app, staff_app, workplaces_app
 from cli.usage import JSON_OPTION, CommandGroup
 from cli.whatsapp import whatsapp_app
@@ -42,6 +43,7 @@ app.add_typer(broadcast_app, name="broadcast")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(lessons_app, name="lessons")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(reports_app, name="reports")
 app.add_typer(whatsapp_app, name="whatsapp")
 app.command("doctor")(doctor)
 

@@ -33,7 +33,12 @@ from services import audit, key_canary
 from services.cases import case_purpose, draft_purpose, entry_purpose
 from services.outbox import row_purpose
 from services.reporters import reporter_pseudonym, seal_reporter
-from services.staff_accounts import seal_staff, staff_seal_holds
+from services.staff_accounts import (
+    pending_totp_purpose,
+    seal_staff,
+    staff_seal_holds,
+    totp_purpose,
+)
 from services.workers import address_purpose
 from storage import codes
 from storage.conversation_state import RedisConversationStore
@@ -299,12 +304,17 @@ class KeyRotation:
         return changed
 
     def _staff(self, row: StaffMember) -> bool:
-        if staff_seal_holds(row, self.keyring, newest=True):
-            return False
+        """The TOTP secrets move to the newest key, then the seal (which covers the secret's
+        hash) is made again under it; a row whose seal does not hold is left as it is."""
         if not staff_seal_holds(row, self.keyring) and not (self._legacy and row.seal is None):
             raise DecryptionError("staff seal")
-        seal_staff(row, self.keyring)
-        return True
+        changed = False
+        for column, purpose in _staff_secrets(row):
+            changed = self._renew_column(row, column, purpose, purpose) or changed
+        if changed or not staff_seal_holds(row, self.keyring, newest=True):
+            seal_staff(row, self.keyring)
+            return True
+        return False
 
     # -- verification --------------------------------------------------------------------------
 
@@ -348,7 +358,11 @@ class KeyRotation:
 
     async def _blobs(self, session: AsyncSession, row: Any) -> list[tuple[bytes, bytes]]:
         if isinstance(row, StaffMember):
-            return []
+            return [
+                (blob, purpose)
+                for column, purpose in _staff_secrets(row)
+                if (blob := getattr(row, column)) is not None
+            ]
         if isinstance(row, Case):
             pairs = [
                 (row.workplace_other_ciphertext, case_purpose(row.reference, "workplace")),
@@ -360,6 +374,14 @@ class KeyRotation:
             for column, purpose, _ in await self._purposes(session, row)
             if (blob := getattr(row, column)) is not None
         ]
+
+
+def _staff_secrets(row: StaffMember) -> list[tuple[str, bytes]]:
+    """(column, associated data) of a staff row's encrypted TOTP secrets."""
+    return [
+        ("totp_secret", totp_purpose(row.name)),
+        ("pending_totp", pending_totp_purpose(row.name)),
+    ]
 
 
 def failure_lines(report: RotationReport, limit: int = 20) -> Iterator[str]:

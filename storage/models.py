@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -363,8 +364,39 @@ class StaffMember(Base):
     pseudonym: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
-    # MAC of name, role, pseudonym and active under the data key (services/staff_accounts.py).
+    # MAC of name, role, pseudonym and active under the data key (services/staff_accounts.py),
+    # and of each of the fields below marked "sealed" once it is set.
     seal: Mapped[str | None] = mapped_column(String(32))
+    # A case handler who sees and changes only the cases assigned to them (sealed).
+    assigned_only: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The web console's login (services/staff_login.py): an argon2id hash (sealed) ...
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ... and the TOTP secret, encrypted under the keyring for this staff name (its SHA-256 is
+    # sealed), with the last time step a code was accepted in, so no code is accepted twice.
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # An enrolment invitation: a keyed hash of the link's token (sealed with its expiry; the
+    # expiry is cleared once the link was used), and the TOTP secret it offers (encrypted).
+    invite_hash: Mapped[str | None] = mapped_column(String(32), index=True)
+    invite_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pending_totp: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class StaffSession(Base):
+    """A staff member logged in to the web console. The browser's cookie holds a random token;
+    only its keyed hash is here, and ``seal`` binds the token to the staff row and the time it
+    was made, so a database writer can neither plant a session nor move one to another member."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(32), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    seal: Mapped[str] = mapped_column(String(32))
 
 
 class LessonFeedback(Base):

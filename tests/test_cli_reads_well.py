@@ -92,7 +92,9 @@ def test_the_installed_command_prints_the_same_plain_help(tmp_path: Path) -> Non
 
 #: Staff commands that are not one request with one answer: a live view, a server.
 NOT_ONE_ANSWER = {("broadcast", "watch"), ("broadcast", "relay")}
-STAFF_GROUPS = {"cases", "workplaces", "contacts", "staff", "broadcast", "subscribers"}
+STAFF_GROUPS = {
+    "cases", "workplaces", "contacts", "staff", "broadcast", "subscribers", "reports",
+}  # fmt: skip
 
 
 def test_every_staff_command_accepts_json(tmp_path: Path) -> None:
@@ -138,6 +140,7 @@ USAGE_MISTAKES = [
     ("broadcast", "create", "--text-file", "en"),
     ("broadcast", "create", "--text-file", "en=/nonexistent/news.txt"),
     ("lessons", "check", "--language", "xx"),
+    ("reports", "summary", "--since", "yesterday"),
 ]
 
 
