@@ -223,7 +223,7 @@ class CommandResult:
 async def run_wvb(env: dict[str, str], *args: str, stdin: str | None = None) -> CommandResult:
     """Run the `wvb` command without blocking the event loop the bot under test runs on
     (a blocking call would freeze the bot mid-transaction while the command waits for it);
-    ``stdin`` is typed into it (a password)."""
+    ``stdin``: what it reads on standard input."""
     process = await asyncio.create_subprocess_exec(
         WVB, *args, env=env,
         stdin=None if stdin is None else asyncio.subprocess.PIPE,
