@@ -2,7 +2,9 @@
 
 - Headers on every response: a strict Content-Security-Policy (only the console's own scripts
   and styles, no inline script or style, no frames of it anywhere, forms only to itself), no
-  caching of pages (they hold case content), no referrer, no MIME sniffing.
+  caching of pages (they hold case content), no referrer to any other site, no MIME sniffing.
+  (``same-origin``, not ``no-referrer``: under ``no-referrer`` a browser sends ``Origin: null``
+  with its own forms, and the origin check below would refuse every one.)
 - A state-changing request (any method but GET/HEAD) must come from the console's own pages:
   ``Sec-Fetch-Site`` (when the browser sends it) must be ``same-origin`` or ``none``, and
   ``Origin`` (when sent) must be the console's own origin; then the form's ``csrf`` field (or an
@@ -29,7 +31,7 @@ HEADERS = {
     "content-security-policy": CSP,
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
