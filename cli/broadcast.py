@@ -24,7 +24,7 @@ from cli.common import (
 )
 from cli.usage import JSON_OPTION, CommandGroup, usage_error
 from domain.statuses import BROADCAST_ENDED, OutsideWindow
-from services.broadcasts import BroadcastService, topic_texts
+from services.broadcasts import BroadcastService, settled, topic_texts
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -126,7 +126,7 @@ def broadcast_create(
         texts = topic_texts(topic) if topic else file_texts
         chosen = await service.parse_segment(segment)
         if dry_run:
-            return await service.preview(texts, chosen, fallback, outside_window)
+            return await service.preview(staff_actor(), texts, chosen, fallback, outside_window)
         return await service.create(
             staff_actor(), texts, chosen, topic=topic, at=moment, urgent=urgent, fallback=fallback,
             outside_window=outside_window,
@@ -200,7 +200,7 @@ def broadcast_watch(
                 if status["waiting_quiet_hours"]:
                     detail += f" · {status['waiting_quiet_hours']} waiting for quiet hours"
                 progress.update(task, total=max(1, status["total"]), completed=done, detail=detail)
-                if status["state"] in BROADCAST_ENDED or _only_held_left(status):
+                if settled(status):
                     return status
                 await asyncio.sleep(interval)
                 status = await service.status(staff_actor(), broadcast_id, audited=False)
@@ -213,19 +213,14 @@ def broadcast_watch(
         f"broadcast {final['id']} {final['state']}: {final['sent']} sent, "
         f"{final['failed']} failed ({final['blocked']} blocked)"
     )
-    if _only_held_left(final):
+    if final["state"] not in BROADCAST_ENDED and settled(final):
         typer.echo(final["note"])
-
-
-def _only_held_left(status: dict[str, Any]) -> bool:
-    """Everything left waits for WhatsApp workers to write (days, maybe): no use watching."""
-    return bool(status["pending"]) and status["pending"] == status["held_for_window"]
 
 
 @broadcast_app.command("list")
 def broadcast_list(as_json: bool = JSON_OPTION) -> None:
     """Recent broadcasts, newest first."""
-    rows = call(lambda service: service.list())
+    rows = call(lambda service: service.list(staff_actor()))
     if as_json:
         print_json(rows)
         return

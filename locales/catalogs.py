@@ -20,7 +20,7 @@ from locales.plural_forms import PLURAL_FORMS
 
 ROOT = LOCALES_DIR.parent
 TEMPLATE = LOCALES_DIR / "messages.pot"
-SOURCES = ["bot", "cli", "conversations", "locales", "scheduler", "services", "storage"]
+SOURCES = ["bot", "cli", "conversations", "locales", "scheduler", "services", "storage", "web"]
 PLACEHOLDER = re.compile(r"\{[a-z_]*\}")
 
 

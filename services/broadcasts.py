@@ -246,12 +246,14 @@ class BroadcastService:
 
     async def preview(
         self,
+        actor: ActorLike,
         texts: dict[str, str],
         segment: Segment,
         fallback: str = "skip",
         outside_window: str = OutsideWindow.SKIP,
     ) -> dict[str, Any]:
         """What ``create`` would do now: recipients per language, skipped, in quiet hours."""
+        await require(self.database, actor, "broadcasts", "broadcast.preview")
         texts = self._check_texts(texts)
         self._check_fallback(fallback)
         self._check_outside_window(outside_window)
@@ -575,10 +577,19 @@ class BroadcastService:
             view["note"] = f"starts at {iso_utc(broadcast.scheduled_at)}"
         return view
 
-    async def list(self, limit: int = 50) -> list[dict[str, Any]]:
+    async def list(self, actor: ActorLike, limit: int = 50) -> list[dict[str, Any]]:
+        await require(self.database, actor, "broadcasts", "broadcast.list")
+        sent = (
+            select(func.count())
+            .where(
+                BroadcastDelivery.broadcast_id == Broadcast.id,
+                BroadcastDelivery.status == DeliveryStatus.SENT,
+            )
+            .scalar_subquery()
+        )
         async with self.database.sessions() as session:
-            rows = await session.scalars(
-                select(Broadcast).order_by(Broadcast.id.desc()).limit(limit)
+            rows = await session.execute(
+                select(Broadcast, sent).order_by(Broadcast.id.desc()).limit(limit)
             )
             return [
                 {
@@ -587,9 +598,10 @@ class BroadcastService:
                     "topic": b.topic,
                     "segment": b.segment,
                     "total": b.total,
+                    "sent": int(sent_count or 0),
                     "created_at": iso_utc(b.created_at),
                 }
-                for b in rows
+                for b, sent_count in rows
             ]
 
     # -- tags staff put on workers, through a case they reported -------------------------------
@@ -624,6 +636,13 @@ class BroadcastService:
                 select(WorkerTag.tag, func.count()).group_by(WorkerTag.tag).order_by(WorkerTag.tag)
             )
             return {tag: count for tag, count in rows}
+
+
+def settled(status: dict[str, Any]) -> bool:
+    """Nothing more to watch in a ``status``: the broadcast ended, or everything left waits for
+    WhatsApp workers to write (days, maybe)."""
+    held_only = bool(status["pending"]) and status["pending"] == status["held_for_window"]
+    return status["state"] in BROADCAST_ENDED or held_only
 
 
 def topic_texts(topic: str) -> dict[str, str]:

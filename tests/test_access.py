@@ -31,6 +31,11 @@ async def _broadcast(app: App, actor: Actor) -> Any:
     return await app.broadcasts.create(actor, topic_texts("pay"), segment, topic="pay")
 
 
+async def _preview(app: App, actor: Actor) -> Any:
+    segment = await app.broadcasts.parse_segment("all")
+    return await app.broadcasts.preview(actor, topic_texts("pay"), segment)
+
+
 #: Every staff action and view of the services, with the permission it needs.
 ACTIONS: dict[str, tuple[str, Action]] = {
     "cases.list": ("cases.view", lambda app, a: app.staff.list_cases(a)),
@@ -51,6 +56,8 @@ ACTIONS: dict[str, tuple[str, Action]] = {
     ),
     "case.purge": ("staff.manage", lambda app, a: app.retention.purge(a, OTHER)),
     "broadcast.create": ("broadcasts", lambda app, a: _broadcast(app, a)),
+    "broadcast.preview": ("broadcasts", lambda app, a: _preview(app, a)),
+    "broadcast.list": ("broadcasts", lambda app, a: app.broadcasts.list(a)),
     "staff.add": ("staff.manage", lambda app, a: app.staff_accounts.add(a, "Nu", "viewer", None)),
     "workplace.add": (
         "staff.manage",

@@ -64,13 +64,13 @@ async def test_segments_tags_and_fallback_pick_exactly_the_right_workers(
     assert await service.tags() == {"night-shift": 1}
     texts = {"th": "ข่าว", "en": "News"}
     everyone = await service.parse_segment("all")
-    preview = await service.preview(texts, everyone, "skip")
+    preview = await service.preview("cli:test", texts, everyone, "skip")
     assert (preview["languages"], preview["skipped_no_text"]) == ({"th": 2}, 1)
-    preview = await service.preview(texts, everyone, "default")
+    preview = await service.preview("cli:test", texts, everyone, "default")
     assert preview["languages"] == {"en": 1, "th": 2}, "Burmese gets the default language"
 
     by_workplace = await service.parse_segment("workplace=Golden Fish Co.")
-    assert (await service.preview(texts, by_workplace, "default"))["languages"] == {
+    assert (await service.preview("cli:test", texts, by_workplace, "default"))["languages"] == {
         "en": 1, "th": 1,
     }  # fmt: skip
     tagged = await service.parse_segment("tag=night-shift,language=th")
@@ -131,6 +131,6 @@ async def test_forgotten_workers_are_never_recipients_and_lose_their_rows_link(
     async with database.sessions() as session:
         rows = (await session.execute(select(BroadcastDelivery.worker_id))).scalars().all()
     assert rows == [None]
-    again = await service.preview({"en": "Hello"}, await service.parse_segment(""))
+    again = await service.preview("cli:test", {"en": "Hello"}, await service.parse_segment(""))
     assert again["total"] == 0
     assert created["total"] == 1

@@ -18,7 +18,7 @@ from domain.parties import StaffRole
 from storage.models import AuditEntry, Case, OutboxMessage
 from tests.case_factory import insert_case
 from tests.conftest import Backend
-from tests.web_client import ConsoleClient, add_staff, console_client
+from tests.web_client import add_staff, console_client
 
 REFERENCE = "K7M3-9Q2X"
 PSEUDONYM = "k7m3-9q2x" * 7
@@ -35,6 +35,9 @@ ROUTES: list[tuple[str, str, dict[str, str], str | None]] = [
     ("POST", f"/cases/{REFERENCE}/status", {"status": "investigating"}, "cases.change"),
     ("POST", f"/cases/{REFERENCE}/remediate", {"summary": "Wages were paid."}, "cases.change"),
     ("POST", f"/cases/{REFERENCE}/close", {"reason": "The worker left."}, "cases.change"),
+    ("GET", "/reports", {}, "reports.view"),
+    ("GET", "/reports?since=2026-01-01&until=2027-12-31", {}, "reports.view"),
+    ("GET", "/reports/by_category.csv", {}, "reports.view"),
 ]
 
 
@@ -77,7 +80,8 @@ async def test_no_route_answers_without_a_session(backend: Backend) -> None:
             assert (await console.get("/login")).status_code == 200
         async with app.database.sessions() as session:
             case = await session.scalar(select(Case).where(Case.reference == REFERENCE))
-            assert case is not None and case.status == "received", "nothing changed"
+            assert case is not None
+            assert case.status == "received", "nothing changed"
 
 
 async def test_a_form_without_its_token_or_from_another_site_changes_nothing(
@@ -98,7 +102,8 @@ async def test_a_form_without_its_token_or_from_another_site_changes_nothing(
             assert (await console.post(path, headers=cross)).status_code == 403
             async with app.database.sessions() as session:
                 case = await session.scalar(select(Case).where(Case.reference == REFERENCE))
-                assert case is not None and case.status == "received"
+                assert case is not None
+                assert case.status == "received"
             assert (await console.post(path)).status_code == 303, "the real form works"
 
 
@@ -206,7 +211,9 @@ async def test_casework_from_the_case_page(backend: Backend) -> None:
             assert ">Close<" not in page.text, "no plain close before the worker's yes"
             path = f"/cases/{REFERENCE}"
             assert (await console.post(f"{path}/acknowledge")).status_code == 303
-            assert (await console.post(f"{path}/reply", {"text": "We visit on Monday."})).status_code == 303
+            assert (
+                await console.post(f"{path}/reply", {"text": "We visit on Monday."})
+            ).status_code == 303
             empty = await console.post(f"{path}/note", {"text": "  "})
             assert empty.status_code == 400
             assert "must not be empty" in empty.text
@@ -221,13 +228,33 @@ async def test_casework_from_the_case_page(backend: Backend) -> None:
             assert refused.status_code in (400, 403)
         async with app.database.sessions() as session:
             case = await session.scalar(select(Case).where(Case.reference == REFERENCE))
-            assert case is not None and case.status == "awaiting_validation"
+            assert case is not None
+            assert case.status == "awaiting_validation"
             queued = await session.scalar(
-                select(func.count()).select_from(OutboxMessage).where(
-                    OutboxMessage.case_id == case.id
-                )
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.case_id == case.id)
             )
-            assert queued is not None and queued >= 3  # acknowledgement, reply, question
+            assert queued is not None
+            assert queued >= 3
+
+
+async def test_reports_show_small_counts_as_less_than_five(backend: Backend) -> None:
+    settings = backend.settings()
+    async with open_app(settings, upgrade_schema=True) as app:
+        await _setup(app)
+        secret = await add_staff(app, "Vi", "viewer")
+        async with console_client(app, settings) as console:
+            await console.log_in("Vi", secret)
+            page = await console.get("/reports")
+            assert page.status_code == 200
+            assert '<td class="cell-hidden">&lt;5</td>' in page.text
+            assert "<svg" in page.text
+            assert ">1<" not in page.text, "the one case is never shown as a 1"
+            csv = await console.get("/reports/by_category.csv")
+            assert csv.headers["content-type"].startswith("text/csv")
+            assert "<5" in csv.text
+            assert (await console.get("/cases")).status_code == 403, "a viewer sees reports only"
 
 
 def test_the_vendored_htmx_is_the_one_recorded() -> None:
@@ -235,3 +262,22 @@ def test_the_vendored_htmx_is_the_one_recorded() -> None:
     digest = hashlib.sha256((static / "htmx-2.0.11.min.js").read_bytes()).hexdigest()
     assert digest == "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
     assert digest in (static / "VENDORED.md").read_text()
+
+
+async def test_the_console_speaks_thai_when_chosen(backend: Backend) -> None:
+    settings = backend.settings()
+    async with open_app(settings, upgrade_schema=True) as app:
+        async with console_client(app, settings) as console:
+            english = await console.get("/login")
+            assert 'lang="en"' in english.text
+            assert "Code from your authenticator app" in english.text
+            chosen = await console.get("/language?lang=th&next=/login")
+            assert chosen.status_code == 303
+            thai = await console.get("/login")
+            assert '<html lang="th">' in thai.text
+            assert "Code from your authenticator app" not in thai.text, "translated"
+            assert any("\u0e00" <= ch <= "\u0e7f" for ch in thai.text), "in Thai script"
+            browser = await console.client.get(
+                "/login", headers={"accept-language": "th-TH,th;q=0.9"}, cookies={}
+            )
+            assert 'lang="th"' in browser.text

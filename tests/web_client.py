@@ -23,9 +23,7 @@ CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 async def add_staff(app: App, name: str, role: str, *, assigned_only: bool = False) -> str:
     """A staff member with a password (``PASSWORD``) and a second factor; returns its secret."""
-    await app.staff_accounts.add("cli:operator", name, role, None)
-    if assigned_only:
-        await app.staff_accounts.set_assigned_only("cli:operator", name, True)
+    await app.staff_accounts.add("cli:operator", name, role, None, assigned_only=assigned_only)
     await app.staff_login.set_password("cli:operator", name, PASSWORD)
     return (await app.staff_login.enrol_totp("cli:operator", name)).secret
 
@@ -61,9 +59,7 @@ class ConsoleClient:
         await self.get("/login")
         moment = at or self.app.staff_login.now()
         code = pyotp.TOTP(secret).at(moment)
-        response = await self.post(
-            "/login", {"username": name, "password": PASSWORD, "totp": code}
-        )
+        response = await self.post("/login", {"username": name, "password": PASSWORD, "totp": code})
         if response.status_code == 303:
             await self.get(response.headers["location"])
         return response

@@ -27,7 +27,7 @@ def _client(request: Request) -> str:
 
 
 def _form_text(form: object, name: str, limit: int = 2048) -> str:
-    value = form.get(name) if hasattr(form, "get") else None  # type: ignore[union-attr]
+    value = form.get(name) if hasattr(form, "get") else None
     return value[:limit] if isinstance(value, str) else ""
 
 

@@ -23,6 +23,7 @@ from services.lifecycle import STAFF_SETTABLE
 from services.staff_login import StaffSessionView
 from services.views import CaseDetail, CaseFilter
 from web.pages import actor_of, console_of, render, staff_page
+from web.pages import refused as _refused
 
 #: Images shown inline on the case page (cleaned at intake, re-encoded by the media sandbox).
 INLINE_IMAGES = frozenset({"image/jpeg", "image/png"})
@@ -47,13 +48,6 @@ def _filters(request: Request, session: StaffSessionView) -> CaseFilter:
         assigned_to=session.staff.name if query.get("mine") == "1" else None,
         page=max(1, int(page)) if page.isdecimal() else 1,
     )
-
-
-def _refused(request: Request, session: StaffSessionView, refusal: Refusal) -> Response:
-    status = (
-        403 if isinstance(refusal, Forbidden) else 404 if isinstance(refusal, NotFound) else 400
-    )
-    return render(request, "refused.html", status, session=session, reason=refusal.reason)
 
 
 @staff_page
@@ -103,7 +97,7 @@ async def _case_page(
         response_clock=_clock(case.response_due_at, now),
         open_case=case.status in {"received", "acknowledged", "investigating", "reopened"},
         settable=[s for s in STAFF_SETTABLE if s != case.status],
-        staff_names=staff_names, languages=LANGUAGES, categories=CATEGORIES,
+        staff_names=staff_names, categories=CATEGORIES,
         inline_images=INLINE_IMAGES,
     )  # fmt: skip
 

@@ -15,7 +15,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.app import App
 from bot.settings import Settings
-from domain.access import Actor
+from domain.access import Actor, Forbidden
+from domain.errors import NotFound, Refusal
 from locales import LANGUAGES, SOURCE_LANGUAGE, Translator, translator
 from services.staff_accounts import Staff
 from services.staff_login import StaffSessionView
@@ -96,6 +97,15 @@ def render(
         **context,
     )
     return HTMLResponse(page, status_code=status_code)
+
+
+def refused(request: Request, session: StaffSessionView, refusal: Refusal) -> HTMLResponse:
+    """A service's refusal as a page: a role without the permission 403, nothing there 404,
+    anything else 400."""
+    status = (
+        403 if isinstance(refusal, Forbidden) else 404 if isinstance(refusal, NotFound) else 400
+    )
+    return render(request, "refused.html", status, session=session, reason=refusal.reason)
 
 
 def session_of(request: Request) -> StaffSessionView | None:

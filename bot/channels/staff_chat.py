@@ -177,7 +177,7 @@ class StaffChat:
         texts = topic_texts(topic)
         segment = await self.broadcasts.parse_segment(segment_text)
         if dry:
-            preview = await self.broadcasts.preview(texts, segment)
+            preview = await self.broadcasts.preview(member.actor, texts, segment)
             languages = ", ".join(f"{code} {n}" for code, n in preview["languages"].items())
             return f"Would reach {preview['total']} worker(s): {languages or 'nobody'}."
         created = await self.broadcasts.create(member.actor, texts, segment, topic=topic)
