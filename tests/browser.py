@@ -18,6 +18,7 @@ waits.
 from __future__ import annotations
 
 import asyncio
+import glob
 import re
 import tempfile
 import time
@@ -77,6 +78,14 @@ class Browser:
         self.step = "start"
         self.shots: list[Path] = []
 
+    def artefact(self, name: str) -> Path:
+        """A file of this test's beside its screenshots."""
+        return self.artefacts / f"{self.test_name}-{name}"
+
+    def forget_earlier_runs(self) -> None:
+        for earlier in self.artefacts.glob(f"{glob.escape(self.test_name)}-*"):
+            earlier.unlink()
+
     async def call(self, action: Callable[[webdriver.Chrome], T]) -> T:
         """Run ``action(driver)`` in a thread: the event loop keeps serving meanwhile."""
         return await asyncio.to_thread(action, self.driver)
@@ -90,7 +99,7 @@ class Browser:
     async def shoot(self, step: str) -> Path:
         """A screenshot of the page now, as ``<test>-<NN>-<step>.png``."""
         self.step = step
-        path = self.artefacts / f"{self.test_name}-{len(self.shots) + 1:02d}-{step}.png"
+        path = self.artefact(f"{len(self.shots) + 1:02d}-{step}.png")
         await self.call(lambda d: d.save_screenshot(str(path)))
         self.shots.append(path)
         return path
@@ -148,7 +157,7 @@ class Browser:
 
     def save_failure(self) -> None:
         """The page the test was on when it failed: a screenshot and its HTML source."""
-        stem = self.artefacts / f"{self.test_name}-FAILED-{self.step}"
+        stem = self.artefact(f"FAILED-{self.step}")
         try:
             self.driver.save_screenshot(f"{stem}.png")
             stem.with_suffix(".html").write_text(self.driver.page_source, encoding="utf-8")
@@ -214,6 +223,7 @@ async def browser(
     with tempfile.TemporaryDirectory(prefix="wvb-chromium-", ignore_cleanup_errors=True) as profile:
         driver = await asyncio.to_thread(start_chromium, Path(profile))
         browser = Browser(driver, artefacts, request.node.name)
+        browser.forget_earlier_runs()
         try:
             yield browser
         finally:

@@ -26,6 +26,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from services.broadcasts import topic_texts
 from tests.bot_driver import run_wvb
 from tests.browser import Browser
 from tests.chaos_servers import free_port
@@ -70,8 +71,7 @@ async def test_a_staff_member_handles_a_case_end_to_end_in_a_real_browser(
 
     bot = await start_process(env, tmp_path, fake_telegram)
     try:
-        async with console(env, tmp_path, port) as base_url:
-            browser.base_url = base_url
+        async with console(env, tmp_path, port, browser):
             await onboard(worker, "en", subscribe=True)
             receipt = await report(worker, details=("I was not paid for two months.",))
             assert receipt is not None
@@ -109,7 +109,7 @@ async def test_a_staff_member_handles_a_case_end_to_end_in_a_real_browser(
 
             since = telegram.mark()
             await send_a_lesson(browser, "pay")
-            await worker_receives_lesson(worker, since)
+            await worker_receives_lesson(worker, "pay", since)
             await browser.shoot("broadcast-done")
     finally:
         await stop(bot)
@@ -127,8 +127,7 @@ async def test_a_newcomer_enrols_from_their_link_and_logs_in(
     link = re.search(r"https?://\S+/enrol/[\w-]+", added.stdout)
     assert link is not None, added.stdout
 
-    async with console(env, tmp_path, port) as base_url:
-        browser.base_url = base_url
+    async with console(env, tmp_path, port, browser) as base_url:
         assert link.group(0).startswith(base_url)
         await browser.open(link.group(0).removeprefix(base_url), "enrol")
         assert await browser.elements("figure.qr svg"), "the QR code is drawn by the server"
@@ -168,11 +167,15 @@ async def log_in(browser: Browser, name: str, password: str, code: str) -> None:
 
 
 async def send_a_lesson(browser: Browser, topic: str) -> None:
-    """Create a broadcast of the lesson ``topic`` at /broadcasts/new and watch its progress bar
-    (``<progress id="progress" data-percent=...>``) fill, as the page updates itself."""
+    """At /broadcasts/new: count the recipients of the lesson ``topic`` (the dry run), send it,
+    and watch the progress bar (``<progress id="progress" data-percent=...>``) fill as the
+    page updates itself."""
     await browser.open("/broadcasts/new", "broadcast-new")
     await browser.select("topic", topic)
-    await browser.click("button[name='send']", "broadcast-sending")
+    await browser.click("button[formaction='/broadcasts/preview']", "broadcast-preview")
+    assert await browser.text("#preview-total") == "1", "the one subscribed worker"
+    await browser.select("topic", topic)
+    await browser.click("form[action='/broadcasts'] button:not([formaction])", "broadcast-sent")
 
     def full(driver: WebDriver) -> bool:
         found = driver.find_elements(By.ID, "progress")
@@ -181,33 +184,37 @@ async def send_a_lesson(browser: Browser, topic: str) -> None:
     await browser.wait_for(full, "the broadcast's progress bar at 100 %", timeout=60)
 
 
-async def worker_receives_lesson(worker: Worker, since: int) -> None:
-    lesson = await reply(worker, lambda m: bool(m.text), since)
-    assert lesson.text
+async def worker_receives_lesson(worker: Worker, topic: str, since: int) -> None:
+    title = topic_texts(topic)["en"].splitlines()[0]
+    await reply(worker, lambda m: m.text.startswith(title), since)
 
 
 @asynccontextmanager
-async def console(env: dict[str, str], cwd: Path, port: int) -> AsyncIterator[str]:
-    """`wvb console` on ``port``, as an operator starts it; its address once it answers."""
-    process = await asyncio.create_subprocess_exec(
-        WVB, "console", env=env, cwd=cwd,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        await until_it_answers(process, f"{base_url}/login")
-        yield base_url
-    finally:
-        await stop(process)
+async def console(
+    env: dict[str, str], cwd: Path, port: int, browser: Browser
+) -> AsyncIterator[str]:
+    """`wvb console` on ``port``, as an operator starts it; its address once it answers. Its
+    log goes beside the test's screenshots (it names no worker, by design)."""
+    log = browser.artefact("console.log")
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            WVB, "console", env=env, cwd=cwd,
+            stdout=output, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            await until_it_answers(process, f"{base_url}/login", log)
+            browser.base_url = base_url
+            yield base_url
+        finally:
+            await stop(process)
 
 
-async def until_it_answers(process: Process, url: str) -> None:
+async def until_it_answers(process: Process, url: str, log: Path) -> None:
     async with httpx.AsyncClient(timeout=2) as client:
         for _ in range(300):
             if process.returncode is not None:
-                assert process.stderr is not None
-                error = await process.stderr.read()
-                raise AssertionError(f"wvb console exited: {error.decode()}")
+                raise AssertionError(f"wvb console exited: {log.read_text()}")
             try:
                 if (await client.get(url)).status_code == 200:
                     return
