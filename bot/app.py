@@ -209,7 +209,10 @@ class App:
         return MemorySeenMessages()
 
     def staff_chat(self) -> StaffChat:
-        return StaffChat(self.staff_accounts, self.staff, self.casework, self.broadcasts)
+        return StaffChat(
+            self.staff_accounts, self.staff, self.casework, self.broadcasts,
+            console_url=self.settings.console_base_url,
+        )  # fmt: skip
 
     def stuck_messages(self) -> StuckMessages:
         """Outbox messages that wait or failed (`wvb outbox list`, `wvb outbox retry`)."""

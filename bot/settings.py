@@ -276,9 +276,12 @@ class Settings(BaseSettings):
 
     @property
     def console_base_url(self) -> str:
-        """The console's address as staff reach it (no trailing slash): WVB_CONSOLE_URL, or the
-        address it listens on."""
-        return self.console_url or f"http://{self.console_listen}"
+        """Where staff open the console: ``WVB_CONSOLE_URL`` behind a reverse proxy, else the
+        address it listens on. Links to it (enrolment, the staff chat's /case) start here."""
+        if self.console_url:
+            return self.console_url.rstrip("/")
+        host, port = self.console_host_port
+        return f"http://{host}:{port}"
 
     @property
     def messenger_configured(self) -> bool:

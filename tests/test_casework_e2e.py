@@ -185,6 +185,7 @@ async def test_staff_commands_in_telegram_follow_roles_and_strangers_get_nothing
     assert "viewer" in refused.text
     shown = await ask(handler, lambda: handler.text(f"/case {ref}"), lambda m: ref in m.text)
     assert "The fire exit is locked." not in shown.text, "/case is a summary, not the content"
+    assert f"http://127.0.0.1:8081/cases/{ref}" in shown.text, "it links to the case page"
 
     before = stranger.messenger.mark()
     await stranger.text(f"/ack {ref}")

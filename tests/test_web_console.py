@@ -6,6 +6,7 @@ and every case view in the audit log."""
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -257,6 +258,28 @@ async def test_reports_show_small_counts_as_less_than_five(backend: Backend) -> 
             assert (await console.get("/cases")).status_code == 403, "a viewer sees reports only"
 
 
+async def test_no_page_loads_or_links_anything_from_another_site(backend: Backend) -> None:
+    """No CDN, no font or script from elsewhere: every src, href and action is this console's."""
+    settings = backend.settings()
+    async with open_app(settings, upgrade_schema=True) as app:
+        await _setup(app)
+        secret = await add_staff(app, "Ana", "admin")
+        async with console_client(app, settings) as console:
+            pages = [await console.get("/login")]
+            await console.log_in("Ana", secret)
+            for path in ("/cases", f"/cases/{REFERENCE}", "/broadcasts", "/broadcasts/new",
+                         "/reports"):  # fmt: skip
+                pages.append(await console.get(path))
+            for page in pages:
+                assert page.status_code == 200, page.request.url
+                addresses = re.findall(r'(?:src|href|action|hx-get|hx-post)="([^"]*)"', page.text)
+                assert addresses, page.request.url
+                for address in addresses:
+                    assert address.startswith(("/", "#")), (page.request.url, address)
+                assert "@import" not in page.text
+                assert "url(http" not in page.text
+
+
 def test_the_vendored_htmx_is_the_one_recorded() -> None:
     static = Path(__file__).parent.parent / "web" / "static"
     digest = hashlib.sha256((static / "htmx-2.0.11.min.js").read_bytes()).hexdigest()
@@ -266,18 +289,20 @@ def test_the_vendored_htmx_is_the_one_recorded() -> None:
 
 async def test_the_console_speaks_thai_when_chosen(backend: Backend) -> None:
     settings = backend.settings()
-    async with open_app(settings, upgrade_schema=True) as app:
-        async with console_client(app, settings) as console:
-            english = await console.get("/login")
-            assert 'lang="en"' in english.text
-            assert "Code from your authenticator app" in english.text
-            chosen = await console.get("/language?lang=th&next=/login")
-            assert chosen.status_code == 303
-            thai = await console.get("/login")
-            assert '<html lang="th">' in thai.text
-            assert "Code from your authenticator app" not in thai.text, "translated"
-            assert any("\u0e00" <= ch <= "\u0e7f" for ch in thai.text), "in Thai script"
-            browser = await console.client.get(
-                "/login", headers={"accept-language": "th-TH,th;q=0.9"}, cookies={}
-            )
-            assert 'lang="th"' in browser.text
+    async with (
+        open_app(settings, upgrade_schema=True) as app,
+        console_client(app, settings) as console,
+    ):
+        english = await console.get("/login")
+        assert 'lang="en"' in english.text
+        assert "Code from your authenticator app" in english.text
+        chosen = await console.get("/language?lang=th&next=/login")
+        assert chosen.status_code == 303
+        thai = await console.get("/login")
+        assert '<html lang="th">' in thai.text
+        assert "Code from your authenticator app" not in thai.text, "translated"
+        assert any("\u0e00" <= ch <= "\u0e7f" for ch in thai.text), "in Thai script"
+        browser = await console.client.get(
+            "/login", headers={"accept-language": "th-TH,th;q=0.9"}, cookies={}
+        )
+        assert 'lang="th"' in browser.text

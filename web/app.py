@@ -45,10 +45,7 @@ MAX_FORM_BYTES = 256 * 1024
 
 
 def console_url(settings: Settings) -> str:
-    if settings.console_url:
-        return settings.console_url.rstrip("/")
-    host, port = settings.console_host_port
-    return f"http://{host}:{port}"
+    return settings.console_base_url
 
 
 async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
