@@ -220,13 +220,16 @@ class CommandResult:
     stderr: str
 
 
-async def run_wvb(env: dict[str, str], *args: str) -> CommandResult:
+async def run_wvb(env: dict[str, str], *args: str, stdin: str | None = None) -> CommandResult:
     """Run the `wvb` command without blocking the event loop the bot under test runs on
-    (a blocking call would freeze the bot mid-transaction while the command waits for it)."""
+    (a blocking call would freeze the bot mid-transaction while the command waits for it);
+    ``stdin``: what it reads on standard input."""
     process = await asyncio.create_subprocess_exec(
         WVB, *args, env=env,
+        stdin=None if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    typed = None if stdin is None else stdin.encode()
+    stdout, stderr = await asyncio.wait_for(process.communicate(typed), 120)
     assert process.returncode is not None
     return CommandResult(process.returncode, stdout.decode(), stderr.decode())

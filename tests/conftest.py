@@ -1,7 +1,8 @@
 """Shared fixtures: every storage-touching test runs on SQLite + memory state and on
 PostgreSQL + Redis; every end-to-end test over the fake Bot API also on both Telegram runtimes,
 aiogram and python-telegram-bot (``telegram_runtime``); the end-to-end tests of what a worker
-does, on WhatsApp too (``messenger``, see tests/messenger_driver.py).
+does, on WhatsApp too (``messenger``, see tests/messenger_driver.py). The console's browser
+tests get headless Chromium from ``browser`` (tests/browser.py).
 
 The real servers are used, never fakes. Under ``CI=true`` a missing PostgreSQL or Redis fails the
 run; on a developer machine those parameters are skipped with a message saying what is missing.
@@ -27,6 +28,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from redis.asyncio import Redis
 
 from bot.settings import Settings, generate_key_lines, load_settings
+from tests.browser import browser, pytest_runtest_makereport  # noqa: F401  (fixture, hook)
 from tests.fake_telegram_api import FakeTelegramServer
 from tests.fake_whatsapp_api import FakeWhatsAppServer
 
