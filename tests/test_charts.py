@@ -13,7 +13,7 @@ from defusedxml.ElementTree import fromstring
 
 from domain.suppression import HIDDEN, LinkedTables
 from services.reports import ReportFacts, build_report
-from web.charts import bar_chart_svg
+from web.charts import LABEL_CHARACTERS, bar_chart_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = '<script>alert("x")</script> & Co. "Mill" \'s'
@@ -62,7 +62,9 @@ def test_every_text_is_escaped_and_reads_back_as_given() -> None:
     assert svg[0].text == HOSTILE
     texts = [element.text for element in svg.iter() if element.text]
     assert f"{HOSTILE}: 7" in texts
-    assert HOSTILE[:31] + "…" in texts, "a long label is shortened, its tooltip keeps it whole"
+    assert HOSTILE[: LABEL_CHARACTERS - 1] + "…" in texts, (
+        "a long label is shortened, its tooltip keeps it whole"
+    )
 
 
 def test_a_hidden_count_is_drawn_the_same_whatever_its_true_value() -> None:

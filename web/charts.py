@@ -19,7 +19,7 @@ BAR = 16  # height of a bar
 MARGIN = 8
 LABEL_WIDTH = 220
 COUNT_WIDTH = 44
-LABEL_CHARACTERS = 32  # a longer label is shortened with "…" (its bar's tooltip has it whole)
+LABEL_CHARACTERS = 28  # a longer label is shortened with "…" (its bar's tooltip has it whole)
 BAR_AREA = WIDTH - LABEL_WIDTH - COUNT_WIDTH - 2 * MARGIN
 
 
@@ -40,7 +40,7 @@ def bar_chart_svg(
     digest = hashlib.sha256(repr((title, list(labels), list(counts))).encode()).hexdigest()
     hatch = f"hatch-{digest[:12]}"  # one id per chart, so charts on one page do not collide
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" font-size="12" '
         f'width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}">',
         f"<title>{escape(title)}</title>",
         f'<defs><pattern id="{hatch}" width="6" height="6" patternUnits="userSpaceOnUse" '
