@@ -62,6 +62,7 @@ def print_json(document: object) -> None:
 #: ``--text: must not be empty`` here. A field that is an argument (a reference, a name) has no
 #: flag: the reason names it.
 FLAGS = {
+    "assigned_only": "--assigned-only",
     "assignee": "--to",
     "at": "--at",
     "country": "--country",

@@ -1,16 +1,21 @@
-"""Staff commands: cases, workplaces, emergency contacts. Thin callers of ``services.staff``.
+"""Staff commands: cases, workplaces, emergency contacts, staff accounts and their console
+logins. Thin callers of ``services.staff``, ``services.staff_accounts`` and
+``services.staff_login``.
 
 Every command accepts ``--json`` and then prints exactly one JSON document on stdout.
 """
 
 from __future__ import annotations
 
+import getpass
 import re
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import segno
 import typer
 from rich.cells import cell_len
 from rich.console import Console
@@ -24,13 +29,15 @@ from conversations.categories import AFFECTED, CONFIDENTIALITY, OCCURRED
 from conversations.status import STAGES
 from domain.statuses import CaseStatus
 from locales import LANGUAGES, staff_gettext
+from locales import staff_gettext as _
 from services.casework import CaseworkService, Remediation
 from services.staff import StaffService
-from services.staff_accounts import StaffAccounts
+from services.staff_accounts import Staff, StaffAccounts
+from services.staff_login import TotpEnrolment
 from services.views import CaseDetail, CaseSummary, to_json
 
 if TYPE_CHECKING:
-    pass
+    from bot.app import App
 
 T = TypeVar("T")
 
@@ -453,14 +460,118 @@ def staff_add(
         metavar="ID",
         help="Their Telegram user id (stored only as a pseudonym).",
     ),
+    assigned_only: bool = typer.Option(
+        False, "--assigned-only", help="A case handler who sees only the cases assigned to them."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Register (or update) a staff member; with --telegram-id they get staff commands there."""
-    member = staff_accounts_call(lambda a: a.add(staff_actor(), name, role, telegram_id))
+    """Register (or update) a staff member; with --telegram-id they get staff commands there.
+
+    A member who cannot log in to the web console yet also gets an enrolment link (valid 72
+    hours) to set their password and second factor in the browser: give it to them privately."""
+
+    async def adding(app: App) -> tuple[Staff, str | None]:
+        member = await app.staff_accounts.add(
+            staff_actor(), name, role, telegram_id, assigned_only=assigned_only
+        )
+        if await app.staff_login.can_log_in(member.name):
+            return member, None
+        return member, enrol_url(app, await app.staff_login.invite(staff_actor(), member.name))
+
+    member, link = call_app(adding)
     if as_json:
-        print_json({"name": member.name, "role": member.role})
+        print_json({"name": member.name, "role": member.role,
+                    "assigned_only": member.assigned_only, "enrol_url": link})  # fmt: skip
+        return
+    limit = _(" (assigned cases only)") if member.assigned_only else ""
+    typer.echo(f"{member.name}: {member.role}{limit}")
+    if link is not None:
+        _tell_link(link)
+
+
+def enrol_url(app: App, token: str) -> str:
+    """The page where a newcomer sets their password and second factor (WVB_CONSOLE_URL)."""
+    return f"{app.settings.console_base_url}/enrol/{token}"
+
+
+def _tell_link(link: str) -> None:
+    typer.echo(_("enrolment link, valid 72 hours and once (give it to them privately):"))
+    typer.echo(link)
+
+
+@staff_app.command("invite")
+def staff_invite(
+    name: str = typer.Argument(..., help="The staff member's name."), as_json: bool = JSON_OPTION
+) -> None:
+    """Make a new enrolment link for a staff member (valid 72 hours, once; it replaces any
+    earlier link). Enrolling sets a new password and second factor: for a newcomer, or for
+    someone who lost their phone or forgot their password."""
+
+    async def inviting(app: App) -> str:
+        return enrol_url(app, await app.staff_login.invite(staff_actor(), name))
+
+    link = call_app(inviting)
+    if as_json:
+        print_json({"name": name, "enrol_url": link})
     else:
-        typer.echo(f"{member.name}: {member.role}")
+        _tell_link(link)
+
+
+@staff_app.command("password")
+def staff_password(
+    name: str = typer.Argument(..., help="The staff member's name."), as_json: bool = JSON_OPTION
+) -> None:
+    """Set a staff member's web console password, read from standard input (one line: at least
+    12 characters, not their name). Their open console sessions end.
+
+    For example `wvb staff password Mai < password.txt`; at a terminal it is asked for without
+    echo."""
+
+    async def setting(app: App) -> None:
+        await app.staff_login.check_manageable(staff_actor(), name, "staff.password")
+        password = _password_from_stdin()
+        await app.staff_login.set_password(staff_actor(), name, password)
+
+    call_app(setting)
+    if as_json:
+        print_json({"name": name, "password_set": True})
+    else:
+        typer.echo(_("{name}: password set; their console sessions ended").format(name=name))
+
+
+def _password_from_stdin() -> str:
+    """One line from standard input (its line break removed, nothing else), or without echo
+    when standard input is a terminal. None at all is a usage mistake."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        password = getpass.getpass(_("New password: "))
+    else:
+        line = sys.stdin.readline() if sys.stdin is not None else ""
+        password = line.removesuffix("\n").removesuffix("\r")
+    if not password:
+        usage_error(_("no password on standard input: give it as one line"))
+    return password
+
+
+@staff_app.command("totp")
+def staff_totp(
+    name: str = typer.Argument(..., help="The staff member's name."), as_json: bool = JSON_OPTION
+) -> None:
+    """Enrol (or enrol again) a staff member's second factor for the web console: prints the
+    secret and its otpauth:// URI (TOTP, SHA-1, 6 digits, 30 s) and, without --json, a QR code
+    to scan. The earlier secret stops working and their open console sessions end."""
+
+    async def enrolling(app: App) -> TotpEnrolment:
+        return await app.staff_login.enrol_totp(staff_actor(), name)
+
+    enrolment = call_app(enrolling)
+    if as_json:
+        print_json({"secret": enrolment.secret, "uri": enrolment.uri})
+        return
+    typer.echo(_("secret: {secret}").format(secret=enrolment.secret))
+    typer.echo(_("URI: {uri}").format(uri=enrolment.uri))
+    segno.make(enrolment.uri, micro=False).terminal(out=sys.stdout, compact=True)
+    typer.echo(_("Scan it with an authenticator app, then clear the screen: whoever sees the "
+                 "secret can make codes."))  # fmt: skip
 
 
 @staff_app.command("list")

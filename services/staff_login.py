@@ -265,12 +265,28 @@ class StaffLogin:
             audit.record(session, who, "staff.invite", member.name, expires_at=expires.isoformat())
         return token
 
+    async def can_log_in(self, name: str) -> bool:
+        """Whether an active member has both a password and a second factor."""
+        async with self.database.sessions() as session:
+            member = await session.scalar(
+                select(StaffMember).where(StaffMember.name == name, StaffMember.active.is_(True))
+            )
+        return member is not None and None not in (member.password_hash, member.totp_secret)
+
+    async def check_manageable(self, actor: ActorLike, name: str, action: str) -> None:
+        """Refuse now what ``set_password``, ``enrol_totp`` or ``invite`` (``action`` names
+        which) would refuse for who is asking and whom: before a surface asks for a password
+        it would not accept. Changes nothing."""
+        await require(self.database, actor, "staff.manage", action)
+        async with self.database.sessions() as session:
+            await self._sealed_member(session, name)
+
     async def end_sessions(self, name: str) -> int:
         """End every open session of a member (say, "log out everywhere"); how many ended."""
         async with self.database.transaction() as session:
             member = await session.scalar(select(StaffMember).where(StaffMember.name == name))
             if member is None:
-                raise NotFound("name", _("no staff member named {name!r}").format(name=name))
+                raise NotFound("name", _("no staff member named '{name}'").format(name=name))
             return await end_sessions_of(session, member.id, self.now())
 
     async def _sealed_member(self, session: AsyncSession, name: str) -> StaffMember:
@@ -280,7 +296,7 @@ class StaffLogin:
             select(StaffMember).where(StaffMember.name == name, StaffMember.active.is_(True))
         )
         if member is None:
-            raise NotFound("name", _("no active staff member named {name!r}").format(name=name))
+            raise NotFound("name", _("no active staff member named '{name}'").format(name=name))
         if not staff_seal_holds(member, self.keyring):
             log.error("staff row %d is not sealed under the configured keys; refused", member.id)
             raise Refusal(
