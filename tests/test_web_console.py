@@ -289,20 +289,19 @@ def test_the_vendored_htmx_is_the_one_recorded() -> None:
 
 async def test_the_console_speaks_thai_when_chosen(backend: Backend) -> None:
     settings = backend.settings()
-    async with (
-        open_app(settings, upgrade_schema=True) as app,
-        console_client(app, settings) as console,
-    ):
-        english = await console.get("/login")
-        assert 'lang="en"' in english.text
-        assert "Code from your authenticator app" in english.text
-        chosen = await console.get("/language?lang=th&next=/login")
-        assert chosen.status_code == 303
-        thai = await console.get("/login")
-        assert '<html lang="th">' in thai.text
-        assert "Code from your authenticator app" not in thai.text, "translated"
-        assert any("\u0e00" <= ch <= "\u0e7f" for ch in thai.text), "in Thai script"
-        browser = await console.client.get(
-            "/login", headers={"accept-language": "th-TH,th;q=0.9"}, cookies={}
-        )
-        assert 'lang="th"' in browser.text
+    async with open_app(settings, upgrade_schema=True) as app:
+        async with console_client(app, settings) as console:
+            english = await console.get("/login")
+            assert 'lang="en"' in english.text
+            assert "Code from your authenticator app" in english.text
+            chosen = await console.get("/language?lang=th&next=/login")
+            assert chosen.status_code == 303
+            thai = await console.get("/login")
+            assert '<html lang="th">' in thai.text
+            assert "Code from your authenticator app" not in thai.text, "translated"
+            assert any("\u0e00" <= ch <= "\u0e7f" for ch in thai.text), "in Thai script"
+        async with console_client(app, settings) as fresh:  # no cookie: the browser's language
+            asked = {"accept-language": "th-TH,th;q=0.9"}
+            assert '<html lang="th">' in (await fresh.client.get("/login", headers=asked)).text
+            other = {"accept-language": "de-DE,de;q=0.9"}
+            assert '<html lang="en">' in (await fresh.client.get("/login", headers=other)).text
