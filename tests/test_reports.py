@@ -9,23 +9,36 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.app import App, build_app
 from conversations.ports import WithdrawOutcome
 from domain.access import Actor, Forbidden
 from domain.answers import Answer
+from domain.categories import Category
 from domain.errors import Refusal
 from domain.parties import StaffRole
-from domain.suppression import HIDDEN, THRESHOLD
+from domain.statuses import UNRESOLVED, CaseStatus
+from domain.suppression import HIDDEN, THRESHOLD, Equation, determined
 from locales import translator
 from services.casework import Remediation
-from services.reports import Report, ReportFacts, ReportTable, build_report, table_csv
+from services.reports import (
+    CaseFacts,
+    Report,
+    ReportFacts,
+    ReportTable,
+    build_report,
+    table_csv,
+)
 from storage.models import AuditEntry, Workplace
 from tests.case_factory import ACTOR, NARRATIVE, TYPED_WORKPLACE, Programme
 from tests.conftest import Backend
+from tests.disclosure import peel
 
 JANUARY = datetime(2026, 1, 5, tzinfo=UTC)
 FEBRUARY = datetime(2026, 2, 9, tzinfo=UTC)
@@ -250,3 +263,94 @@ def test_titles_and_labels_speak_the_staff_members_language_and_names_stay_as_th
     ], "a workplace named like a status keeps its name"  # fmt: skip
     assert table_csv(workplaces, thai).splitlines()[0] == "ที่ทำงาน,เรื่องร้องเรียน"
     assert report.table("by_status").row_label(0, thai) == "ส่งถึงแล้ว"
+
+
+# -- what a reader can work out from a whole report ----------------------------------------------
+
+Position = tuple[str, str, int, int]  # table, c(ell) r(ow total) k (column total) g(rand), row, col
+
+
+def published_counts(document: dict[str, Any]) -> dict[Position, Any]:
+    found: dict[Position, Any] = {}
+    for key, table in document.items():
+        for i, row in enumerate(table["cells"]):
+            for j, count in enumerate(row):
+                found[key, "c", i, j] = count
+        for i, count in enumerate(table["row_totals"] or []):
+            found[key, "r", i, 0] = count
+        for j, count in enumerate(table["column_totals"] or []):
+            found[key, "k", 0, j] = count
+        if table["total"] is not None:
+            found[key, "g", 0, 0] = table["total"]
+    return found
+
+
+def what_a_reader_knows(document: dict[str, Any]) -> list[tuple[Position, list[Position]]]:
+    """Every sum a reader of the report knows: within each table, and between tables that count
+    the same cases (written here from what the tables mean, not from the service's code)."""
+    sums: list[tuple[Position, list[Position]]] = []
+    for key, table in document.items():
+        rows, columns = range(len(table["rows"])), range(len(table["columns"]))
+        if table["row_totals"] is not None:
+            sums += [((key, "r", i, 0), [(key, "c", i, j) for j in columns]) for i in rows]
+            if table["total"] is not None:
+                sums.append(((key, "g", 0, 0), [(key, "r", i, 0) for i in rows]))
+        if table["column_totals"] is not None:
+            sums += [((key, "k", 0, j), [(key, "c", i, j) for i in rows]) for j in columns]
+            if table["total"] is not None:
+                sums.append(((key, "g", 0, 0), [(key, "k", 0, j) for j in columns]))
+        if table["total"] is not None:
+            sums.append(((key, "g", 0, 0), [(key, "c", i, j) for i in rows for j in columns]))
+    cases: Position = ("by_outcome", "g", 0, 0)
+    sums += [(cases, [(key, "g", 0, 0)]) for key in ("by_workplace", "by_status", "by_month")]
+    sums.append((cases, [("by_category", "k", 0, 0)]))  # each case has one main category
+    statuses, outcomes = document["by_status"]["rows"], document["by_outcome"]["rows"]
+    for i, outcome in enumerate(outcomes):
+        sums.append((("by_outcome", "r", i, 0), [("by_month", "k", 0, i)]))
+        if outcome != "open":
+            sums.append(
+                (("by_outcome", "r", i, 0), [("by_status", "c", statuses.index(outcome), 0)])
+            )
+    still_open = [("by_status", "c", statuses.index(s), 0) for s in UNRESOLVED]
+    sums.append((("by_outcome", "r", outcomes.index("open"), 0), still_open))
+    closed = [("by_outcome", "r", outcomes.index(s), 0) for s in ("closed", "closed_unvalidated")]
+    sums.append((("response_times", "c", 1, 0), closed))
+    return sums
+
+
+@st.composite
+def case_facts(draw: st.DrawFn) -> CaseFacts:
+    status = draw(st.sampled_from(list(CaseStatus)))
+    opened = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=draw(st.integers(0, 24 * 110)))
+    later = st.builds(lambda days: opened + timedelta(days=days), st.integers(0, 60))
+    return CaseFacts(
+        status=status.value,
+        categories=tuple(draw(st.lists(st.sampled_from(list(Category)), min_size=1, max_size=3,
+                                       unique=True))),
+        workplace_id=draw(st.sampled_from([None, 1, 2, 3])),
+        opened=opened,
+        acknowledged=None if status == CaseStatus.RECEIVED else draw(st.none() | later),
+        closed=draw(later) if status in (CaseStatus.CLOSED,
+                                         CaseStatus.CLOSED_UNVALIDATED) else None,
+        reopened=draw(st.booleans()),
+        first_answer=draw(st.sampled_from([None, "yes", "partly", "no", "none"])),
+    )  # fmt: skip
+
+
+@given(st.lists(case_facts(), min_size=10, max_size=80), st.sampled_from([None, date(2026, 1, 1)]))
+@settings(max_examples=100, deadline=None)
+def test_no_hidden_count_can_be_worked_out_from_the_whole_report(
+    cases: list[CaseFacts], since: date | None
+) -> None:
+    """Random cases of the first four months of 2026 (the facts of a period are the cases
+    opened in it), with many small counts."""
+    facts = ReportFacts(cases, [(1, "Golden Thread"), (2, "Tiny Knit"), (3, "Sunrise")],
+                        {"yes": 6, "no": 2}, {"pay": (9, 3)})  # fmt: skip
+    document = build_report(facts, since, date(2026, 4, 30), date(2026, 5, 1)).to_json()
+    counts = published_counts(document)
+    for count in counts.values():
+        assert count == HIDDEN or (type(count) is int and count >= THRESHOLD), count
+    sums = what_a_reader_knows(document)
+    assert peel(sums, counts) == {}
+    hidden = {position for position, count in counts.items() if count == HIDDEN}
+    assert determined(hidden, [Equation(total, tuple(parts)) for total, parts in sums]) == []
