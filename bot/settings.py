@@ -281,7 +281,7 @@ class Settings(BaseSettings):
         if self.console_url:
             return self.console_url.rstrip("/")
         host, port = self.console_host_port
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     @property
     def messenger_configured(self) -> bool:

@@ -646,6 +646,8 @@ def test_console_settings_have_defaults_and_are_checked() -> None:
     assert settings.console_host_port == ("127.0.0.1", 8081)
     assert settings.console_base_url == "http://127.0.0.1:8081"
     assert settings.console_idle_minutes == 30
+    ipv6 = load_settings(_env_file=None, console_listen="[::1]:8081")
+    assert ipv6.console_base_url == "http://[::1]:8081"
     behind_proxy = load_settings(_env_file=None, console_url="https://console.example.org/")
     assert behind_proxy.console_base_url == "https://console.example.org"
     for wrong in ({"console_listen": "8081"}, {"console_url": "console.example.org"},
