@@ -73,7 +73,7 @@ async def test_case_in_the_staff_chat_is_a_summary_and_commands_are_only_typed_t
                       lambda m: ref in m.text)  # fmt: skip
     assert NARRATIVE not in shown.text
     assert "1 message(s)" in shown.text
-    assert f"wvb cases show {ref}" in shown.text
+    assert f"http://127.0.0.1:8081/cases/{ref}" in shown.text, "a link to the console page"
     assert shown.protect_content
 
     for not_typed in (lambda: handler.send_forwarded_text(f"/ack {ref}"),
