@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from domain.parties import StaffRole
 from storage.models import AuditEntry, Case, OutboxMessage
 from tests.case_factory import insert_case
 from tests.conftest import Backend
-from tests.web_client import add_staff, console_client
+from tests.web_client import ConsoleClient, add_staff, console_client
 
 REFERENCE = "K7M3-9Q2X"
 PSEUDONYM = "k7m3-9q2x" * 7
@@ -47,6 +49,20 @@ ROUTES: list[tuple[str, str, dict[str, str], str | None]] = [
 
 async def _setup(app: App) -> None:
     await insert_case(app.database, PSEUDONYM, REFERENCE, app.keyring)
+
+
+@asynccontextmanager
+async def _logged_in(
+    backend: Backend, name: str, role: str
+) -> AsyncIterator[tuple[App, ConsoleClient]]:
+    """The app with one case, and the console with ``name`` logged in as ``role``."""
+    settings = backend.settings()
+    async with open_app(settings, upgrade_schema=True) as app:
+        await _setup(app)
+        secret = await add_staff(app, name, role)
+        async with console_client(app, settings) as console:
+            await console.log_in(name, secret)
+            yield app, console
 
 
 @pytest.mark.parametrize("role", list(StaffRole))
@@ -92,24 +108,19 @@ async def test_no_route_answers_without_a_session(backend: Backend) -> None:
 async def test_a_form_without_its_token_or_from_another_site_changes_nothing(
     backend: Backend,
 ) -> None:
-    settings = backend.settings()
-    async with open_app(settings, upgrade_schema=True) as app:
-        await _setup(app)
-        secret = await add_staff(app, "Mai", "case_handler")
-        async with console_client(app, settings) as console:
-            await console.log_in("Mai", secret)
-            path = f"/cases/{REFERENCE}/acknowledge"
-            assert (await console.post(path, csrf=False)).status_code == 403
-            assert (await console.post(path, {"csrf": "forged"})).status_code == 403
-            other = {"origin": "https://evil.example"}
-            assert (await console.post(path, headers=other)).status_code == 403
-            cross = {"sec-fetch-site": "cross-site"}
-            assert (await console.post(path, headers=cross)).status_code == 403
-            async with app.database.sessions() as session:
-                case = await session.scalar(select(Case).where(Case.reference == REFERENCE))
-                assert case is not None
-                assert case.status == "received"
-            assert (await console.post(path)).status_code == 303, "the real form works"
+    async with _logged_in(backend, "Mai", "case_handler") as (app, console):
+        path = f"/cases/{REFERENCE}/acknowledge"
+        assert (await console.post(path, csrf=False)).status_code == 403
+        assert (await console.post(path, {"csrf": "forged"})).status_code == 403
+        other = {"origin": "https://evil.example"}
+        assert (await console.post(path, headers=other)).status_code == 403
+        cross = {"sec-fetch-site": "cross-site"}
+        assert (await console.post(path, headers=cross)).status_code == 403
+        async with app.database.sessions() as session:
+            case = await session.scalar(select(Case).where(Case.reference == REFERENCE))
+            assert case is not None
+            assert case.status == "received"
+        assert (await console.post(path)).status_code == 303, "the real form works"
 
 
 async def test_a_stolen_session_cookie_stops_working(backend: Backend) -> None:
@@ -181,14 +192,9 @@ async def test_pages_carry_strict_headers_and_no_messenger_id(
 
 
 async def test_every_case_view_is_in_the_audit_log(backend: Backend) -> None:
-    settings = backend.settings()
-    async with open_app(settings, upgrade_schema=True) as app:
-        await _setup(app)
-        secret = await add_staff(app, "Mai", "case_handler")
-        async with console_client(app, settings) as console:
-            await console.log_in("Mai", secret)
-            for _ in range(3):
-                assert (await console.get(f"/cases/{REFERENCE}")).status_code == 200
+    async with _logged_in(backend, "Mai", "case_handler") as (app, console):
+        for _ in range(3):
+            assert (await console.get(f"/cases/{REFERENCE}")).status_code == 200
         async with app.database.sessions() as session:
             views = await session.scalar(
                 select(func.count()).where(
@@ -205,32 +211,27 @@ async def test_every_case_view_is_in_the_audit_log(backend: Backend) -> None:
 
 
 async def test_casework_from_the_case_page(backend: Backend) -> None:
-    settings = backend.settings()
-    async with open_app(settings, upgrade_schema=True) as app:
-        await _setup(app)
-        secret = await add_staff(app, "Mai", "case_handler")
-        async with console_client(app, settings) as console:
-            await console.log_in("Mai", secret)
-            page = await console.get(f"/cases/{REFERENCE}")
-            assert "Close as unvalidated" in page.text
-            assert ">Close<" not in page.text, "no plain close before the worker's yes"
-            path = f"/cases/{REFERENCE}"
-            assert (await console.post(f"{path}/acknowledge")).status_code == 303
-            assert (
-                await console.post(f"{path}/reply", {"text": "We visit on Monday."})
-            ).status_code == 303
-            empty = await console.post(f"{path}/note", {"text": "  "})
-            assert empty.status_code == 400
-            assert "must not be empty" in empty.text
-            remediated = await console.post(
-                f"{path}/remediate", {"summary": "Wages were paid.", "summary_en": ""}
-            )
-            assert remediated.status_code == 303
-            page = await console.get(path)
-            assert "awaiting_validation" in page.text
-            assert "We visit on Monday." in page.text
-            refused = await console.post(f"{path}/close", {"reason": ""})
-            assert refused.status_code in (400, 403)
+    async with _logged_in(backend, "Mai", "case_handler") as (app, console):
+        page = await console.get(f"/cases/{REFERENCE}")
+        assert "Close as unvalidated" in page.text
+        assert ">Close<" not in page.text, "no plain close before the worker's yes"
+        path = f"/cases/{REFERENCE}"
+        assert (await console.post(f"{path}/acknowledge")).status_code == 303
+        assert (
+            await console.post(f"{path}/reply", {"text": "We visit on Monday."})
+        ).status_code == 303
+        empty = await console.post(f"{path}/note", {"text": "  "})
+        assert empty.status_code == 400
+        assert "must not be empty" in empty.text
+        remediated = await console.post(
+            f"{path}/remediate", {"summary": "Wages were paid.", "summary_en": ""}
+        )
+        assert remediated.status_code == 303
+        page = await console.get(path)
+        assert "awaiting_validation" in page.text
+        assert "We visit on Monday." in page.text
+        refused = await console.post(f"{path}/close", {"reason": ""})
+        assert refused.status_code in (400, 403)
         async with app.database.sessions() as session:
             case = await session.scalar(select(Case).where(Case.reference == REFERENCE))
             assert case is not None
@@ -245,21 +246,16 @@ async def test_casework_from_the_case_page(backend: Backend) -> None:
 
 
 async def test_reports_show_small_counts_as_less_than_five(backend: Backend) -> None:
-    settings = backend.settings()
-    async with open_app(settings, upgrade_schema=True) as app:
-        await _setup(app)
-        secret = await add_staff(app, "Vi", "viewer")
-        async with console_client(app, settings) as console:
-            await console.log_in("Vi", secret)
-            page = await console.get("/reports")
-            assert page.status_code == 200
-            assert '<td class="cell-hidden">&lt;5</td>' in page.text
-            assert "<svg" in page.text
-            assert ">1<" not in page.text, "the one case is never shown as a 1"
-            csv = await console.get("/reports/by_category.csv")
-            assert csv.headers["content-type"].startswith("text/csv")
-            assert "<5" in csv.text
-            assert (await console.get("/cases")).status_code == 403, "a viewer sees reports only"
+    async with _logged_in(backend, "Vi", "viewer") as (_, console):
+        page = await console.get("/reports")
+        assert page.status_code == 200
+        assert '<td class="cell-hidden">&lt;5</td>' in page.text
+        assert "<svg" in page.text
+        assert ">1<" not in page.text, "the one case is never shown as a 1"
+        csv = await console.get("/reports/by_category.csv")
+        assert csv.headers["content-type"].startswith("text/csv")
+        assert "<5" in csv.text
+        assert (await console.get("/cases")).status_code == 403, "a viewer sees reports only"
 
 
 async def test_no_page_loads_or_links_anything_from_another_site(backend: Backend) -> None:
