@@ -62,7 +62,25 @@ BACKENDS = ["sqlite-memory", "postgres-redis"]
 TELEGRAM_RUNTIMES = ["aiogram", "ptb"]
 #: The channels a worker can be on (the ``messenger`` fixture): each Telegram runtime, WhatsApp.
 CHANNELS = [*TELEGRAM_RUNTIMES, "whatsapp"]
+#: Pairs of the ``messenger`` fixture and the backend that are not run: python-telegram-bot on
+#: PostgreSQL + Redis. The worker suites run on every messenger (the runtimes differ) and on
+#: both backends (storage differs), but what python-telegram-bot does is the same whatever the
+#: storage, and aiogram and WhatsApp run those suites on PostgreSQL + Redis. About a minute of
+#: a test run whose budget is 20 (docs/BENCHMARKS.md, "The test run"). Deselected, not skipped.
+NOT_PAIRED = {("ptb", "postgres-redis")}
 T = TypeVar("T")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        pair = (params.get("messenger"), params.get("backend"))
+        (dropped if pair in NOT_PAIRED else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def fresh_keys() -> dict[str, str]:
