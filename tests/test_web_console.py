@@ -280,6 +280,29 @@ async def test_no_page_loads_or_links_anything_from_another_site(backend: Backen
                 assert "url(http" not in page.text
 
 
+async def test_a_form_too_large_or_of_unknown_length_is_not_read(backend: Backend) -> None:
+    settings = backend.settings()
+    async with open_app(settings, upgrade_schema=True) as app, console_client(app, settings) as c:
+        await c.get("/login")
+        huge = await c.post("/login", {"username": "x" * 300_000, "password": "p", "totp": "1"})
+        assert huge.status_code == 413
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"username=x&password=y&totp=1&csrf=" + c.csrf.encode()
+
+        unknown = await c.client.post(
+            "/login", content=chunks(),
+            headers={"content-type": "application/x-www-form-urlencoded",
+                     "origin": "http://127.0.0.1:8081"},
+        )  # fmt: skip
+        assert unknown.status_code == 411
+        async with app.database.sessions() as session:
+            attempts = await session.scalar(
+                select(func.count()).where(AuditEntry.action.like("staff.login%"))
+            )
+        assert attempts == 0, "neither was even tried as a login"
+
+
 def test_the_vendored_htmx_is_the_one_recorded() -> None:
     static = Path(__file__).parent.parent / "web" / "static"
     digest = hashlib.sha256((static / "htmx-2.0.11.min.js").read_bytes()).hexdigest()

@@ -53,8 +53,12 @@ async def guard(request: Request, call_next: Callable[[Request], Awaitable[Respo
     token = request.cookies.get(SESSION_COOKIE)
     request.state.session = await console.app.staff_login.session(token) if token else None
     if request.method not in SAFE_METHODS:
+        # Browsers send a form with its length; a body without one (chunked) could be of any
+        # size before the session or the token is even checked, so it is not read at all.
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdecimal() or int(length) > MAX_FORM_BYTES):
+        if length is None or not length.isdecimal():
+            return Response(tr(request).gettext("That form is too large."), status_code=411)
+        if int(length) > MAX_FORM_BYTES:
             return Response(tr(request).gettext("That form is too large."), status_code=413)
         if not same_origin(request, origin_of(console.base_url)) and not same_origin(
             request, f"{request.url.scheme}://{request.url.netloc}"
