@@ -13,7 +13,6 @@ import asyncio
 import json
 import re
 import signal
-import sys
 import time
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator
@@ -42,11 +41,10 @@ from tests.messenger_driver import (
     reply,
     report,
 )
-from tests.test_run_process import kill_if_running, start_process
+from tests.test_run_process import WVB, kill_if_running, start_process
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite-memory"], indirect=True)
 
-WVB = str(Path(sys.executable).parent / "wvb")
 ADMIN = "Aroon"
 PASSWORD = "correct horse battery staple"
 REPLY = "Which month was not paid?"

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -49,6 +50,18 @@ ROUTES: list[tuple[str, str, dict[str, str], str | None]] = [
 
 async def _setup(app: App) -> None:
     await insert_case(app.database, PSEUDONYM, REFERENCE, app.keyring)
+
+
+async def _pages_of_an_admin(backend: Backend, *paths: str) -> list[httpx.Response]:
+    """The login page, then each of ``paths`` as an admin sees them."""
+    settings = backend.settings()
+    async with open_app(settings, upgrade_schema=True) as app:
+        await _setup(app)
+        secret = await add_staff(app, "Ana", "admin")
+        async with console_client(app, settings) as console:
+            pages = [await console.get("/login")]
+            await console.log_in("Ana", secret)
+            return pages + [await console.get(path) for path in paths]
 
 
 @asynccontextmanager
@@ -168,27 +181,21 @@ async def test_login_attempts_are_throttled_per_account(backend: Backend) -> Non
 async def test_pages_carry_strict_headers_and_no_messenger_id(
     backend: Backend, tmp_path: Path
 ) -> None:
-    settings = backend.settings()
-    async with open_app(settings, upgrade_schema=True) as app:
-        await _setup(app)
-        secret = await add_staff(app, "Ana", "admin")
-        async with console_client(app, settings) as console:
-            pages = [await console.get("/login")]
-            await console.log_in("Ana", secret)
-            pages += [await console.get("/cases"), await console.get(f"/cases/{REFERENCE}")]
-            pages.append(await console.get("/static/console.css"))
-            for page in pages:
-                csp = page.headers["content-security-policy"]
-                assert "frame-ancestors 'none'" in csp
-                assert "script-src 'self'" in csp
-                assert "unsafe" not in csp
-                assert page.headers["x-content-type-options"] == "nosniff"
-                everything = page.text + "".join(f"{k}:{v}" for k, v in page.headers.items())
-                assert PSEUDONYM not in everything
-                assert "style=" not in page.text, "the CSP forbids inline styles"
-            assert "<script>" not in pages[2].text, "no inline script anywhere"
-            cookie = pages[1].request.headers.get("cookie", "")
-            assert "wvb_session" in cookie
+    pages = await _pages_of_an_admin(
+        backend, "/cases", f"/cases/{REFERENCE}", "/static/console.css"
+    )
+    for page in pages:
+        csp = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp
+        assert "script-src 'self'" in csp
+        assert "unsafe" not in csp
+        assert page.headers["x-content-type-options"] == "nosniff"
+        everything = page.text + "".join(f"{k}:{v}" for k, v in page.headers.items())
+        assert PSEUDONYM not in everything
+        assert "style=" not in page.text, "the CSP forbids inline styles"
+    assert "<script>" not in pages[2].text, "no inline script anywhere"
+    cookie = pages[1].request.headers.get("cookie", "")
+    assert "wvb_session" in cookie
 
 
 async def test_every_case_view_is_in_the_audit_log(backend: Backend) -> None:
@@ -260,24 +267,17 @@ async def test_reports_show_small_counts_as_less_than_five(backend: Backend) -> 
 
 async def test_no_page_loads_or_links_anything_from_another_site(backend: Backend) -> None:
     """No CDN, no font or script from elsewhere: every src, href and action is this console's."""
-    settings = backend.settings()
-    async with open_app(settings, upgrade_schema=True) as app:
-        await _setup(app)
-        secret = await add_staff(app, "Ana", "admin")
-        async with console_client(app, settings) as console:
-            pages = [await console.get("/login")]
-            await console.log_in("Ana", secret)
-            for path in ("/cases", f"/cases/{REFERENCE}", "/broadcasts", "/broadcasts/new",
-                         "/reports"):  # fmt: skip
-                pages.append(await console.get(path))
-            for page in pages:
-                assert page.status_code == 200, page.request.url
-                addresses = re.findall(r'(?:src|href|action|hx-get|hx-post)="([^"]*)"', page.text)
-                assert addresses, page.request.url
-                for address in addresses:
-                    assert address.startswith(("/", "#")), (page.request.url, address)
-                assert "@import" not in page.text
-                assert "url(http" not in page.text
+    pages = await _pages_of_an_admin(
+        backend, "/cases", f"/cases/{REFERENCE}", "/broadcasts", "/broadcasts/new", "/reports"
+    )
+    for page in pages:
+        assert page.status_code == 200, page.request.url
+        addresses = re.findall(r'(?:src|href|action|hx-get|hx-post)="([^"]*)"', page.text)
+        assert addresses, page.request.url
+        for address in addresses:
+            assert address.startswith(("/", "#")), (page.request.url, address)
+        assert "@import" not in page.text
+        assert "url(http" not in page.text
 
 
 async def test_a_form_too_large_or_of_unknown_length_is_not_read(backend: Backend) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -28,7 +29,7 @@ from bot.app import App, open_app
 from bot.errors import ChannelStartError
 from bot.settings import Settings
 from web import auth, broadcasts, cases, reports
-from web.pages import SESSION_COOKIE, Console, render, session_of, tr
+from web.pages import SESSION_COOKIE, Console, home_of, render, session_of, tr
 from web.security import (
     LOGIN_CSRF_COOKIE,
     SAFE_METHODS,
@@ -95,8 +96,6 @@ async def home(request: Request) -> Response:
     session = session_of(request)
     if session is None:
         return RedirectResponse("/login", status_code=303)
-    from web.pages import home_of
-
     return RedirectResponse(home_of(session.staff), status_code=303)
 
 
@@ -109,8 +108,6 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 def build(app: App, settings: Settings) -> Starlette:
     """The console as an ASGI application (tests serve it in process, `wvb console` by uvicorn)."""
-    from starlette.middleware.base import BaseHTTPMiddleware
-
     base = console_url(settings)
     static = StaticFiles(packages=[("web", "static")])
     routes = [

@@ -15,13 +15,21 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from domain.access import Forbidden
-from domain.errors import NotFound, Refusal
+from domain.errors import Refusal
 from domain.statuses import OutsideWindow
 from locales import LANGUAGES
 from locales.education import topics
 from services.broadcasts import FALLBACKS, settled, topic_texts
 from services.staff_login import StaffSessionView
-from web.pages import actor_of, console_of, refused, render, staff_page, tr
+from web.pages import (
+    actor_of,
+    console_of,
+    refusal_status,
+    refused,
+    render,
+    staff_page,
+    tr,
+)
 
 MAX_TEXT = 4000
 
@@ -91,10 +99,6 @@ def _form(
         error=error, topics=topics(), fallbacks=FALLBACKS,
         outside_window_choices=list(OutsideWindow),
     )  # fmt: skip
-
-
-def _status_code(refusal: Refusal) -> int:
-    return 403 if isinstance(refusal, Forbidden) else 404 if isinstance(refusal, NotFound) else 400
 
 
 @staff_page
@@ -204,7 +208,7 @@ async def broadcast_cancel(request: Request, session: StaffSessionView) -> Respo
     try:
         await console_of(request).app.broadcasts.cancel(actor_of(session), broadcast_id)
     except Refusal as refusal:
-        if _status_code(refusal) != 400:
+        if refusal_status(refusal) != 400:
             return refused(request, session, refusal)
         return await _status_page(
             request, session, partial=False, error=refusal.reason, status_code=400

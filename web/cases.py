@@ -16,7 +16,7 @@ from starlette.routing import Route
 from conversations.categories import AFFECTED, CATEGORIES, CONFIDENTIALITY, OCCURRED
 from domain.access import Forbidden
 from domain.errors import NotFound, Refusal
-from domain.statuses import CaseStatus
+from domain.statuses import OPEN, TERMINAL, CaseStatus
 from locales import LANGUAGES
 from services.casework import Remediation
 from services.lifecycle import STAFF_SETTABLE
@@ -95,7 +95,8 @@ async def _case_page(
         done=request.query_params.get("done"),
         acknowledge_clock=_clock(case.acknowledge_due_at, now),
         response_clock=_clock(case.response_due_at, now),
-        open_case=case.status in {"received", "acknowledged", "investigating", "reopened"},
+        open_case=case.status in OPEN,
+        ended=case.status in TERMINAL,
         settable=[s for s in STAFF_SETTABLE if s != case.status],
         staff_names=staff_names, categories=CATEGORIES, occurred=OCCURRED, affected=AFFECTED,
         confidentiality=CONFIDENTIALITY,
@@ -138,9 +139,7 @@ async def _act(request: Request, session: StaffSessionView, action: str) -> Resp
             )
         else:  # pragma: no cover - the routes name only the actions above
             raise NotFound("action", action)
-    except Forbidden as refusal:
-        return _refused(request, session, refusal)
-    except NotFound as refusal:
+    except (Forbidden, NotFound) as refusal:
         return _refused(request, session, refusal)
     except Refusal as refusal:
         return await _case_page(request, session, error=refusal.reason, status=400)

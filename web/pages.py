@@ -99,13 +99,18 @@ def render(
     return HTMLResponse(page, status_code=status_code)
 
 
+def refusal_status(refusal: Refusal) -> int:
+    """A role without the permission 403, nothing there 404, anything else 400."""
+    if isinstance(refusal, Forbidden):
+        return 403
+    return 404 if isinstance(refusal, NotFound) else 400
+
+
 def refused(request: Request, session: StaffSessionView, refusal: Refusal) -> HTMLResponse:
-    """A service's refusal as a page: a role without the permission 403, nothing there 404,
-    anything else 400."""
-    status = (
-        403 if isinstance(refusal, Forbidden) else 404 if isinstance(refusal, NotFound) else 400
+    """A service's refusal as a page, with its ``refusal_status``."""
+    return render(
+        request, "refused.html", refusal_status(refusal), session=session, reason=refusal.reason
     )
-    return render(request, "refused.html", status, session=session, reason=refusal.reason)
 
 
 def session_of(request: Request) -> StaffSessionView | None:

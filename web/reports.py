@@ -15,7 +15,7 @@ from domain.errors import Refusal
 from services.reports import Report, table_csv
 from services.staff_login import StaffSessionView
 from web.charts import bar_chart_svg
-from web.pages import actor_of, console_of, render, staff_page, tr
+from web.pages import actor_of, console_of, refused, render, staff_page, tr
 
 
 def _day(text: str | None) -> date | None:
@@ -40,8 +40,7 @@ async def reports_page(request: Request, session: StaffSessionView) -> Response:
     try:
         report = await _report(request, session)
     except Refusal as refusal:
-        status = 400 if refusal.field else 403
-        return render(request, "refused.html", status, session=session, reason=refusal.reason)
+        return refused(request, session, refusal)
     tables = []
     for table in report.tables:
         counts = table.chart_counts()
