@@ -263,6 +263,10 @@ async def test_reports_show_small_counts_as_less_than_five(backend: Backend) -> 
         assert csv.headers["content-type"].startswith("text/csv")
         assert "<5" in csv.text
         assert (await console.get("/cases")).status_code == 403, "a viewer sees reports only"
+        for path in ("/reports?since=soon", "/reports/by_category.csv?since=soon"):
+            wrong = await console.get(path)
+            assert wrong.status_code == 400, path
+            assert "2026-01-31" in wrong.text, "says what a date looks like"
 
 
 async def test_no_page_loads_or_links_anything_from_another_site(backend: Backend) -> None:

@@ -67,7 +67,7 @@ async def report_csv(request: Request, session: StaffSessionView) -> Response:
         return render(request, "refused.html", 404, session=session,
                       reason=tr(request).gettext("There is no such page."))  # fmt: skip
     except Refusal as refusal:
-        return render(request, "refused.html", 403, session=session, reason=refusal.reason)
+        return refused(request, session, refusal)
     return Response(
         table_csv(table, tr(request).gettext),
         media_type="text/csv; charset=utf-8",
