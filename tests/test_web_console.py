@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.app import App, open_app
 from domain.access import PERMISSIONS
@@ -220,6 +220,7 @@ async def test_every_case_view_is_in_the_audit_log(backend: Backend) -> None:
 async def test_casework_from_the_case_page(backend: Backend) -> None:
     async with _logged_in(backend, "Mai", "case_handler") as (app, console):
         page = await console.get(f"/cases/{REFERENCE}")
+        assert "Acknowledge (tells the worker)" in page.text
         assert "Close as unvalidated" in page.text
         assert ">Close<" not in page.text, "no plain close before the worker's yes"
         path = f"/cases/{REFERENCE}"
@@ -305,6 +306,20 @@ async def test_a_form_too_large_or_of_unknown_length_is_not_read(backend: Backen
                 select(func.count()).where(AuditEntry.action.like("staff.login%"))
             )
         assert attempts == 0, "neither was even tried as a login"
+
+
+async def test_acknowledging_does_not_promise_to_tell_a_worker_who_cannot_be_reached(
+    backend: Backend,
+) -> None:
+    async with _logged_in(backend, "Mai", "case_handler") as (app, console):
+        async with app.database.transaction() as session:  # as /forget leaves it
+            await session.execute(
+                update(Case).where(Case.reference == REFERENCE)
+                .values(reporter_tag=None, reporter_ciphertext=None)
+            )  # fmt: skip
+        page = await console.get(f"/cases/{REFERENCE}")
+        assert "Acknowledge (the worker can no longer be told)" in page.text
+        assert "tells the worker" not in page.text
 
 
 def test_the_vendored_htmx_is_the_one_recorded() -> None:
